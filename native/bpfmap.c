@@ -1,0 +1,141 @@
+/*
+ * bpfmap native core: issues syscalls on buffers handed over from JavaScript.
+ *
+ * It holds no policy: attribute layouts, validation and error messages live in
+ * TypeScript (src/sys/). Each function returns the syscall result or -errno.
+ * As a second line of defence it checks that every buffer is at least as long
+ * as the caller says the kernel will touch, and refuses (-EFAULT) otherwise
+ * (a null buffer is passed to the kernel as a NULL pointer).
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <errno.h>
+#include <linux/bpf.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MAX_ARGS 32
+
+/* Fetches a Uint8Array's memory; a null/undefined argument gives data = NULL. */
+static int get_bytes(napi_env env, napi_value v, void **data, size_t *len) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_null || t == napi_undefined) {
+    *data = NULL;
+    *len = 0;
+    return 0;
+  }
+  bool is_ta = false;
+  napi_is_typedarray(env, v, &is_ta);
+  if (!is_ta) return -1;
+  napi_typedarray_type tt;
+  size_t n;
+  if (napi_get_typedarray_info(env, v, &tt, &n, data, NULL, NULL) != napi_ok) return -1;
+  if (tt != napi_uint8_array) return -1;
+  *len = n;
+  return 0;
+}
+
+static napi_value ret_int(napi_env env, int64_t r) {
+  napi_value out;
+  napi_create_int64(env, r, &out);
+  return out;
+}
+
+static napi_value throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, NULL, msg);
+  return NULL;
+}
+
+static int64_t sys_bpf(int cmd, void *attr, size_t size) {
+  long r = syscall(__NR_bpf, cmd, attr, (unsigned int)size);
+  return r < 0 ? -(int64_t)errno : (int64_t)r;
+}
+
+/*
+ * bpf(cmd, attr, [offset, buffer|null, minLength]...)
+ * Writes each buffer's address into attr at offset (u64), then calls bpf(2)
+ * with attr's whole length.
+ */
+static napi_value Bpf(napi_env env, napi_callback_info info) {
+  size_t argc = MAX_ARGS;
+  napi_value argv[MAX_ARGS];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || (argc - 2) % 3 != 0) return throw_type(env, "bpf(cmd, attr, [offset, buffer, minLength]...)");
+  int32_t cmd;
+  if (napi_get_value_int32(env, argv[0], &cmd) != napi_ok) return throw_type(env, "cmd must be a number");
+  void *attr;
+  size_t attr_len;
+  if (get_bytes(env, argv[1], &attr, &attr_len) || attr == NULL) return throw_type(env, "attr must be a Uint8Array");
+  for (size_t i = 2; i < argc; i += 3) {
+    uint32_t off, min_len;
+    void *buf;
+    size_t buf_len;
+    if (napi_get_value_uint32(env, argv[i], &off) != napi_ok ||
+        napi_get_value_uint32(env, argv[i + 2], &min_len) != napi_ok)
+      return throw_type(env, "offset and minLength must be numbers");
+    if (get_bytes(env, argv[i + 1], &buf, &buf_len)) return throw_type(env, "pointer argument must be a Uint8Array or null");
+    if ((size_t)off + 8 > attr_len || off % 8 != 0) return ret_int(env, -EFAULT);
+    if (buf && buf_len < min_len) return ret_int(env, -EFAULT);
+    uint64_t addr = (uint64_t)(uintptr_t)buf;
+    memcpy((char *)attr + off, &addr, sizeof addr);
+  }
+  return ret_int(env, sys_bpf(cmd, attr, attr_len));
+}
+
+/*
+ * elem(cmd, fd, key|null, keyLength, value|null, valueLength, flags)
+ * The fast path for the element commands (lookup, update, delete,
+ * get_next_key, lookup_and_delete): one bpf(2) call, nothing allocated.
+ */
+static napi_value Elem(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 7) return throw_type(env, "elem(cmd, fd, key, keyLength, value, valueLength, flags)");
+  int32_t cmd, fd;
+  uint32_t key_min, value_min;
+  int64_t flags;
+  void *key, *value;
+  size_t key_len, value_len;
+  if (napi_get_value_int32(env, argv[0], &cmd) != napi_ok || napi_get_value_int32(env, argv[1], &fd) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &key_min) != napi_ok ||
+      napi_get_value_uint32(env, argv[5], &value_min) != napi_ok ||
+      napi_get_value_int64(env, argv[6], &flags) != napi_ok)
+    return throw_type(env, "elem: numeric arguments expected");
+  if (get_bytes(env, argv[2], &key, &key_len) || get_bytes(env, argv[4], &value, &value_len))
+    return throw_type(env, "elem: key and value must be Uint8Array or null");
+  if ((key && key_len < key_min) || (value && value_len < value_min)) return ret_int(env, -EFAULT);
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.map_fd = (uint32_t)fd;
+  attr.key = (uint64_t)(uintptr_t)key;
+  attr.value = (uint64_t)(uintptr_t)value; /* aliases next_key */
+  attr.flags = (uint64_t)flags;
+  return ret_int(env, sys_bpf(cmd, &attr, offsetof(union bpf_attr, flags) + sizeof attr.flags));
+}
+
+/* close(fd) -> 0 or -errno */
+static napi_value Close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  if (argc != 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) return throw_type(env, "close(fd)");
+  return ret_int(env, close(fd) < 0 ? -(int64_t)errno : 0);
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"bpf", NULL, Bpf, NULL, NULL, NULL, napi_default, NULL},
+      {"elem", NULL, Elem, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,0 +1,35 @@
+/**
+ * bpfmap: userspace access to Linux BPF maps through the bpf(2) syscall.
+ * This file is the package's only entry; its sections follow API.md.
+ */
+
+// §1 Constants (values from <linux/bpf.h>)
+export * from './sys/uapi.js';
+
+// §2 Errors
+export { BpfError, BpfUnsupportedError, errnoName, errnoNumber } from './errors.js';
+export type { BpfErrorOptions, ErrnoCode } from './errors.js';
+
+// §3 libbpf-shaped functions
+export {
+  bpfMapCreate,
+  bpfMapDeleteElem,
+  bpfMapFreeze,
+  bpfMapGetNextKey,
+  bpfMapLookupAndDeleteElem,
+  bpfMapLookupElem,
+  bpfMapUpdateElem,
+  bpfObjGet,
+  bpfObjPin,
+} from './libbpf.js';
+export type { BpfMapCreateOpts, MapRef } from './libbpf.js';
+
+// §4 BpfMap
+export { BpfMap } from './map.js';
+export type { LookupOptions, MapBtf, MapCreateOptions, MapValue, OpenOptions, UpdateOptions, UpdateValue } from './map.js';
+export { IterationAbortedError } from './iterate.js';
+
+// §6 Utilities
+export { parseCpuList, possibleCpus } from './cpu.js';
+export { listMaps } from './map-info.js';
+export type { MapInfo } from './map-info.js';

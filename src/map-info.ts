@@ -1,0 +1,91 @@
+/** `MapInfo`: what the kernel says about a map (BPF_OBJ_GET_INFO_BY_FD), and `listMaps`. */
+import { BpfError, errnoNumber } from './errors.js';
+import { Cmd, closeFd, getFdById, getNextId, objGetInfo } from './sys/bpf.js';
+import { MapInfoLayout as I } from './sys/layout.js';
+import { MapType } from './sys/uapi.js';
+
+export interface MapInfo {
+  /** Kernel-wide map id. */
+  id: number;
+  type: MapType;
+  name: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  /** `map_flags` given at creation (`BPF_F_*`). */
+  flags: number;
+  /** Offload device, 0 when none. */
+  ifindex: number;
+  /** BTF object id, 0 when the map has no BTF. */
+  btfId: number;
+  btfKeyTypeId: number;
+  btfValueTypeId: number;
+  btfVmlinuxValueTypeId: number;
+  netnsDev: bigint;
+  netnsIno: bigint;
+  mapExtra: bigint;
+}
+
+const ENOENT = errnoNumber('ENOENT');
+const latin1 = new TextDecoder('latin1');
+
+/** Decodes a filled `struct bpf_map_info`. */
+export function decodeMapInfo(b: Uint8Array): MapInfo {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const u32 = (o: number) => v.getUint32(o, true);
+  const nameBytes = b.subarray(I.name, I.name + 16);
+  const nul = nameBytes.indexOf(0);
+  return {
+    id: u32(I.id),
+    type: u32(I.type),
+    name: latin1.decode(nameBytes.subarray(0, nul < 0 ? 16 : nul)),
+    keySize: u32(I.keySize),
+    valueSize: u32(I.valueSize),
+    maxEntries: u32(I.maxEntries),
+    flags: u32(I.mapFlags),
+    ifindex: u32(I.ifindex),
+    btfId: u32(I.btfId),
+    btfKeyTypeId: u32(I.btfKeyTypeId),
+    btfValueTypeId: u32(I.btfValueTypeId),
+    btfVmlinuxValueTypeId: u32(I.btfVmlinuxValueTypeId),
+    netnsDev: v.getBigUint64(I.netnsDev, true),
+    netnsIno: v.getBigUint64(I.netnsIno, true),
+    mapExtra: v.getBigUint64(I.mapExtra, true),
+  };
+}
+
+/** Reads the info of the map behind `fd`; throws `BpfError` on failure. */
+export function readMapInfo(fd: number): MapInfo {
+  const buf = new Uint8Array(I.SIZE);
+  const { ret } = objGetInfo(fd, buf);
+  if (ret < 0) throw new BpfError('BPF_OBJ_GET_INFO_BY_FD', -ret, { hint: `fd ${fd}` });
+  return decodeMapInfo(buf);
+}
+
+/**
+ * Lists every BPF map on the system (needs CAP_SYS_ADMIN). Maps that vanish
+ * while listing are skipped. Several syscalls per map.
+ * @throws {BpfError} EPERM without privileges.
+ */
+export function listMaps(): MapInfo[] {
+  const out: MapInfo[] = [];
+  let id = 0;
+  for (;;) {
+    const { ret, nextId } = getNextId(Cmd.BPF_MAP_GET_NEXT_ID, id);
+    if (ret === -ENOENT) return out;
+    if (ret < 0) throw new BpfError('BPF_MAP_GET_NEXT_ID', -ret, { hint: hintForIdWalk(-ret) });
+    id = nextId;
+    const fd = getFdById(Cmd.BPF_MAP_GET_FD_BY_ID, id);
+    if (fd === -ENOENT) continue;
+    if (fd < 0) throw new BpfError('BPF_MAP_GET_FD_BY_ID', -fd, { hint: `map id ${id}` });
+    try {
+      out.push(readMapInfo(fd));
+    } finally {
+      closeFd(fd);
+    }
+  }
+}
+
+function hintForIdWalk(errno: number): string | undefined {
+  return errno === errnoNumber('EPERM') ? 'listing maps needs CAP_SYS_ADMIN' : undefined;
+}

@@ -1,0 +1,495 @@
+/**
+ * `BpfMap`: an open BPF map that owns its fd, with byte-level element
+ * operations checked against the map's real key and value sizes.
+ */
+import { possibleCpus } from './cpu.js';
+import { BpfError, closedError, errnoNumber } from './errors.js';
+import { createError, mapError } from './hints.js';
+import { walkKeys } from './iterate.js';
+import { type MapInfo, readMapInfo } from './map-info.js';
+import { type MapShape, isPerCpuType, valueBufferSize } from './shape.js';
+import { Cmd, cPath, elem, getFdById, mapCreate, mapFreeze, objGet, objPin } from './sys/bpf.js';
+import { fdKind, own, release } from './sys/fd.js';
+import { BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY, MapType } from './sys/uapi.js';
+import { checkBytes, checkFd, checkFlags, checkMapName, checkPath, checkU32, describe } from './validate.js';
+import { unlinkSync } from 'node:fs';
+
+const ENOENT = errnoNumber('ENOENT');
+const EBADF = errnoNumber('EBADF');
+
+/** A map's BTF description: the BTF object's fd and the key/value type ids in it. */
+export interface MapBtf {
+  fd: number;
+  keyTypeId?: number;
+  valueTypeId?: number;
+  vmlinuxValueTypeId?: number;
+}
+
+export interface MapCreateOptions {
+  type: MapType | number;
+  /** Up to 15 of `A-Za-z0-9_.`; null or omitted for none. */
+  name?: string | null;
+  /** Key size in bytes (0 for queue, stack, bloom filter, ringbuf). */
+  keySize?: number;
+  /** Value size in bytes. */
+  valueSize?: number;
+  maxEntries: number;
+  /** `BPF_F_*` map flags. */
+  flags?: number;
+  /** Template for array/hash of maps. */
+  innerMap?: BpfMap;
+  /** Template fd for array/hash of maps, where no `BpfMap` is at hand. */
+  innerMapFd?: number;
+  /** NUMA node to allocate on; sets `BPF_F_NUMA_NODE`. */
+  numaNode?: number;
+  /** `map_extra`: bloom filter hash count, arena address, … */
+  mapExtra?: number | bigint;
+  /** Offload device (`map_ifindex`). */
+  ifindex?: number;
+  btf?: MapBtf;
+}
+
+export interface LookupOptions {
+  /** `BPF_F_LOCK`, … */
+  flags?: number;
+  /** A buffer of exactly the value size (per-CPU: the whole per-CPU area) to fill and return. */
+  out?: Uint8Array;
+}
+
+export interface UpdateOptions {
+  /** `BPF_ANY` (default), `BPF_NOEXIST`, `BPF_EXIST`, optionally `| BPF_F_LOCK`. */
+  flags?: number;
+}
+
+export interface OpenOptions {
+  /** Open with `BPF_F_RDONLY`: syscall writes are refused. */
+  readOnly?: boolean;
+  /** Open with `BPF_F_WRONLY`: syscall reads are refused. */
+  writeOnly?: boolean;
+}
+
+/** A value as lookups return it: bytes, or one `Uint8Array` per possible CPU on per-CPU maps. */
+export type MapValue = Uint8Array | Uint8Array[];
+
+/** A value as updates take it: bytes, one buffer per CPU, or a map (for array/hash of maps). */
+export type UpdateValue = Uint8Array | readonly Uint8Array[] | BpfMap;
+
+const TOKEN: unique symbol = Symbol('BpfMap');
+
+/**
+ * An open BPF map. Owns its fd: `close()` it (or use `using`); a map dropped
+ * without closing is closed by the garbage collector. Every operation on a
+ * closed map throws `BpfError` `EBADF` before any syscall.
+ */
+export class BpfMap implements MapShape {
+  #fd: number;
+  readonly type: MapType;
+  readonly name: string;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  /** `map_flags` given at creation. */
+  readonly flags: number;
+  /** Kernel-wide id. */
+  readonly id: number;
+  /** Values are one slot per possible CPU. */
+  readonly isPerCpu: boolean;
+  /** Bytes of one whole value as the kernel copies it: `valueSize`, or `roundUp(valueSize, 8) × possibleCpus()` on per-CPU maps. */
+  readonly valueBufferSize: number;
+  #perCpuScratch: Uint8Array | undefined;
+  #u32Scratch: Uint8Array | undefined;
+
+  /** Not for direct use: see `BpfMap.create`, `openPinned`, `fromId`, `fromFd`. */
+  constructor(token: typeof TOKEN, fd: number, info: MapInfo) {
+    if (token !== TOKEN) throw new TypeError('use BpfMap.create(), openPinned(), fromId() or fromFd()');
+    this.#fd = fd;
+    this.type = info.type;
+    this.name = info.name;
+    this.keySize = info.keySize;
+    this.valueSize = info.valueSize;
+    this.maxEntries = info.maxEntries;
+    this.flags = info.flags;
+    this.id = info.id;
+    this.isPerCpu = isPerCpuType(info.type);
+    this.valueBufferSize = valueBufferSize(info.type, info.valueSize);
+    own(this, fd);
+  }
+
+  /** Wraps a fresh fd, closing it if its info cannot be read. */
+  static #adopt(fd: number): BpfMap {
+    let info: MapInfo;
+    try {
+      info = readMapInfo(fd);
+    } catch (err) {
+      release({}, fd);
+      throw err;
+    }
+    return new BpfMap(TOKEN, fd, info);
+  }
+
+  /**
+   * Creates a map (BPF_MAP_CREATE).
+   * @throws {TypeError|RangeError} for bad options, before any syscall.
+   * @throws {BpfError} EINVAL (the hint names the suspect argument), EPERM, ENOMEM, E2BIG.
+   */
+  static create(opts: MapCreateOptions): BpfMap {
+    if (typeof opts !== 'object' || opts === null) throw new TypeError(`BpfMap.create takes an options object, got ${describe(opts)}`);
+    const type = checkU32('type', opts.type);
+    if (type === MapType.Unspec) throw new RangeError('type must be a map type such as MapType.Hash, got 0 (BPF_MAP_TYPE_UNSPEC)');
+    if (opts.keySize === undefined) throw new TypeError('keySize is required (0 for queue, stack, bloom filter and ring buffer maps)');
+    if (opts.valueSize === undefined) throw new TypeError('valueSize is required');
+    if (opts.maxEntries === undefined) throw new TypeError('maxEntries is required');
+    const keySize = checkU32('keySize', opts.keySize);
+    const valueSize = checkU32('valueSize', opts.valueSize);
+    const maxEntries = checkU32('maxEntries', opts.maxEntries);
+    let flags = checkU32('flags', opts.flags ?? 0);
+    const name = checkMapName(opts.name);
+    let innerMapFd = 0;
+    if (opts.innerMap !== undefined) {
+      if (!(opts.innerMap instanceof BpfMap)) throw new TypeError(`innerMap must be a BpfMap, got ${describe(opts.innerMap)}`);
+      if (opts.innerMap.closed) throw closedError('BPF_MAP_CREATE', 'inner map');
+      innerMapFd = opts.innerMap.fd;
+    } else if (opts.innerMapFd !== undefined) {
+      innerMapFd = checkFd('innerMapFd', opts.innerMapFd);
+    }
+    let numaNode = 0;
+    if (opts.numaNode !== undefined) {
+      numaNode = checkU32('numaNode', opts.numaNode);
+      flags |= BPF_F_NUMA_NODE;
+    }
+    const mapExtra = toU64('mapExtra', opts.mapExtra ?? 0);
+    const ifindex = checkU32('ifindex', opts.ifindex ?? 0);
+    const btf = opts.btf;
+    if (btf !== undefined && (typeof btf !== 'object' || btf === null))
+      throw new TypeError(`btf must be { fd, keyTypeId?, valueTypeId? }, got ${describe(btf)}`);
+    const fd = mapCreate({
+      mapType: type,
+      keySize,
+      valueSize,
+      maxEntries,
+      mapFlags: flags >>> 0,
+      innerMapFd,
+      numaNode,
+      name,
+      mapIfindex: ifindex,
+      btfFd: btf ? checkFd('btf.fd', btf.fd) : 0,
+      btfKeyTypeId: btf ? checkU32('btf.keyTypeId', btf.keyTypeId ?? 0) : 0,
+      btfValueTypeId: btf ? checkU32('btf.valueTypeId', btf.valueTypeId ?? 0) : 0,
+      btfVmlinuxValueTypeId: btf ? checkU32('btf.vmlinuxValueTypeId', btf.vmlinuxValueTypeId ?? 0) : 0,
+      mapExtra,
+    });
+    if (fd < 0)
+      throw createError(-fd, {
+        type,
+        keySize,
+        valueSize,
+        maxEntries,
+        flags,
+        hasInnerMap: innerMapFd !== 0,
+        hasBtf: btf !== undefined,
+      });
+    return BpfMap.#adopt(fd);
+  }
+
+  /**
+   * Opens the map pinned at `path` on a bpffs (BPF_OBJ_GET).
+   * @throws {BpfError} ENOENT when nothing is pinned there, EPERM/EACCES.
+   * @throws {TypeError} when the pinned object is not a map.
+   */
+  static openPinned(path: string, opts: OpenOptions = {}): BpfMap {
+    checkPath('path', path);
+    const fileFlags = (opts.readOnly ? BPF_F_RDONLY : 0) | (opts.writeOnly ? BPF_F_WRONLY : 0);
+    const fd = objGet(cPath(path), fileFlags);
+    if (fd < 0) throw mapError('BPF_OBJ_GET', -fd);
+    const kind = fdKind(fd);
+    if (kind !== 'bpf-map') {
+      release({}, fd);
+      throw new TypeError(`the object pinned at ${path} is ${kind ?? 'unknown'}, not a BPF map`);
+    }
+    return BpfMap.#adopt(fd);
+  }
+
+  /**
+   * Opens the map with kernel-wide id `id` (BPF_MAP_GET_FD_BY_ID; needs CAP_SYS_ADMIN).
+   * @throws {BpfError} ENOENT when no map has that id.
+   */
+  static fromId(id: number, opts: OpenOptions = {}): BpfMap {
+    checkU32('id', id);
+    const openFlags = (opts.readOnly ? BPF_F_RDONLY : 0) | (opts.writeOnly ? BPF_F_WRONLY : 0);
+    const fd = getFdById(Cmd.BPF_MAP_GET_FD_BY_ID, id, openFlags);
+    if (fd < 0) throw mapError('BPF_MAP_GET_FD_BY_ID', -fd);
+    return BpfMap.#adopt(fd);
+  }
+
+  /**
+   * Wraps an fd that refers to a map, taking ownership: the `BpfMap` closes it.
+   * @throws {BpfError} EBADF when `fd` is not open. @throws {TypeError} when it is not a map.
+   */
+  static fromFd(fd: number): BpfMap {
+    checkFd('fd', fd);
+    const kind = fdKind(fd);
+    if (kind === undefined) throw new BpfError('BPF_OBJ_GET_INFO_BY_FD', EBADF, { hint: `fd ${fd} is not open` });
+    if (kind !== 'bpf-map') throw new TypeError(`fd ${fd} is ${kind}, not a BPF map`);
+    return BpfMap.#adopt(fd);
+  }
+
+  /** The map's fd, or -1 once closed. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  #live(command: string): number {
+    const fd = this.#fd;
+    if (fd < 0) throw closedError(command);
+    return fd;
+  }
+
+  #key(key: unknown, what = 'key'): Uint8Array | null {
+    if (this.keySize === 0) {
+      if (key === null || key === undefined) return null;
+      throw new TypeError(`this ${this.#typeName()} map has no keys (key_size 0): pass null as the ${what}`);
+    }
+    return checkBytes(what, key, this.keySize, "the map's key_size");
+  }
+
+  #typeName(): string {
+    return MapType[this.type] ?? `type ${this.type}`;
+  }
+
+  #out(out: Uint8Array | undefined): Uint8Array {
+    if (out === undefined) return new Uint8Array(this.valueBufferSize);
+    return checkBytes('out', out, this.valueBufferSize, this.isPerCpu ? 'roundUp(valueSize, 8) × possibleCpus()' : "the map's value_size");
+  }
+
+  /** Splits a whole per-CPU value into one view per possible CPU (each `valueSize` bytes). */
+  #result(buf: Uint8Array): MapValue {
+    if (!this.isPerCpu) return buf;
+    const stride = (this.valueSize + 7) & ~7;
+    const n = buf.length / stride;
+    const out = new Array<Uint8Array>(n);
+    for (let i = 0; i < n; i++) out[i] = buf.subarray(i * stride, i * stride + this.valueSize);
+    return out;
+  }
+
+  /** The bytes to hand the kernel for an update. */
+  #value(value: unknown): Uint8Array {
+    if (value instanceof BpfMap) {
+      if (value.closed) throw closedError('BPF_MAP_UPDATE_ELEM', 'map given as the value');
+      if (this.valueSize !== 4) throw new TypeError(`a BpfMap value is stored as its fd (4 bytes), but this map's value_size is ${this.valueSize}`);
+      this.#u32Scratch ??= new Uint8Array(4);
+      new DataView(this.#u32Scratch.buffer).setUint32(0, value.fd, true);
+      return this.#u32Scratch;
+    }
+    if (!this.isPerCpu) return checkBytes('value', value, this.valueSize, "the map's value_size");
+    const ncpu = possibleCpus();
+    const stride = (this.valueSize + 7) & ~7;
+    if (value instanceof Uint8Array && value.length === this.valueBufferSize) return value;
+    this.#perCpuScratch ??= new Uint8Array(this.valueBufferSize);
+    const buf = this.#perCpuScratch;
+    buf.fill(0);
+    if (Array.isArray(value)) {
+      if (value.length !== ncpu)
+        throw new RangeError(`a per-CPU value needs one buffer per possible CPU: expected ${ncpu}, got ${value.length}`);
+      for (let i = 0; i < ncpu; i++) buf.set(checkBytes(`value[${i}]`, value[i], this.valueSize, "the map's value_size"), i * stride);
+      return buf;
+    }
+    if (value instanceof Uint8Array && value.length === this.valueSize) {
+      for (let i = 0; i < ncpu; i++) buf.set(value, i * stride);
+      return buf;
+    }
+    throw new TypeError(
+      `a per-CPU value must be ${this.valueSize} bytes (copied to every CPU), an array of ${ncpu} such buffers, or ${this.valueBufferSize} bytes laid out as the kernel does; got ${describe(value)}`,
+    );
+  }
+
+  /**
+   * Looks up the value stored under `key` (one syscall).
+   * @returns the value, one `Uint8Array` per possible CPU on per-CPU maps, or `undefined` when absent.
+   * @throws {BpfError} EPERM (write-only map), EINVAL (flags not accepted).
+   */
+  lookup(key: Uint8Array | null, opts?: LookupOptions): MapValue | undefined {
+    const fd = this.#live('BPF_MAP_LOOKUP_ELEM');
+    const k = this.#key(key);
+    const flags = opts?.flags === undefined ? 0 : checkFlags('flags', opts.flags);
+    const out = this.#out(opts?.out);
+    const r = elem(Cmd.BPF_MAP_LOOKUP_ELEM, fd, k, this.keySize, out, this.valueBufferSize, flags);
+    if (r === -ENOENT) return undefined;
+    if (r < 0) throw mapError('BPF_MAP_LOOKUP_ELEM', -r, this, flags);
+    return this.#result(out);
+  }
+
+  /**
+   * Stores `value` under `key` (one syscall). Per-CPU maps take one value
+   * (copied to every CPU) or one per possible CPU; array/hash of maps take a `BpfMap`.
+   * @throws {BpfError} EEXIST (BPF_NOEXIST, key present), ENOENT (BPF_EXIST, key absent),
+   *   E2BIG (map full / index out of range), EPERM (read-only or frozen map).
+   */
+  update(key: Uint8Array | null, value: UpdateValue, opts?: UpdateOptions): void {
+    const fd = this.#live('BPF_MAP_UPDATE_ELEM');
+    const k = this.#key(key);
+    const flags = opts?.flags === undefined ? 0 : checkFlags('flags', opts.flags);
+    const v = this.#value(value);
+    const r = elem(Cmd.BPF_MAP_UPDATE_ELEM, fd, k, this.keySize, v, this.valueBufferSize, flags);
+    if (r < 0) throw mapError('BPF_MAP_UPDATE_ELEM', -r, this, flags);
+  }
+
+  /**
+   * Deletes `key` (one syscall).
+   * @returns false when the key was absent.
+   * @throws {BpfError} EINVAL on arrays (elements cannot be deleted), EPERM.
+   */
+  delete(key: Uint8Array): boolean {
+    const fd = this.#live('BPF_MAP_DELETE_ELEM');
+    const k = this.#key(key);
+    const r = elem(Cmd.BPF_MAP_DELETE_ELEM, fd, k, this.keySize, null, 0, 0);
+    if (r === -ENOENT) return false;
+    if (r < 0) throw mapError('BPF_MAP_DELETE_ELEM', -r, this);
+    return true;
+  }
+
+  /**
+   * Looks up `key` and deletes it in one step (hash maps since Linux 5.14; queue/stack: pop).
+   * @returns the value, or `undefined` when absent.
+   */
+  lookupAndDelete(key: Uint8Array | null, opts?: LookupOptions): MapValue | undefined {
+    const fd = this.#live('BPF_MAP_LOOKUP_AND_DELETE_ELEM');
+    const k = this.#key(key);
+    const flags = opts?.flags === undefined ? 0 : checkFlags('flags', opts.flags);
+    const out = this.#out(opts?.out);
+    const r = elem(Cmd.BPF_MAP_LOOKUP_AND_DELETE_ELEM, fd, k, this.keySize, out, this.valueBufferSize, flags);
+    if (r === -ENOENT) return undefined;
+    if (r < 0) throw mapError('BPF_MAP_LOOKUP_AND_DELETE_ELEM', -r, this, flags);
+    return this.#result(out);
+  }
+
+  /**
+   * The key after `key` in the kernel's order; with no key, the first key.
+   * A key that is not in the map restarts at the first key (hash maps).
+   * @returns the next key, or `undefined` at the end.
+   */
+  getNextKey(key?: Uint8Array | null): Uint8Array | undefined {
+    const fd = this.#live('BPF_MAP_GET_NEXT_KEY');
+    const k = key === undefined || key === null ? null : checkBytes('key', key, this.keySize, "the map's key_size");
+    const next = new Uint8Array(this.keySize);
+    const r = elem(Cmd.BPF_MAP_GET_NEXT_KEY, fd, k, this.keySize, next, this.keySize, 0);
+    if (r === -ENOENT) return undefined;
+    if (r < 0) throw mapError('BPF_MAP_GET_NEXT_KEY', -r, this);
+    return next;
+  }
+
+  #keyless(op: string): void {
+    if (this.keySize !== 0)
+      throw new TypeError(`${op}() is for queue, stack and bloom filter maps; this is a ${this.#typeName()} map (use update/lookup)`);
+  }
+
+  /** Pushes `value` onto a queue or stack, or adds it to a bloom filter. `BPF_EXIST` overwrites the oldest when full. */
+  push(value: Uint8Array, opts?: UpdateOptions): void {
+    this.#live('BPF_MAP_UPDATE_ELEM');
+    this.#keyless('push');
+    this.update(null, value, opts);
+  }
+
+  /** Removes and returns the head of a queue or stack, or `undefined` when empty. */
+  pop(): Uint8Array | undefined {
+    this.#live('BPF_MAP_LOOKUP_AND_DELETE_ELEM');
+    this.#keyless('pop');
+    return this.lookupAndDelete(null) as Uint8Array | undefined;
+  }
+
+  /** Returns the head of a queue or stack without removing it, or `undefined` when empty. */
+  peek(): Uint8Array | undefined;
+  /** Bloom filter: true when `value` is possibly present, false when certainly absent. */
+  peek(value: Uint8Array): boolean;
+  peek(value?: Uint8Array): Uint8Array | boolean | undefined {
+    const fd = this.#live('BPF_MAP_LOOKUP_ELEM');
+    this.#keyless('peek');
+    if (this.type === MapType.BloomFilter) {
+      const v = checkBytes('value', value, this.valueSize, "the bloom filter's value_size");
+      const r = elem(Cmd.BPF_MAP_LOOKUP_ELEM, fd, null, 0, v, this.valueSize, 0);
+      if (r === -ENOENT) return false;
+      if (r < 0) throw mapError('BPF_MAP_LOOKUP_ELEM', -r, this);
+      return true;
+    }
+    if (value !== undefined) throw new TypeError('peek() takes no value on queue and stack maps');
+    return this.lookup(null) as Uint8Array | undefined;
+  }
+
+  /** Keys, walked with get-next-key (one syscall per key); see iterate.ts for the guarantees under concurrent writers. */
+  keys(): IterableIterator<Uint8Array> {
+    this.#live('BPF_MAP_GET_NEXT_KEY');
+    return walkKeys(this);
+  }
+
+  /** `[key, value]` pairs: a get-next-key walk plus one lookup per key; keys deleted meanwhile are skipped. */
+  *entries(): IterableIterator<[Uint8Array, MapValue]> {
+    for (const key of this.keys()) {
+      const value = this.lookup(key);
+      if (value !== undefined) yield [key, value];
+    }
+  }
+
+  [Symbol.iterator](): IterableIterator<[Uint8Array, MapValue]> {
+    return this.entries();
+  }
+
+  /**
+   * Pins the map at `path` on a bpffs, so it outlives this process (BPF_OBJ_PIN).
+   * @throws {BpfError} EEXIST when the path exists, EPERM when not on bpffs.
+   */
+  pin(path: string): void {
+    const fd = this.#live('BPF_OBJ_PIN');
+    checkPath('path', path);
+    const r = objPin(fd, cPath(path));
+    if (r < 0) throw mapError('BPF_OBJ_PIN', -r, this);
+  }
+
+  /** Removes the pin at `path` (the map lives on while fds or other pins hold it). */
+  unpin(path: string): void {
+    this.#live('BPF_OBJ_PIN');
+    checkPath('path', path);
+    unlinkSync(path);
+  }
+
+  /**
+   * Freezes the map: later syscall writes fail with EPERM; BPF programs may still write (BPF_MAP_FREEZE, Linux 5.2+).
+   * @throws {BpfError} EBUSY when already frozen or writably mmapped.
+   */
+  freeze(): void {
+    const fd = this.#live('BPF_MAP_FREEZE');
+    const r = mapFreeze(fd);
+    if (r < 0) throw mapError('BPF_MAP_FREEZE', -r, this);
+  }
+
+  /** Reads the map's info from the kernel now (BPF_OBJ_GET_INFO_BY_FD). */
+  info(): MapInfo {
+    return readMapInfo(this.#live('BPF_OBJ_GET_INFO_BY_FD'));
+  }
+
+  /** Closes the fd. Idempotent; the map itself lives on while pins, programs or other fds hold it. */
+  close(): void {
+    const fd = this.#fd;
+    if (fd < 0) return;
+    this.#fd = -1;
+    release(this, fd);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function toU64(what: string, v: unknown): bigint {
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${what} must be an unsigned 64-bit integer, got ${v}`);
+    return BigInt(v);
+  }
+  if (typeof v === 'bigint') {
+    if (v < 0n || v > 0xffff_ffff_ffff_ffffn) throw new RangeError(`${what} must be an unsigned 64-bit integer, got ${v}`);
+    return v;
+  }
+  throw new TypeError(`${what} must be a number or bigint, got ${describe(v)}`);
+}

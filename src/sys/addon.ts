@@ -1,0 +1,36 @@
+/**
+ * Loads the native addon and gives it a typed face. Only src/sys/ imports this.
+ * Every function returns the syscall's result, or -errno.
+ */
+import { createRequire } from 'node:module';
+
+export interface Addon {
+  /** bpf(cmd, attr, size = attr.length), after writing each buffer's address at its offset in attr. */
+  bpf(cmd: number, attr: Uint8Array, ...pointers: Array<number | Uint8Array | null>): number;
+  /** One element command with the attr built natively: the hot path. */
+  elem(
+    cmd: number,
+    fd: number,
+    key: Uint8Array | null,
+    keyLength: number,
+    value: Uint8Array | null,
+    valueLength: number,
+    flags: number,
+  ): number;
+  close(fd: number): number;
+}
+
+const require = createRequire(import.meta.url);
+
+function load(): Addon {
+  try {
+    return require('../../build/Release/bpfmap.node') as Addon;
+  } catch (err) {
+    throw new Error(
+      'bpfmap: the native addon is not built. Run `npm install` (or `npm run build:native`) in the package folder; it needs python3, make and a C compiler.',
+      { cause: err },
+    );
+  }
+}
+
+export const addon: Addon = load();

@@ -1,0 +1,182 @@
+/**
+ * The syscall layer: one function per bpf(2) command we issue, each filling
+ * its `bpf_attr` variant (layouts in ./layout.ts) in a reused scratch buffer.
+ *
+ * Functions return the kernel's result (>= 0) or -errno; turning that into a
+ * `BpfError` with a useful hint is the caller's job, because the caller knows
+ * the map. Arguments are assumed validated; the addon still checks buffer
+ * lengths against the sizes passed alongside them.
+ */
+import { addon } from './addon.js';
+import * as L from './layout.js';
+import { Cmd } from './uapi.js';
+
+export { Cmd };
+export type CmdName = keyof typeof Cmd;
+
+const CMD_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(Cmd).map(([k, v]) => [v, k]));
+
+/** `BPF_MAP_LOOKUP_ELEM` for 1, and so on. */
+export function cmdName(cmd: number): string {
+  return CMD_NAMES.get(cmd) ?? `BPF_CMD_${cmd}`;
+}
+
+class Scratch {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  constructor(size: number) {
+    this.bytes = new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer);
+  }
+  clear(): this {
+    this.bytes.fill(0);
+    return this;
+  }
+}
+
+const createAttr = new Scratch(L.MapCreateAttr.SIZE);
+const elemAttr = new Scratch(L.MapElemAttr.SIZE);
+const batchAttr = new Scratch(L.MapBatchAttr.SIZE);
+const objAttr = new Scratch(L.ObjAttr.SIZE);
+const idAttr = new Scratch(L.GetIdAttr.SIZE);
+const infoAttr = new Scratch(L.InfoAttr.SIZE);
+
+/** The element commands' fast path (lookup, update, delete, get-next-key, lookup-and-delete). */
+export const elem: typeof addon.elem = addon.elem;
+
+/** close(2). */
+export function closeFd(fd: number): number {
+  return addon.close(fd);
+}
+
+export interface MapCreateParams {
+  mapType: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  mapFlags: number;
+  innerMapFd: number;
+  numaNode: number;
+  /** At most 15 bytes; validated by the caller. */
+  name: string;
+  mapIfindex: number;
+  btfFd: number;
+  btfKeyTypeId: number;
+  btfValueTypeId: number;
+  btfVmlinuxValueTypeId: number;
+  mapExtra: bigint;
+}
+
+/** BPF_MAP_CREATE: the new map's fd, or -errno. */
+export function mapCreate(p: MapCreateParams): number {
+  const { bytes, view } = createAttr.clear();
+  const A = L.MapCreateAttr;
+  view.setUint32(A.mapType, p.mapType, true);
+  view.setUint32(A.keySize, p.keySize, true);
+  view.setUint32(A.valueSize, p.valueSize, true);
+  view.setUint32(A.maxEntries, p.maxEntries, true);
+  view.setUint32(A.mapFlags, p.mapFlags, true);
+  view.setUint32(A.innerMapFd, p.innerMapFd, true);
+  view.setUint32(A.numaNode, p.numaNode, true);
+  for (let i = 0; i < p.name.length; i++) bytes[A.mapName + i] = p.name.charCodeAt(i);
+  view.setUint32(A.mapIfindex, p.mapIfindex, true);
+  view.setUint32(A.btfFd, p.btfFd, true);
+  view.setUint32(A.btfKeyTypeId, p.btfKeyTypeId, true);
+  view.setUint32(A.btfValueTypeId, p.btfValueTypeId, true);
+  view.setUint32(A.btfVmlinuxValueTypeId, p.btfVmlinuxValueTypeId, true);
+  view.setBigUint64(A.mapExtra, p.mapExtra, true);
+  return addon.bpf(Cmd.BPF_MAP_CREATE, bytes);
+}
+
+/** BPF_MAP_FREEZE. */
+export function mapFreeze(fd: number): number {
+  const { bytes, view } = elemAttr.clear();
+  view.setUint32(L.MapElemAttr.mapFd, fd, true);
+  return addon.bpf(Cmd.BPF_MAP_FREEZE, bytes);
+}
+
+export interface BatchArgs {
+  fd: number;
+  /** Cursor in (null: from the start) and out, each `cursorLength` bytes at least. */
+  inBatch: Uint8Array | null;
+  outBatch: Uint8Array | null;
+  cursorLength: number;
+  keys: Uint8Array | null;
+  keysLength: number;
+  values: Uint8Array | null;
+  valuesLength: number;
+  count: number;
+  elemFlags: bigint;
+  flags: bigint;
+}
+
+/** One BPF_MAP_*_BATCH command: the result (0 or -errno) and the count the kernel wrote back. */
+export function mapBatch(cmd: number, a: BatchArgs): { ret: number; count: number } {
+  const { bytes, view } = batchAttr.clear();
+  const A = L.MapBatchAttr;
+  view.setUint32(A.count, a.count, true);
+  view.setUint32(A.mapFd, a.fd, true);
+  view.setBigUint64(A.elemFlags, a.elemFlags, true);
+  view.setBigUint64(A.flags, a.flags, true);
+  const ret = addon.bpf(
+    cmd,
+    bytes,
+    A.inBatch,
+    a.inBatch,
+    a.inBatch ? a.cursorLength : 0,
+    A.outBatch,
+    a.outBatch,
+    a.outBatch ? a.cursorLength : 0,
+    A.keys,
+    a.keys,
+    a.keysLength,
+    A.values,
+    a.values,
+    a.valuesLength,
+  );
+  return { ret, count: view.getUint32(A.count, true) };
+}
+
+/** A NUL-terminated copy of a path for the kernel. */
+export function cPath(path: string): Uint8Array {
+  return new TextEncoder().encode(`${path}\0`);
+}
+
+/** BPF_OBJ_PIN. */
+export function objPin(fd: number, path: Uint8Array): number {
+  const { bytes, view } = objAttr.clear();
+  view.setUint32(L.ObjAttr.bpfFd, fd, true);
+  return addon.bpf(Cmd.BPF_OBJ_PIN, bytes, L.ObjAttr.pathname, path, path.length);
+}
+
+/** BPF_OBJ_GET: an fd for the pinned object, or -errno. */
+export function objGet(path: Uint8Array, fileFlags: number): number {
+  const { bytes, view } = objAttr.clear();
+  view.setUint32(L.ObjAttr.fileFlags, fileFlags, true);
+  return addon.bpf(Cmd.BPF_OBJ_GET, bytes, L.ObjAttr.pathname, path, path.length);
+}
+
+/** BPF_OBJ_GET_INFO_BY_FD into `info`: the result, and how many bytes the kernel filled. */
+export function objGetInfo(fd: number, info: Uint8Array): { ret: number; length: number } {
+  const { bytes, view } = infoAttr.clear();
+  view.setUint32(L.InfoAttr.bpfFd, fd, true);
+  view.setUint32(L.InfoAttr.infoLen, info.length, true);
+  const ret = addon.bpf(Cmd.BPF_OBJ_GET_INFO_BY_FD, bytes, L.InfoAttr.info, info, info.length);
+  return { ret, length: view.getUint32(L.InfoAttr.infoLen, true) };
+}
+
+/** BPF_MAP_GET_FD_BY_ID (or another *_GET_FD_BY_ID command). */
+export function getFdById(cmd: number, id: number, openFlags = 0): number {
+  const { bytes, view } = idAttr.clear();
+  view.setUint32(L.GetIdAttr.mapId, id, true);
+  view.setUint32(L.GetIdAttr.openFlags, openFlags, true);
+  return addon.bpf(cmd, bytes);
+}
+
+/** BPF_MAP_GET_NEXT_ID (or another *_GET_NEXT_ID command): result and the next id. */
+export function getNextId(cmd: number, startId: number): { ret: number; nextId: number } {
+  const { bytes, view } = idAttr.clear();
+  view.setUint32(L.GetIdAttr.startId, startId, true);
+  const ret = addon.bpf(cmd, bytes);
+  return { ret, nextId: view.getUint32(L.GetIdAttr.nextId, true) };
+}

@@ -1,0 +1,123 @@
+/**
+ * Byte layouts of the `union bpf_attr` variants and info structs we use.
+ *
+ * Each layout maps a field to its offset; `C` names the C type and member so
+ * that test/05.layout.test.mjs can compare every offset and size with what the
+ * C compiler says for <linux/bpf.h>. Sizes are `offsetofend` of the last field
+ * used, as libbpf passes them: the kernel requires any bytes beyond the fields
+ * it knows to be zero.
+ */
+
+type FieldSpec = readonly [cMember: string, offset: number, size: number];
+
+export interface LayoutSpec {
+  readonly cType: string;
+  readonly size: number;
+  readonly fields: Readonly<Record<string, FieldSpec>>;
+}
+
+type Offsets<F extends Record<string, FieldSpec>> = { readonly [K in keyof F]: number } & {
+  readonly SIZE: number;
+  readonly SPEC: LayoutSpec;
+};
+
+function layout<const F extends Record<string, FieldSpec>>(cType: string, fields: F): Offsets<F> {
+  let size = 0;
+  const offsets: Record<string, number> = {};
+  for (const [name, [, offset, width]] of Object.entries(fields)) {
+    offsets[name] = offset;
+    size = Math.max(size, offset + width);
+  }
+  return Object.freeze({ ...offsets, SIZE: size, SPEC: { cType, size, fields } }) as Offsets<F>;
+}
+
+/** BPF_MAP_CREATE. */
+export const MapCreateAttr = layout('union bpf_attr', {
+  mapType: ['map_type', 0, 4],
+  keySize: ['key_size', 4, 4],
+  valueSize: ['value_size', 8, 4],
+  maxEntries: ['max_entries', 12, 4],
+  mapFlags: ['map_flags', 16, 4],
+  innerMapFd: ['inner_map_fd', 20, 4],
+  numaNode: ['numa_node', 24, 4],
+  mapName: ['map_name', 28, 16],
+  mapIfindex: ['map_ifindex', 44, 4],
+  btfFd: ['btf_fd', 48, 4],
+  btfKeyTypeId: ['btf_key_type_id', 52, 4],
+  btfValueTypeId: ['btf_value_type_id', 56, 4],
+  btfVmlinuxValueTypeId: ['btf_vmlinux_value_type_id', 60, 4],
+  mapExtra: ['map_extra', 64, 8],
+});
+
+/** BPF_MAP_{LOOKUP,UPDATE,DELETE}_ELEM, GET_NEXT_KEY, LOOKUP_AND_DELETE_ELEM, FREEZE. */
+export const MapElemAttr = layout('union bpf_attr', {
+  mapFd: ['map_fd', 0, 4],
+  key: ['key', 8, 8],
+  value: ['value', 16, 8],
+  nextKey: ['next_key', 16, 8],
+  flags: ['flags', 24, 8],
+});
+
+/** BPF_MAP_*_BATCH. */
+export const MapBatchAttr = layout('union bpf_attr', {
+  inBatch: ['batch.in_batch', 0, 8],
+  outBatch: ['batch.out_batch', 8, 8],
+  keys: ['batch.keys', 16, 8],
+  values: ['batch.values', 24, 8],
+  count: ['batch.count', 32, 4],
+  mapFd: ['batch.map_fd', 36, 4],
+  elemFlags: ['batch.elem_flags', 40, 8],
+  flags: ['batch.flags', 48, 8],
+});
+
+/** BPF_OBJ_PIN, BPF_OBJ_GET. */
+export const ObjAttr = layout('union bpf_attr', {
+  pathname: ['pathname', 0, 8],
+  bpfFd: ['bpf_fd', 8, 4],
+  fileFlags: ['file_flags', 12, 4],
+});
+
+/** BPF_*_GET_NEXT_ID, BPF_*_GET_FD_BY_ID. */
+export const GetIdAttr = layout('union bpf_attr', {
+  startId: ['start_id', 0, 4],
+  mapId: ['map_id', 0, 4],
+  nextId: ['next_id', 4, 4],
+  openFlags: ['open_flags', 8, 4],
+});
+
+/** BPF_OBJ_GET_INFO_BY_FD. */
+export const InfoAttr = layout('union bpf_attr', {
+  bpfFd: ['info.bpf_fd', 0, 4],
+  infoLen: ['info.info_len', 4, 4],
+  info: ['info.info', 8, 8],
+});
+
+/** `struct bpf_map_info`, as filled by BPF_OBJ_GET_INFO_BY_FD. */
+export const MapInfoLayout = layout('struct bpf_map_info', {
+  type: ['type', 0, 4],
+  id: ['id', 4, 4],
+  keySize: ['key_size', 8, 4],
+  valueSize: ['value_size', 12, 4],
+  maxEntries: ['max_entries', 16, 4],
+  mapFlags: ['map_flags', 20, 4],
+  name: ['name', 24, 16],
+  ifindex: ['ifindex', 40, 4],
+  btfVmlinuxValueTypeId: ['btf_vmlinux_value_type_id', 44, 4],
+  netnsDev: ['netns_dev', 48, 8],
+  netnsIno: ['netns_ino', 56, 8],
+  btfId: ['btf_id', 64, 4],
+  btfKeyTypeId: ['btf_key_type_id', 68, 4],
+  btfValueTypeId: ['btf_value_type_id', 72, 4],
+  mapExtra: ['map_extra', 80, 8],
+});
+
+/** Every layout, for the offset test. */
+export const LAYOUTS: Readonly<Record<string, LayoutSpec>> = {
+  MapCreateAttr: MapCreateAttr.SPEC,
+  MapElemAttr: MapElemAttr.SPEC,
+  MapBatchAttr: MapBatchAttr.SPEC,
+  ObjAttr: ObjAttr.SPEC,
+  GetIdAttr: GetIdAttr.SPEC,
+  InfoAttr: InfoAttr.SPEC,
+  MapInfoLayout: MapInfoLayout.SPEC,
+};
