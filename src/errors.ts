@@ -87,7 +87,10 @@ export class BpfError extends Error {
     const code = errnoName(errno);
     const parts = [options.hint, options.count === undefined ? undefined : `${options.count} elements processed`];
     const detail = parts.filter(Boolean).join('; ');
-    super(`${command}: ${code}${detail ? ` (${detail})` : ''}`, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      `${command}: ${code}${detail ? ` (${detail})` : ''}`,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = 'BpfError';
     this.errno = errno;
     this.code = code;
@@ -110,7 +113,10 @@ export class BpfUnsupportedError extends BpfError {
   readonly minKernel: string;
 
   constructor(command: string, errno: number, feature: string, minKernel: string, options: BpfErrorOptions = {}) {
-    super(command, errno, { ...options, hint: `${feature} needs Linux ${minKernel} or later${options.hint ? `; ${options.hint}` : ''}` });
+    super(command, errno, {
+      ...options,
+      hint: `${feature} needs Linux ${minKernel} or later${options.hint ? `; ${options.hint}` : ''}`,
+    });
     this.name = 'BpfUnsupportedError';
     this.feature = feature;
     this.minKernel = minKernel;

@@ -6,22 +6,34 @@
 import { BpfError, BpfUnsupportedError, errnoName } from './errors.js';
 import { ARRAY_TYPES, type MapShape, mapTypeName } from './shape.js';
 import { fdInfoField } from './sys/fd.js';
-import { BPF_F_LOCK, BPF_F_NO_PREALLOC, BPF_F_RDONLY, BPF_F_WRONLY, BPF_F_MMAPABLE, MapType } from './sys/uapi.js';
+import { BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, MapType } from './sys/uapi.js';
 
 const PRIVILEGE =
   'needs root or CAP_BPF (CAP_SYS_ADMIN on kernels before 5.8); check `sysctl kernel.unprivileged_bpf_disabled` and any container or lockdown policy';
 
 type Hint = (shape: MapShape | undefined, flags: number) => string | undefined;
 
+/**
+ * The fd's access mode (O_RDONLY 0, O_WRONLY 1, O_RDWR 2). The kernel turns
+ * BPF_F_RDONLY/BPF_F_WRONLY at creation or opening into this mode and drops
+ * them from map_flags, so fdinfo is where they can be seen.
+ */
+function accessMode(fd: number): number | undefined {
+  const flags = fdInfoField(fd, 'flags');
+  return flags === undefined ? undefined : Number.parseInt(flags, 8) & 3;
+}
+
 const writeDenied: Hint = (m) => {
   if (!m) return PRIVILEGE;
-  if (m.flags & BPF_F_RDONLY) return 'the map was created or opened with BPF_F_RDONLY: syscall writes are refused';
   if (fdInfoField(m.fd, 'frozen') === '1') return 'the map is frozen: syscall writes are refused';
+  if (accessMode(m.fd) === 0) return 'the map fd is read-only (BPF_F_RDONLY at creation or opening): syscall writes are refused';
   return PRIVILEGE;
 };
 
 const readDenied: Hint = (m) =>
-  m && m.flags & BPF_F_WRONLY ? 'the map was created or opened with BPF_F_WRONLY: syscall reads are refused' : PRIVILEGE;
+  m && accessMode(m.fd) === 1
+    ? 'the map fd is write-only (BPF_F_WRONLY at creation or opening): syscall reads are refused'
+    : PRIVILEGE;
 
 const lockHint: Hint = (m, flags) =>
   flags & BPF_F_LOCK
@@ -70,9 +82,8 @@ const TABLE: Record<string, Partial<Record<string, Hint>>> = {
   },
   BPF_MAP_GET_NEXT_KEY: { EPERM: readDenied, EINVAL: unsupported, EOPNOTSUPP: unsupported, ENOTSUPP: unsupported },
   BPF_MAP_FREEZE: {
-    EBUSY: (m) =>
-      m && m.flags & BPF_F_MMAPABLE ? 'a writable mmap of the map exists, or it is already frozen' : 'the map is already frozen',
-    EPERM: () => PRIVILEGE,
+    EBUSY: (m) => (m && m.flags & BPF_F_MMAPABLE ? 'a writable mmap of the map exists' : 'the map is busy'),
+    EPERM: writeDenied,
     EINVAL: unsupported,
     ENOTSUPP: unsupported,
   },
@@ -199,8 +210,7 @@ export function createError(errno: number, c: CreateShape): BpfError {
     }
     if ((t === MapType.ArrayOfMaps || t === MapType.HashOfMaps) && !c.hasInnerMap)
       suspects.push(`${name} needs an inner map template (innerMap or innerMapFd)`);
-    if (c.valueSize === 0 && ![MapType.Ringbuf, MapType.UserRingbuf, MapType.Arena].includes(t))
-      suspects.push('value_size is 0');
+    if (c.valueSize === 0 && ![MapType.Ringbuf, MapType.UserRingbuf, MapType.Arena].includes(t)) suspects.push('value_size is 0');
     if (c.maxEntries === 0 && !suspects.length) suspects.push('max_entries is 0');
     if (c.flags & BPF_F_MMAPABLE && t !== MapType.Array && t !== MapType.Arena)
       suspects.push('BPF_F_MMAPABLE is only for array and arena maps');
@@ -210,7 +220,8 @@ export function createError(errno: number, c: CreateShape): BpfError {
       return new BpfUnsupportedError('BPF_MAP_CREATE', errno, name, 'a newer release', { hint: suspects.join('; ') });
     return new BpfError('BPF_MAP_CREATE', errno, { hint: `${name}: ${suspects.join('; ')}` });
   }
-  if (code === 'E2BIG') return new BpfError('BPF_MAP_CREATE', errno, { hint: 'key_size, value_size or max_entries is too large for this map type' });
+  if (code === 'E2BIG')
+    return new BpfError('BPF_MAP_CREATE', errno, { hint: 'key_size, value_size or max_entries is too large for this map type' });
   const hint = GENERIC[code]?.(undefined, 0);
   return new BpfError('BPF_MAP_CREATE', errno, { hint });
 }

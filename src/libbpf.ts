@@ -55,7 +55,8 @@ function valueArg(m: MapShape, value: unknown, what = 'value'): Uint8Array {
   );
 }
 
-export interface BpfMapCreateOpts extends Omit<MapCreateOptions, 'type' | 'name' | 'keySize' | 'valueSize' | 'maxEntries' | 'flags' | 'btf'> {
+export interface BpfMapCreateOpts
+  extends Omit<MapCreateOptions, 'type' | 'name' | 'keySize' | 'valueSize' | 'maxEntries' | 'flags' | 'btf'> {
   mapFlags?: number;
   btfFd?: number;
   btfKeyTypeId?: number;

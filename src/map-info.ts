@@ -2,7 +2,7 @@
 import { BpfError, errnoNumber } from './errors.js';
 import { Cmd, closeFd, getFdById, getNextId, objGetInfo } from './sys/bpf.js';
 import { MapInfoLayout as I } from './sys/layout.js';
-import { MapType } from './sys/uapi.js';
+import type { MapType } from './sys/uapi.js';
 
 export interface MapInfo {
   /** Kernel-wide map id. */

@@ -88,7 +88,10 @@ export class BpfMap implements MapShape {
   readonly keySize: number;
   readonly valueSize: number;
   readonly maxEntries: number;
-  /** `map_flags` given at creation. */
+  /**
+   * `map_flags` as the kernel reports them. BPF_F_RDONLY/BPF_F_WRONLY are not
+   * among them: the kernel turns those into the fd's access mode.
+   */
   readonly flags: number;
   /** Kernel-wide id. */
   readonly id: number;
@@ -133,10 +136,13 @@ export class BpfMap implements MapShape {
    * @throws {BpfError} EINVAL (the hint names the suspect argument), EPERM, ENOMEM, E2BIG.
    */
   static create(opts: MapCreateOptions): BpfMap {
-    if (typeof opts !== 'object' || opts === null) throw new TypeError(`BpfMap.create takes an options object, got ${describe(opts)}`);
+    if (typeof opts !== 'object' || opts === null)
+      throw new TypeError(`BpfMap.create takes an options object, got ${describe(opts)}`);
     const type = checkU32('type', opts.type);
-    if (type === MapType.Unspec) throw new RangeError('type must be a map type such as MapType.Hash, got 0 (BPF_MAP_TYPE_UNSPEC)');
-    if (opts.keySize === undefined) throw new TypeError('keySize is required (0 for queue, stack, bloom filter and ring buffer maps)');
+    if (type === MapType.Unspec)
+      throw new RangeError('type must be a map type such as MapType.Hash, got 0 (BPF_MAP_TYPE_UNSPEC)');
+    if (opts.keySize === undefined)
+      throw new TypeError('keySize is required (0 for queue, stack, bloom filter and ring buffer maps)');
     if (opts.valueSize === undefined) throw new TypeError('valueSize is required');
     if (opts.maxEntries === undefined) throw new TypeError('maxEntries is required');
     const keySize = checkU32('keySize', opts.keySize);
@@ -262,7 +268,12 @@ export class BpfMap implements MapShape {
 
   #out(out: Uint8Array | undefined): Uint8Array {
     if (out === undefined) return new Uint8Array(this.valueBufferSize);
-    return checkBytes('out', out, this.valueBufferSize, this.isPerCpu ? 'roundUp(valueSize, 8) × possibleCpus()' : "the map's value_size");
+    return checkBytes(
+      'out',
+      out,
+      this.valueBufferSize,
+      this.isPerCpu ? 'roundUp(valueSize, 8) × possibleCpus()' : "the map's value_size",
+    );
   }
 
   /** Splits a whole per-CPU value into one view per possible CPU (each `valueSize` bytes). */
@@ -279,7 +290,8 @@ export class BpfMap implements MapShape {
   #value(value: unknown): Uint8Array {
     if (value instanceof BpfMap) {
       if (value.closed) throw closedError('BPF_MAP_UPDATE_ELEM', 'map given as the value');
-      if (this.valueSize !== 4) throw new TypeError(`a BpfMap value is stored as its fd (4 bytes), but this map's value_size is ${this.valueSize}`);
+      if (this.valueSize !== 4)
+        throw new TypeError(`a BpfMap value is stored as its fd (4 bytes), but this map's value_size is ${this.valueSize}`);
       this.#u32Scratch ??= new Uint8Array(4);
       new DataView(this.#u32Scratch.buffer).setUint32(0, value.fd, true);
       return this.#u32Scratch;
@@ -294,7 +306,8 @@ export class BpfMap implements MapShape {
     if (Array.isArray(value)) {
       if (value.length !== ncpu)
         throw new RangeError(`a per-CPU value needs one buffer per possible CPU: expected ${ncpu}, got ${value.length}`);
-      for (let i = 0; i < ncpu; i++) buf.set(checkBytes(`value[${i}]`, value[i], this.valueSize, "the map's value_size"), i * stride);
+      for (let i = 0; i < ncpu; i++)
+        buf.set(checkBytes(`value[${i}]`, value[i], this.valueSize, "the map's value_size"), i * stride);
       return buf;
     }
     if (value instanceof Uint8Array && value.length === this.valueSize) {
@@ -383,7 +396,9 @@ export class BpfMap implements MapShape {
 
   #keyless(op: string): void {
     if (this.keySize !== 0)
-      throw new TypeError(`${op}() is for queue, stack and bloom filter maps; this is a ${this.#typeName()} map (use update/lookup)`);
+      throw new TypeError(
+        `${op}() is for queue, stack and bloom filter maps; this is a ${this.#typeName()} map (use update/lookup)`,
+      );
   }
 
   /** Pushes `value` onto a queue or stack, or adds it to a bloom filter. `BPF_EXIST` overwrites the oldest when full. */

@@ -37,7 +37,9 @@ export function checkFd(what: string, v: unknown): number {
 /** A Uint8Array of exactly `size` bytes (or at least `size` when `atLeast`). */
 export function checkBytes(what: string, v: unknown, size: number, because: string, atLeast = false): Uint8Array {
   if (!(v instanceof Uint8Array))
-    throw new TypeError(`${what} must be a Uint8Array of ${atLeast ? 'at least ' : ''}${size} bytes (${because}), got ${describe(v)}`);
+    throw new TypeError(
+      `${what} must be a Uint8Array of ${atLeast ? 'at least ' : ''}${size} bytes (${because}), got ${describe(v)}`,
+    );
   if (atLeast ? v.length < size : v.length !== size)
     throw new RangeError(`${what} must be ${atLeast ? 'at least ' : ''}${size} bytes (${because}), got ${v.length}`);
   return v;

@@ -1,0 +1,32 @@
+// fd ownership: every fd the library opens is closed by close(), and a forgotten map by the garbage collector.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { test } from 'node:test';
+import { BpfMap, MapType } from 'bpfmap';
+import { openFdCount } from './helpers/kernel.mjs';
+
+test('creating and closing 2,000 maps leaves the fd count where it started', () => {
+  const before = openFdCount();
+  for (let i = 0; i < 2000; i++) BpfMap.create({ type: MapType.Hash, keySize: 4, valueSize: 4, maxEntries: 1 }).close();
+  assert.equal(openFdCount(), before);
+});
+
+test('maps dropped without close() are closed by the garbage collector', () => {
+  const script = `
+    import { BpfMap, MapType } from 'bpfmap';
+    import { readdirSync } from 'node:fs';
+    const count = () => readdirSync('/proc/self/fd').length;
+    const before = count();
+    for (let i = 0; i < 500; i++) BpfMap.create({ type: MapType.Hash, keySize: 4, valueSize: 4, maxEntries: 1 });
+    const leaked = count() - before;
+    for (let i = 0; i < 10 && count() > before; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); }
+    console.log(JSON.stringify({ leaked, after: count() - before }));`;
+  const out = JSON.parse(
+    execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      cwd: new URL('..', import.meta.url),
+    }),
+  );
+  assert.equal(out.leaked, 500, 'the maps were open before collection');
+  assert.equal(out.after, 0, 'all were closed after collection');
+});
