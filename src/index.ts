@@ -29,6 +29,42 @@ export { BpfMap } from './map.js';
 export type { LookupOptions, MapBtf, MapCreateOptions, MapValue, OpenOptions, UpdateOptions, UpdateValue } from './map.js';
 export { IterationAbortedError } from './iterate.js';
 
+// §5 Codecs
+export type { Codec, Infer } from './codec/codec.js';
+export {
+  be16,
+  be32,
+  be64,
+  bool,
+  decodeIntValue,
+  encodeIntKey,
+  f32,
+  f64,
+  i8,
+  i16,
+  i32,
+  i64,
+  u8,
+  u16,
+  u32,
+  u64,
+} from './codec/scalar.js';
+export type { ScalarCodec, ScalarName, ScalarValue } from './codec/scalar.js';
+export { array, bpfSpinLock, cstring, defineStruct } from './codec/struct.js';
+export type {
+  ArrayType,
+  CStringType,
+  FieldType,
+  FieldValue,
+  RecordOf,
+  SpinLockType,
+  StructField,
+  StructOptions,
+  StructType,
+} from './codec/struct.js';
+export { TypedMap } from './typed-map.js';
+export type { PerCpuTypedMap } from './typed-map.js';
+
 // §6 Utilities
 export { parseCpuList, possibleCpus } from './cpu.js';
 export { listMaps } from './map-info.js';

@@ -2,7 +2,11 @@
  * `BpfMap`: an open BPF map that owns its fd, with byte-level element
  * operations checked against the map's real key and value sizes.
  */
+import { unlinkSync } from 'node:fs';
+import { type Codec, show, viewOf } from './codec/codec.js';
+import { readUintLE, toIntBig, writeUintLE } from './codec/scalar.js';
 import { possibleCpus } from './cpu.js';
+import { type PerCpuTypedMap, TypedMap } from './typed-map.js';
 import { BpfError, closedError, errnoNumber } from './errors.js';
 import { createError, mapError } from './hints.js';
 import { walkKeys } from './iterate.js';
@@ -12,7 +16,6 @@ import { Cmd, cPath, elem, getFdById, mapCreate, mapFreeze, objGet, objPin } fro
 import { fdKind, own, release } from './sys/fd.js';
 import { BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY, MapType } from './sys/uapi.js';
 import { checkBytes, checkFd, checkFlags, checkMapName, checkPath, checkU32, describe } from './validate.js';
-import { unlinkSync } from 'node:fs';
 
 const ENOENT = errnoNumber('ENOENT');
 const EBADF = errnoNumber('EBADF');
@@ -47,6 +50,10 @@ export interface MapCreateOptions {
   /** Offload device (`map_ifindex`). */
   ifindex?: number;
   btf?: MapBtf;
+  /** Key codec: sets keySize and is the default key type of `typed()`. */
+  key?: Codec<any>;
+  /** Value codec: sets valueSize and is the default value type of `typed()`. */
+  value?: Codec<any>;
 }
 
 export interface LookupOptions {
@@ -101,6 +108,10 @@ export class BpfMap implements MapShape {
   readonly valueBufferSize: number;
   #perCpuScratch: Uint8Array | undefined;
   #u32Scratch: Uint8Array | undefined;
+  #keyScratch: Uint8Array | undefined;
+  #valueScratch: Uint8Array | undefined;
+  #keyCodec: Codec<unknown> | undefined;
+  #valueCodec: Codec<unknown> | undefined;
 
   /** Not for direct use: see `BpfMap.create`, `openPinned`, `fromId`, `fromFd`. */
   constructor(token: typeof TOKEN, fd: number, info: MapInfo) {
@@ -141,12 +152,9 @@ export class BpfMap implements MapShape {
     const type = checkU32('type', opts.type);
     if (type === MapType.Unspec)
       throw new RangeError('type must be a map type such as MapType.Hash, got 0 (BPF_MAP_TYPE_UNSPEC)');
-    if (opts.keySize === undefined)
-      throw new TypeError('keySize is required (0 for queue, stack, bloom filter and ring buffer maps)');
-    if (opts.valueSize === undefined) throw new TypeError('valueSize is required');
+    const keySize = sizeFrom('key', opts.keySize, opts.key, '(0 for queue, stack, bloom filter and ring buffer maps)');
+    const valueSize = sizeFrom('value', opts.valueSize, opts.value, '');
     if (opts.maxEntries === undefined) throw new TypeError('maxEntries is required');
-    const keySize = checkU32('keySize', opts.keySize);
-    const valueSize = checkU32('valueSize', opts.valueSize);
     const maxEntries = checkU32('maxEntries', opts.maxEntries);
     let flags = checkU32('flags', opts.flags ?? 0);
     const name = checkMapName(opts.name);
@@ -194,7 +202,10 @@ export class BpfMap implements MapShape {
         hasInnerMap: innerMapFd !== 0,
         hasBtf: btf !== undefined,
       });
-    return BpfMap.#adopt(fd);
+    const map = BpfMap.#adopt(fd);
+    map.#keyCodec = opts.key;
+    map.#valueCodec = opts.value;
+    return map;
   }
 
   /**
@@ -451,6 +462,168 @@ export class BpfMap implements MapShape {
     return this.entries();
   }
 
+  // ---- Integers: little-endian, widths from the map (API.md §4) ----
+
+  #intKey(key: unknown, command: string): Uint8Array {
+    if (this.keySize < 1 || this.keySize > 8)
+      throw new TypeError(`${command}: integer keys need a key_size of 1 to 8 bytes; this map's is ${this.keySize}`);
+    const b = toIntBig(key, this.keySize * 8, false, 'key');
+    this.#keyScratch ??= new Uint8Array(this.keySize);
+    writeUintLE(this.#keyScratch, 0, this.keySize, b);
+    return this.#keyScratch;
+  }
+
+  #intWidth(command: string): void {
+    if (this.valueSize < 1 || this.valueSize > 8)
+      throw new TypeError(`${command}: integer values need a value_size of 1 to 8 bytes; this map's is ${this.valueSize}`);
+  }
+
+  /**
+   * Looks up an integer key and decodes the value as a little-endian unsigned integer.
+   * @returns the value (per-CPU maps: one per possible CPU), or `undefined` when absent.
+   * @throws {RangeError} when `key` does not fit the key width.
+   */
+  lookupInt(key: number | bigint, opts?: Omit<LookupOptions, 'out'>): bigint | bigint[] | undefined {
+    this.#live('BPF_MAP_LOOKUP_ELEM');
+    this.#intWidth('lookupInt');
+    const k = this.#intKey(key, 'lookupInt');
+    this.#valueScratch ??= new Uint8Array(this.valueBufferSize);
+    const v = this.lookup(k, { ...opts, out: this.#valueScratch });
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v)) return readUintLE(v, 0, this.valueSize);
+    return v.map((slot) => readUintLE(slot, 0, this.valueSize));
+  }
+
+  /**
+   * Stores integer `value` under integer `key` (per-CPU: one value for every CPU, or an array of one per CPU).
+   * @throws {RangeError} when either does not fit its width (negative, too large, fractional, NaN).
+   */
+  updateInt(key: number | bigint, value: number | bigint | ReadonlyArray<number | bigint>, opts?: UpdateOptions): void {
+    this.#live('BPF_MAP_UPDATE_ELEM');
+    this.#intWidth('updateInt');
+    const k = this.#intKey(key, 'updateInt');
+    const enc = (v: unknown, path: string) => {
+      const b = new Uint8Array(this.valueSize);
+      writeUintLE(b, 0, this.valueSize, toIntBig(v, this.valueSize * 8, false, path));
+      return b;
+    };
+    const v = Array.isArray(value) ? value.map((x, i) => enc(x, `value[${i}]`)) : enc(value, 'value');
+    this.update(k, v, opts);
+  }
+
+  /** Deletes an integer key; false when absent. */
+  deleteInt(key: number | bigint): boolean {
+    this.#live('BPF_MAP_DELETE_ELEM');
+    return this.delete(this.#intKey(key, 'deleteInt'));
+  }
+
+  /** The integer key after `key` (omitted: the first key), or `undefined` at the end. */
+  getNextKeyInt(key?: number | bigint): bigint | undefined {
+    this.#live('BPF_MAP_GET_NEXT_KEY');
+    const k = key === undefined ? undefined : this.#intKey(key, 'getNextKeyInt');
+    const next = this.getNextKey(k);
+    return next === undefined ? undefined : readUintLE(next, 0, this.keySize);
+  }
+
+  // ---- Structs and other codecs (API.md §4, §5) ----
+
+  #fits(type: Codec<unknown>, side: 'key' | 'value', command: string): void {
+    if (typeof type !== 'object' || type === null || typeof (type as Codec<unknown>).write !== 'function')
+      throw new TypeError(`${command}: type must be a codec (defineStruct, u32, …), got ${show(type)}`);
+    const size = side === 'key' ? this.keySize : this.valueSize;
+    if (type.size !== size)
+      throw new RangeError(`${command}: ${type.name} is ${type.size} bytes but the map's ${side}_size is ${size}`);
+  }
+
+  #decodeValue<R>(v: MapValue, type: Codec<R>): R | R[] {
+    return Array.isArray(v) ? v.map((slot) => type.decode(slot)) : type.decode(v);
+  }
+
+  #encodeValue<R>(record: R | readonly R[], type: Codec<R>): Uint8Array {
+    if (!this.isPerCpu) return type.encode(record as R);
+    const perCpu = Array.isArray(record) && (type.kind !== 'array' || Array.isArray(record[0]) || ArrayBuffer.isView(record[0]));
+    const ncpu = possibleCpus();
+    const stride = (this.valueSize + 7) & ~7;
+    const buf = new Uint8Array(this.valueBufferSize);
+    const view = viewOf(buf);
+    if (perCpu) {
+      const list = record as readonly R[];
+      if (list.length !== ncpu)
+        throw new RangeError(`a per-CPU value needs one record per possible CPU: expected ${ncpu}, got ${list.length}`);
+      for (let i = 0; i < ncpu; i++) type.write(view, i * stride, list[i], `value[${i}]`);
+    } else {
+      type.write(view, 0, record, 'value');
+      for (let i = 1; i < ncpu; i++) buf.copyWithin(i * stride, 0, this.valueSize);
+    }
+    return buf;
+  }
+
+  /** Looks up `keyBytes` and decodes the value with `type` (per-CPU: one record per CPU); `undefined` when absent. */
+  lookupStruct<R>(keyBytes: Uint8Array | null, type: Codec<R>, opts?: Omit<LookupOptions, 'out'>): R | R[] | undefined {
+    this.#live('BPF_MAP_LOOKUP_ELEM');
+    this.#fits(type, 'value', 'lookupStruct');
+    const v = this.lookup(keyBytes, opts);
+    return v === undefined ? undefined : this.#decodeValue(v, type);
+  }
+
+  /** `lookupStruct` with an integer key. */
+  lookupStructInt<R>(key: number | bigint, type: Codec<R>, opts?: Omit<LookupOptions, 'out'>): R | R[] | undefined {
+    this.#live('BPF_MAP_LOOKUP_ELEM');
+    return this.lookupStruct(this.#intKey(key, 'lookupStructInt'), type, opts);
+  }
+
+  /**
+   * Encodes `record` with `type` and stores it under `keyBytes`. Nothing is written when the record does not fit.
+   * @throws {TypeError|RangeError} naming the field path (`flow.src[2]`).
+   */
+  updateStruct<R>(keyBytes: Uint8Array | null, record: R | readonly R[], type: Codec<R>, opts?: UpdateOptions): void {
+    this.#live('BPF_MAP_UPDATE_ELEM');
+    this.#fits(type, 'value', 'updateStruct');
+    this.update(keyBytes, this.#encodeValue(record, type), opts);
+  }
+
+  /** `updateStruct` with an integer key. */
+  updateStructInt<R>(key: number | bigint, record: R | readonly R[], type: Codec<R>, opts?: UpdateOptions): void {
+    this.#live('BPF_MAP_UPDATE_ELEM');
+    this.#fits(type, 'value', 'updateStructInt');
+    const value = this.#encodeValue(record, type);
+    this.update(this.#intKey(key, 'updateStructInt'), value, opts);
+  }
+
+  /** Deletes the key `keyRecord` encodes to with `type`; false when absent. */
+  deleteStruct<R>(keyRecord: R, type: Codec<R>): boolean {
+    this.#live('BPF_MAP_DELETE_ELEM');
+    this.#fits(type, 'key', 'deleteStruct');
+    return this.delete(type.encode(keyRecord));
+  }
+
+  /** The key after `keyRecord` (omitted: the first), decoded with `type`; `undefined` at the end. */
+  getNextKeyStruct<R>(type: Codec<R>, keyRecord?: R): R | undefined {
+    this.#live('BPF_MAP_GET_NEXT_KEY');
+    this.#fits(type, 'key', 'getNextKeyStruct');
+    const next = this.getNextKey(keyRecord === undefined ? undefined : type.encode(keyRecord));
+    return next === undefined ? undefined : type.decode(next);
+  }
+
+  /**
+   * A `Map`-shaped view through codecs. With no arguments, the `key`/`value` codecs the map was created with.
+   * On per-CPU maps `get` returns one value per possible CPU (see `typedPerCpu` for that typing).
+   * @throws {RangeError} when a codec's size differs from the map's.
+   */
+  typed<K = unknown, V = unknown>(keyType?: Codec<K>, valueType?: Codec<V>): TypedMap<K, V> {
+    this.#live('BPF_MAP_LOOKUP_ELEM');
+    const k = (keyType ?? this.#keyCodec) as Codec<K> | undefined;
+    const v = (valueType ?? this.#valueCodec) as Codec<V> | undefined;
+    if (!k || !v) throw new TypeError('typed() needs a key type and a value type (or a map created with key and value codecs)');
+    return new TypedMap(this, k, v);
+  }
+
+  /** `typed()` for per-CPU maps, typed so that `get` returns `V[]`. @throws {TypeError} on other maps. */
+  typedPerCpu<K = unknown, V = unknown>(keyType?: Codec<K>, valueType?: Codec<V>): PerCpuTypedMap<K, V> {
+    if (!this.isPerCpu) throw new TypeError(`typedPerCpu() is for per-CPU maps; this is a ${this.#typeName()} map (use typed())`);
+    return this.typed(keyType, valueType) as unknown as PerCpuTypedMap<K, V>;
+  }
+
   /**
    * Pins the map at `path` on a bpffs, so it outlives this process (BPF_OBJ_PIN).
    * @throws {BpfError} EEXIST when the path exists, EPERM when not on bpffs.
@@ -495,6 +668,18 @@ export class BpfMap implements MapShape {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+function sizeFrom(side: 'key' | 'value', size: unknown, codec: Codec<unknown> | undefined, note: string): number {
+  if (codec !== undefined) {
+    if (typeof codec !== 'object' || codec === null || typeof codec.size !== 'number')
+      throw new TypeError(`${side} must be a codec (defineStruct, u32, …), got ${show(codec)}`);
+    if (size !== undefined && size !== codec.size)
+      throw new RangeError(`${side}Size ${String(size)} disagrees with the ${side} codec ${codec.name} (${codec.size} bytes)`);
+    return codec.size;
+  }
+  if (size === undefined) throw new TypeError(`${side}Size is required${note ? ` ${note}` : ''}, or give a ${side} codec`);
+  return checkU32(`${side}Size`, size);
 }
 
 function toU64(what: string, v: unknown): bigint {

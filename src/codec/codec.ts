@@ -1,0 +1,68 @@
+/**
+ * The `Codec<T>` interface every key/value type implements, and the path-aware
+ * errors codecs throw. A codec turns a JavaScript value into the exact bytes
+ * the C side sees, and back.
+ */
+
+/** Encodes and decodes values of type `T` as `size` bytes. */
+export interface Codec<T> {
+  /** What kind of codec: a scalar (`u32`…), a struct, an array, a string, a spin lock. */
+  readonly kind: 'scalar' | 'struct' | 'array' | 'cstring' | 'spinlock';
+  /** The C name: `u32`, `struct flow`, `u8[16]`, … */
+  readonly name: string;
+  /** Bytes, as `sizeof` gives them. */
+  readonly size: number;
+  /** Alignment, as `_Alignof` gives it. */
+  readonly align: number;
+  /**
+   * Encodes `value` into `out` at `offset` (a new `size`-byte buffer when `out` is omitted) and returns `out`.
+   * @throws {TypeError|RangeError} naming the field path when `value` does not fit.
+   */
+  encode(value: T, out?: Uint8Array, offset?: number): Uint8Array;
+  /** Decodes `size` bytes of `bytes` at `offset`. */
+  decode(bytes: Uint8Array, offset?: number): T;
+  /** The zero value (all bytes zero). */
+  zero(): T;
+  /** @internal Writes `value` at `offset`; `path` names the value in errors. */
+  write(view: DataView, offset: number, value: unknown, path: string): void;
+  /** @internal Reads the value at `offset`. */
+  read(view: DataView, offset: number): T;
+}
+
+/** The decoded type of a codec: `Infer<typeof flow>`. */
+export type Infer<C> = C extends Codec<infer T> ? T : never;
+
+/** A value does not fit its codec: the message starts with the field path (`flow.src[2]`). */
+export function fieldError(path: string, expected: string, got: unknown, cls: 'type' | 'range' = 'type'): Error {
+  const msg = `${path}: expected ${expected}, got ${show(got)}`;
+  return cls === 'range' ? new RangeError(msg) : new TypeError(msg);
+}
+
+export function show(v: unknown): string {
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (v === null || v === undefined || typeof v !== 'object') return String(v);
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  return v.constructor?.name ?? 'an object';
+}
+
+export function viewOf(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** Shared encode/decode around write/read, with bounds checks on caller buffers. */
+export function encodeWith<T>(c: Codec<T>, value: T, out: Uint8Array | undefined, offset: number, path: string): Uint8Array {
+  const buf = out ?? new Uint8Array(c.size);
+  if (!(buf instanceof Uint8Array)) throw new TypeError(`${path}: out must be a Uint8Array`);
+  if (!Number.isInteger(offset) || offset < 0 || offset + c.size > buf.length)
+    throw new RangeError(`${path}: ${c.size} bytes do not fit in a ${buf.length}-byte buffer at offset ${offset}`);
+  c.write(viewOf(buf), offset, value, path);
+  return buf;
+}
+
+export function decodeWith<T>(c: Codec<T>, bytes: Uint8Array, offset: number): T {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError(`${c.name}: decode takes a Uint8Array, got ${show(bytes)}`);
+  if (!Number.isInteger(offset) || offset < 0 || offset + c.size > bytes.length)
+    throw new RangeError(`${c.name}: needs ${c.size} bytes at offset ${offset}, the buffer has ${bytes.length}`);
+  return c.read(viewOf(bytes), offset);
+}
