@@ -336,13 +336,18 @@ export class BpfMap implements MapShape {
    * @throws {BpfError} EPERM (write-only map), EINVAL (flags not accepted).
    */
   lookup(key: Uint8Array | null, opts?: LookupOptions): MapValue | undefined {
-    const fd = this.#live('BPF_MAP_LOOKUP_ELEM');
+    return this.#copyOut(Cmd.BPF_MAP_LOOKUP_ELEM, 'BPF_MAP_LOOKUP_ELEM', key, opts);
+  }
+
+  /** One lookup-like command (lookup, lookup-and-delete) that copies a value out. */
+  #copyOut(cmd: number, command: string, key: Uint8Array | null, opts: LookupOptions | undefined): MapValue | undefined {
+    const fd = this.#live(command);
     const k = this.#key(key);
     const flags = opts?.flags === undefined ? 0 : checkFlags('flags', opts.flags);
     const out = this.#out(opts?.out);
-    const r = elem(Cmd.BPF_MAP_LOOKUP_ELEM, fd, k, this.keySize, out, this.valueBufferSize, flags);
+    const r = elem(cmd, fd, k, this.keySize, out, this.valueBufferSize, flags);
     if (r === -ENOENT) return undefined;
-    if (r < 0) throw mapError('BPF_MAP_LOOKUP_ELEM', -r, this, flags);
+    if (r < 0) throw mapError(command, -r, this, flags);
     return this.#result(out);
   }
 
@@ -380,14 +385,7 @@ export class BpfMap implements MapShape {
    * @returns the value, or `undefined` when absent.
    */
   lookupAndDelete(key: Uint8Array | null, opts?: LookupOptions): MapValue | undefined {
-    const fd = this.#live('BPF_MAP_LOOKUP_AND_DELETE_ELEM');
-    const k = this.#key(key);
-    const flags = opts?.flags === undefined ? 0 : checkFlags('flags', opts.flags);
-    const out = this.#out(opts?.out);
-    const r = elem(Cmd.BPF_MAP_LOOKUP_AND_DELETE_ELEM, fd, k, this.keySize, out, this.valueBufferSize, flags);
-    if (r === -ENOENT) return undefined;
-    if (r < 0) throw mapError('BPF_MAP_LOOKUP_AND_DELETE_ELEM', -r, this, flags);
-    return this.#result(out);
+    return this.#copyOut(Cmd.BPF_MAP_LOOKUP_AND_DELETE_ELEM, 'BPF_MAP_LOOKUP_AND_DELETE_ELEM', key, opts);
   }
 
   /**
