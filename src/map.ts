@@ -51,9 +51,9 @@ export interface MapCreateOptions {
   ifindex?: number;
   btf?: MapBtf;
   /** Key codec: sets keySize and is the default key type of `typed()`. */
-  key?: Codec<any>;
+  key?: Codec<unknown>;
   /** Value codec: sets valueSize and is the default value type of `typed()`. */
-  value?: Codec<any>;
+  value?: Codec<unknown>;
 }
 
 export interface LookupOptions {

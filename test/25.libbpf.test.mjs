@@ -83,7 +83,7 @@ test('a per-CPU value buffer must hold roundUp(valueSize, 8) × possibleCpus() b
   assert.deepEqual(back, v);
 });
 
-test('a plain fd that is not a map, or not open, is refused before the element syscall', (t) => {
+test('a plain fd that is not a map, or not open, is refused before the element syscall', () => {
   assert.throws(
     () => bpfMapLookupElem(0, u32(0), new Uint8Array(8)),
     (e) => e instanceof TypeError && /fd 0 is .*not a BPF map/.test(e.message),
