@@ -63,6 +63,20 @@ const TABLE: Record<string, Partial<Record<string, Hint>>> = {
     ENOTSUPP: unsupported,
     EBADF: () => 'the value must hold an open fd of the kind this map stores',
   },
+  BPF_MAP_UPDATE_BATCH: {
+    EINVAL: () => 'batch updates take only BPF_F_LOCK in elemFlags; BPF_NOEXIST/BPF_EXIST need element updates',
+    E2BIG: (m) => (m ? `map full: max_entries=${m.maxEntries}` : 'map full'),
+    EPERM: writeDenied,
+  },
+  BPF_MAP_DELETE_BATCH: { ENOENT: () => 'a key in the batch is not in the map', EPERM: writeDenied },
+  BPF_MAP_LOOKUP_BATCH: {
+    ENOSPC: () => 'a hash bucket holds more elements than count: retry with a larger count',
+    EPERM: readDenied,
+  },
+  BPF_MAP_LOOKUP_AND_DELETE_BATCH: {
+    ENOSPC: () => 'a hash bucket holds more elements than count: retry with a larger count',
+    EPERM: writeDenied,
+  },
   BPF_MAP_LOOKUP_ELEM: { EPERM: readDenied, EINVAL: lockHint, EOPNOTSUPP: unsupported, ENOTSUPP: unsupported },
   BPF_MAP_LOOKUP_AND_DELETE_ELEM: {
     EPERM: writeDenied,

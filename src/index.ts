@@ -13,6 +13,10 @@ export type { BpfErrorOptions, ErrnoCode } from './errors.js';
 // §3 libbpf-shaped functions
 export {
   bpfMapCreate,
+  bpfMapDeleteBatch,
+  bpfMapLookupAndDeleteBatch,
+  bpfMapLookupBatch,
+  bpfMapUpdateBatch,
   bpfMapDeleteElem,
   bpfMapFreeze,
   bpfMapGetNextKey,
@@ -23,10 +27,21 @@ export {
   bpfObjPin,
 } from './libbpf.js';
 export type { BpfMapCreateOpts, MapRef } from './libbpf.js';
+export type { BatchOptions, BatchResult } from './batch.js';
 
 // §4 BpfMap
 export { BpfMap } from './map.js';
-export type { LookupOptions, MapBtf, MapCreateOptions, MapValue, OpenOptions, UpdateOptions, UpdateValue } from './map.js';
+export type {
+  BatchChunk,
+  BatchWalkOptions,
+  LookupOptions,
+  MapBtf,
+  MapCreateOptions,
+  MapValue,
+  OpenOptions,
+  UpdateOptions,
+  UpdateValue,
+} from './map.js';
 export { IterationAbortedError } from './iterate.js';
 
 // §5 Codecs

@@ -7,6 +7,7 @@
  * can still be checked: slower, but safe. Buffers must be at least as large
  * as the kernel will read or write.
  */
+import { type BatchOptions, type BatchResult, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
 import { BpfError, closedError, errnoNumber } from './errors.js';
 import { mapError } from './hints.js';
 import { readMapInfo } from './map-info.js';
@@ -203,4 +204,52 @@ export function bpfObjGet(path: string, fileFlags = 0): number {
   const r = objGet(cPath(path), checkFlags('fileFlags', fileFlags));
   if (r < 0) throw mapError('BPF_OBJ_GET', -r);
   return r;
+}
+
+/**
+ * Looks up to `count` elements from cursor `inBatch` (null: the start) into flat `keys`/`values`,
+ * writing the next cursor to `outBatch` (BPF_MAP_LOOKUP_BATCH, Linux 5.6+).
+ * `done` is true when the kernel reported the end; that last chunk may still carry elements.
+ * @throws {BpfError} with `count` set to the elements copied before the failure; ENOSPC when one
+ *   hash bucket holds more than `count` elements (retry with a larger count).
+ */
+export function bpfMapLookupBatch(
+  fd: MapRef,
+  inBatch: Uint8Array | null,
+  outBatch: Uint8Array,
+  keys: Uint8Array,
+  values: Uint8Array,
+  count: number,
+  opts?: BatchOptions,
+): BatchResult {
+  return lookupBatchOn(target(fd, 'BPF_MAP_LOOKUP_BATCH'), false, inBatch, outBatch, keys, values, count, opts);
+}
+
+/** `bpfMapLookupBatch` that also deletes what it returns (BPF_MAP_LOOKUP_AND_DELETE_BATCH). */
+export function bpfMapLookupAndDeleteBatch(
+  fd: MapRef,
+  inBatch: Uint8Array | null,
+  outBatch: Uint8Array,
+  keys: Uint8Array,
+  values: Uint8Array,
+  count: number,
+  opts?: BatchOptions,
+): BatchResult {
+  return lookupBatchOn(target(fd, 'BPF_MAP_LOOKUP_AND_DELETE_BATCH'), true, inBatch, outBatch, keys, values, count, opts);
+}
+
+/**
+ * Updates `count` elements from flat `keys`/`values` (BPF_MAP_UPDATE_BATCH); returns how many were applied.
+ * @throws {BpfError} whose `count` says how many elements were applied before the failure.
+ */
+export function bpfMapUpdateBatch(fd: MapRef, keys: Uint8Array, values: Uint8Array, count: number, opts?: BatchOptions): number {
+  return updateBatchOn(target(fd, 'BPF_MAP_UPDATE_BATCH'), keys, values, count, opts);
+}
+
+/**
+ * Deletes `count` keys from flat `keys` (BPF_MAP_DELETE_BATCH); returns how many were deleted.
+ * @throws {BpfError} ENOENT for a missing key, with `count` = keys deleted before it.
+ */
+export function bpfMapDeleteBatch(fd: MapRef, keys: Uint8Array, count: number, opts?: BatchOptions): number {
+  return deleteBatchOn(target(fd, 'BPF_MAP_DELETE_BATCH'), keys, count, opts);
 }

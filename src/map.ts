@@ -5,6 +5,7 @@
 import { unlinkSync } from 'node:fs';
 import { type Codec, show, viewOf } from './codec/codec.js';
 import { readUintLE, toIntBig, writeUintLE } from './codec/scalar.js';
+import { cursorSize, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
 import { possibleCpus } from './cpu.js';
 import { type PerCpuTypedMap, TypedMap } from './typed-map.js';
 import { BpfError, closedError, errnoNumber } from './errors.js';
@@ -14,8 +15,8 @@ import { type MapInfo, readMapInfo } from './map-info.js';
 import { type MapShape, isPerCpuType, valueBufferSize } from './shape.js';
 import { Cmd, cPath, elem, getFdById, mapCreate, mapFreeze, objGet, objPin } from './sys/bpf.js';
 import { fdKind, own, release } from './sys/fd.js';
-import { BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY, MapType } from './sys/uapi.js';
-import { checkBytes, checkFd, checkFlags, checkMapName, checkPath, checkU32, describe } from './validate.js';
+import { BPF_F_LOCK, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY, MapType } from './sys/uapi.js';
+import { checkBytes, checkFd, checkFlags, checkInt, checkMapName, checkPath, checkU32, describe } from './validate.js';
 
 const ENOENT = errnoNumber('ENOENT');
 const EBADF = errnoNumber('EBADF');
@@ -74,6 +75,20 @@ export interface OpenOptions {
   /** Open with `BPF_F_WRONLY`: syscall reads are refused. */
   writeOnly?: boolean;
 }
+
+/** One chunk of a batch walk: `count` elements as flat keys and values (per-CPU values in the kernel's layout). */
+export interface BatchChunk {
+  count: number;
+  keys: Uint8Array;
+  values: Uint8Array;
+}
+
+export interface BatchWalkOptions {
+  /** Elements per syscall (default 256); grown automatically when a hash bucket is larger (ENOSPC). */
+  batchSize?: number;
+}
+
+const NO_BATCH = new Set(['ENOTSUPP', 'EOPNOTSUPP']);
 
 /** A value as lookups return it: bytes, or one `Uint8Array` per possible CPU on per-CPU maps. */
 export type MapValue = Uint8Array | Uint8Array[];
@@ -620,6 +635,165 @@ export class BpfMap implements MapShape {
   typedPerCpu<K = unknown, V = unknown>(keyType?: Codec<K>, valueType?: Codec<V>): PerCpuTypedMap<K, V> {
     if (!this.isPerCpu) throw new TypeError(`typedPerCpu() is for per-CPU maps; this is a ${this.#typeName()} map (use typed())`);
     return this.typed(keyType, valueType) as unknown as PerCpuTypedMap<K, V>;
+  }
+
+  // ---- Batches (API.md §4) ----
+
+  /**
+   * Walks the whole map in chunks with BPF_MAP_LOOKUP_BATCH (one syscall per chunk). Falls back to
+   * get-next-key and lookups on map types or kernels without batch support.
+   */
+  *lookupBatch(opts?: BatchWalkOptions): IterableIterator<BatchChunk> {
+    yield* this.#walkBatch(false, opts);
+  }
+
+  /** `lookupBatch` that deletes what it returns (BPF_MAP_LOOKUP_AND_DELETE_BATCH). */
+  *lookupAndDeleteBatch(opts?: BatchWalkOptions): IterableIterator<BatchChunk> {
+    yield* this.#walkBatch(true, opts);
+  }
+
+  *#walkBatch(del: boolean, opts: BatchWalkOptions | undefined): Generator<BatchChunk, void, undefined> {
+    const command = del ? 'BPF_MAP_LOOKUP_AND_DELETE_BATCH' : 'BPF_MAP_LOOKUP_BATCH';
+    this.#live(command);
+    let size = checkInt('batchSize', opts?.batchSize ?? 256, 1, 1 << 20);
+    // Two cursors, alternating: the previous call's out-cursor is the next call's in-cursor.
+    const cursors = [new Uint8Array(cursorSize(this)), new Uint8Array(cursorSize(this))] as const;
+    let inBatch: Uint8Array | null = null;
+    let turn = 0;
+    for (let first = true; ; first = false) {
+      const keys = new Uint8Array(size * this.keySize);
+      const values = new Uint8Array(size * this.valueBufferSize);
+      let r: { count: number; done: boolean };
+      try {
+        r = lookupBatchOn(this, del, inBatch, turn & 1 ? cursors[1] : cursors[0], keys, values, size);
+      } catch (err) {
+        if (BpfError.is(err, 'ENOSPC') && size < 1 << 20) {
+          size *= 2; // one hash bucket holds more than `size` elements
+          continue;
+        }
+        if (first && BpfError.is(err) && NO_BATCH.has(err.code)) {
+          yield* this.#elementChunks(del, size);
+          return;
+        }
+        throw err;
+      }
+      if (r.count > 0)
+        yield {
+          count: r.count,
+          keys: keys.subarray(0, r.count * this.keySize),
+          values: values.subarray(0, r.count * this.valueBufferSize),
+        };
+      if (r.done) return;
+      inBatch = turn & 1 ? cursors[1] : cursors[0];
+      turn++;
+    }
+  }
+
+  /** The fallback walk: get-next-key plus one lookup (or lookup-and-delete) per key, in chunks of `size`. */
+  *#elementChunks(del: boolean, size: number): Generator<BatchChunk, void, undefined> {
+    let keys = new Uint8Array(size * this.keySize);
+    let values = new Uint8Array(size * this.valueBufferSize);
+    let n = 0;
+    const keyList = del ? [...this.keys()] : this.keys();
+    for (const key of keyList) {
+      const out = values.subarray(n * this.valueBufferSize, (n + 1) * this.valueBufferSize);
+      const v = del ? this.lookupAndDelete(key, { out }) : this.lookup(key, { out });
+      if (v === undefined) continue;
+      keys.set(key, n * this.keySize);
+      if (++n === size) {
+        yield { count: n, keys, values };
+        keys = new Uint8Array(size * this.keySize);
+        values = new Uint8Array(size * this.valueBufferSize);
+        n = 0;
+      }
+    }
+    if (n > 0) yield { count: n, keys: keys.subarray(0, n * this.keySize), values: values.subarray(0, n * this.valueBufferSize) };
+  }
+
+  /** Flat bytes of `count` elements of `width`, from a flat buffer or an array of per-element buffers. */
+  #flat(
+    what: string,
+    input: unknown,
+    width: number,
+    element: (v: unknown, i: number) => Uint8Array,
+  ): { bytes: Uint8Array; count: number } {
+    if (input instanceof Uint8Array) {
+      if (width === 0 || input.length % width !== 0 || input.length === 0)
+        throw new RangeError(`${what} must be a non-empty multiple of ${width} bytes, got ${input.length}`);
+      return { bytes: input, count: input.length / width };
+    }
+    if (!Array.isArray(input) || input.length === 0)
+      throw new TypeError(`${what} must be a flat Uint8Array or a non-empty array of buffers, got ${describe(input)}`);
+    const bytes = new Uint8Array(input.length * width);
+    input.forEach((v, i) => {
+      bytes.set(element(v, i), i * width);
+    });
+    return { bytes, count: input.length };
+  }
+
+  /**
+   * Updates many elements in one syscall (BPF_MAP_UPDATE_BATCH), falling back to element updates
+   * where batches are unsupported. `keys`/`values`: flat buffers, or arrays of per-element buffers
+   * (per-CPU values: as `update` takes them).
+   * @returns how many elements were applied.
+   * @throws {BpfError} whose `count` says how many were applied before the failure; the rest are untouched.
+   */
+  updateBatch(
+    keys: Uint8Array | readonly Uint8Array[],
+    values: Uint8Array | readonly UpdateValue[],
+    opts?: UpdateOptions,
+  ): number {
+    this.#live('BPF_MAP_UPDATE_BATCH');
+    const flags = opts?.flags === undefined ? 0 : checkFlags('flags', opts.flags);
+    const k = this.#flat('keys', keys, this.keySize, (v, i) => checkBytes(`keys[${i}]`, v, this.keySize, "the map's key_size"));
+    const v = this.#flat('values', values, this.valueBufferSize, (x, i) => {
+      try {
+        return this.#value(x);
+      } catch (err) {
+        throw err instanceof Error ? Object.assign(err, { message: `values[${i}]: ${err.message}` }) : err;
+      }
+    });
+    if (k.count !== v.count) throw new RangeError(`keys hold ${k.count} elements but values hold ${v.count}`);
+    // The kernel's batch update takes only BPF_F_LOCK per element; NOEXIST/EXIST go element by element.
+    if ((flags & ~BPF_F_LOCK) === 0) {
+      try {
+        return updateBatchOn(this, k.bytes, v.bytes, k.count, { elemFlags: flags });
+      } catch (err) {
+        if (!(BpfError.is(err) && NO_BATCH.has(err.code))) throw err;
+      }
+    }
+    for (let i = 0; i < k.count; i++) {
+      try {
+        this.update(
+          k.bytes.subarray(i * this.keySize, (i + 1) * this.keySize),
+          v.bytes.subarray(i * this.valueBufferSize, (i + 1) * this.valueBufferSize),
+          { flags },
+        );
+      } catch (err) {
+        if (BpfError.is(err)) throw new BpfError('BPF_MAP_UPDATE_BATCH', err.errno, { count: i, cause: err, hint: err.message });
+        throw err;
+      }
+    }
+    return k.count;
+  }
+
+  /**
+   * Deletes many keys in one syscall (BPF_MAP_DELETE_BATCH), falling back to element deletes where unsupported.
+   * @returns how many were deleted. @throws {BpfError} ENOENT for a missing key, with `count` deleted before it.
+   */
+  deleteBatch(keys: Uint8Array | readonly Uint8Array[]): number {
+    this.#live('BPF_MAP_DELETE_BATCH');
+    const k = this.#flat('keys', keys, this.keySize, (v, i) => checkBytes(`keys[${i}]`, v, this.keySize, "the map's key_size"));
+    try {
+      return deleteBatchOn(this, k.bytes, k.count);
+    } catch (err) {
+      if (!(BpfError.is(err) && NO_BATCH.has(err.code))) throw err;
+    }
+    for (let i = 0; i < k.count; i++) {
+      if (!this.delete(k.bytes.subarray(i * this.keySize, (i + 1) * this.keySize)))
+        throw new BpfError('BPF_MAP_DELETE_BATCH', ENOENT, { count: i, hint: `keys[${i}] is not in the map` });
+    }
+    return k.count;
   }
 
   /**
