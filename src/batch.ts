@@ -52,6 +52,61 @@ function checkCount(count: unknown): number {
   return checkInt('count', count, 1, 0xffff_ffff);
 }
 
+/** The caller's buffers; `null` where the command takes none (anything else is checked). */
+interface BatchBuffers {
+  inBatch: unknown;
+  outBatch: unknown;
+  keys: unknown;
+  values: unknown;
+}
+
+/**
+ * Checks the buffers of one batch command against the map, issues it, and
+ * throws with the processed count on failure. `endOk`: ENOENT is the end of a
+ * lookup walk, not an error.
+ */
+function run(
+  cmd: number,
+  command: string,
+  m: MapShape,
+  count: number,
+  b: BatchBuffers,
+  opts: BatchOptions | undefined,
+  endOk: boolean,
+): BatchResult {
+  const n = checkCount(count);
+  const cur = cursorSize(m);
+  const inBatch = b.inBatch === null ? null : checkBytes('inBatch', b.inBatch, cur, 'max(key_size, 4)', true);
+  const outBatch = b.outBatch === null ? null : checkBytes('outBatch', b.outBatch, cur, 'max(key_size, 4)', true);
+  const keys = checkBytes('keys', b.keys, n * m.keySize, 'count × key_size', true);
+  const values =
+    b.values === null
+      ? null
+      : checkBytes(
+          'values',
+          b.values,
+          n * m.valueBufferSize,
+          m.isPerCpu ? 'count × roundUp(value_size, 8) × possibleCpus()' : 'count × value_size',
+          true,
+        );
+  const o = opt(opts);
+  const { ret, count: got } = mapBatch(cmd, {
+    fd: m.fd,
+    inBatch,
+    outBatch,
+    cursorLength: cur,
+    keys,
+    keysLength: n * m.keySize,
+    values,
+    valuesLength: values ? n * m.valueBufferSize : 0,
+    count: n,
+    ...o,
+  });
+  if (endOk && ret === -ENOENT) return { count: got, done: true };
+  if (ret < 0) throw mapError(command, -ret, m, Number(o.elemFlags), processed(n, got));
+  return { count: got, done: false };
+}
+
 /** One lookup (or lookup-and-delete) batch on a resolved map. */
 export function lookupBatchOn(
   m: MapShape,
@@ -63,82 +118,41 @@ export function lookupBatchOn(
   count: number,
   opts?: BatchOptions,
 ): BatchResult {
-  const command = del ? 'BPF_MAP_LOOKUP_AND_DELETE_BATCH' : 'BPF_MAP_LOOKUP_BATCH';
-  const n = checkCount(count);
-  const cur = cursorSize(m);
-  if (inBatch !== null) checkBytes('inBatch', inBatch, cur, 'max(key_size, 4)', true);
-  checkBytes('outBatch', outBatch, cur, 'max(key_size, 4)', true);
-  checkBytes('keys', keys, n * m.keySize, `count × key_size`, true);
-  checkBytes(
-    'values',
-    values,
-    n * m.valueBufferSize,
-    m.isPerCpu ? 'count × roundUp(value_size, 8) × possibleCpus()' : 'count × value_size',
-    true,
-  );
-  const o = opt(opts);
-  const { ret, count: got } = mapBatch(del ? Cmd.BPF_MAP_LOOKUP_AND_DELETE_BATCH : Cmd.BPF_MAP_LOOKUP_BATCH, {
-    fd: m.fd,
-    inBatch,
-    outBatch,
-    cursorLength: cur,
-    keys,
-    keysLength: n * m.keySize,
-    values,
-    valuesLength: n * m.valueBufferSize,
-    count: n,
-    ...o,
-  });
-  if (ret === -ENOENT) return { count: got, done: true };
-  if (ret < 0) throw mapError(command, -ret, m, Number(o.elemFlags), processed(n, got));
-  return { count: got, done: false };
+  return del
+    ? run(
+        Cmd.BPF_MAP_LOOKUP_AND_DELETE_BATCH,
+        'BPF_MAP_LOOKUP_AND_DELETE_BATCH',
+        m,
+        count,
+        { inBatch, outBatch, keys, values },
+        opts,
+        true,
+      )
+    : run(Cmd.BPF_MAP_LOOKUP_BATCH, 'BPF_MAP_LOOKUP_BATCH', m, count, { inBatch, outBatch, keys, values }, opts, true);
 }
 
 /** One update batch: `count` keys and values; returns how many were applied. */
 export function updateBatchOn(m: MapShape, keys: Uint8Array, values: Uint8Array, count: number, opts?: BatchOptions): number {
-  const n = checkCount(count);
-  checkBytes('keys', keys, n * m.keySize, 'count × key_size', true);
-  checkBytes(
-    'values',
-    values,
-    n * m.valueBufferSize,
-    m.isPerCpu ? 'count × roundUp(value_size, 8) × possibleCpus()' : 'count × value_size',
-    true,
-  );
-  const o = opt(opts);
-  const { ret, count: got } = mapBatch(Cmd.BPF_MAP_UPDATE_BATCH, {
-    fd: m.fd,
-    inBatch: null,
-    outBatch: null,
-    cursorLength: 0,
-    keys,
-    keysLength: n * m.keySize,
-    values,
-    valuesLength: n * m.valueBufferSize,
-    count: n,
-    ...o,
-  });
-  if (ret < 0) throw mapError('BPF_MAP_UPDATE_BATCH', -ret, m, Number(o.elemFlags), processed(n, got));
-  return got;
+  return run(
+    Cmd.BPF_MAP_UPDATE_BATCH,
+    'BPF_MAP_UPDATE_BATCH',
+    m,
+    count,
+    { inBatch: null, outBatch: null, keys, values },
+    opts,
+    false,
+  ).count;
 }
 
 /** One delete batch: `count` keys; returns how many were deleted. */
 export function deleteBatchOn(m: MapShape, keys: Uint8Array, count: number, opts?: BatchOptions): number {
-  const n = checkCount(count);
-  checkBytes('keys', keys, n * m.keySize, 'count × key_size', true);
-  const o = opt(opts);
-  const { ret, count: got } = mapBatch(Cmd.BPF_MAP_DELETE_BATCH, {
-    fd: m.fd,
-    inBatch: null,
-    outBatch: null,
-    cursorLength: 0,
-    keys,
-    keysLength: n * m.keySize,
-    values: null,
-    valuesLength: 0,
-    count: n,
-    ...o,
-  });
-  if (ret < 0) throw mapError('BPF_MAP_DELETE_BATCH', -ret, m, Number(o.elemFlags), processed(n, got));
-  return got;
+  return run(
+    Cmd.BPF_MAP_DELETE_BATCH,
+    'BPF_MAP_DELETE_BATCH',
+    m,
+    count,
+    { inBatch: null, outBatch: null, keys, values: null },
+    opts,
+    false,
+  ).count;
 }

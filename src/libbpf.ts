@@ -10,7 +10,7 @@
 import { type BatchOptions, type BatchResult, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
 import { BpfError, closedError, errnoNumber } from './errors.js';
 import { mapError } from './hints.js';
-import { readMapInfo } from './map-info.js';
+import { readMapInfo, requireMapFd } from './map-info.js';
 import { BpfMap, type MapCreateOptions } from './map.js';
 import { type MapShape, shapeOf } from './shape.js';
 import { Cmd, cPath, elem, mapFreeze, objGet, objPin } from './sys/bpf.js';
@@ -31,11 +31,7 @@ function target(fd: MapRef, command: string): MapShape {
     if (fd.closed) throw closedError(command);
     return fd;
   }
-  checkFd('fd', fd);
-  const kind = fdKind(fd);
-  if (kind === undefined) throw new BpfError(command, EBADF, { hint: `fd ${fd} is not open` });
-  if (kind !== 'bpf-map') throw new TypeError(`fd ${fd} is ${kind}, not a BPF map`);
-  return shapeOf(fd, readMapInfo(fd));
+  return shapeOf(fd, readMapInfo(requireMapFd(fd, command)));
 }
 
 function keyArg(m: MapShape, key: unknown, what = 'key'): Uint8Array | null {

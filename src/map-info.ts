@@ -1,8 +1,10 @@
 /** `MapInfo`: what the kernel says about a map (BPF_OBJ_GET_INFO_BY_FD), and `listMaps`. */
 import { BpfError, errnoNumber } from './errors.js';
 import { Cmd, closeFd, getFdById, getNextId, objGetInfo } from './sys/bpf.js';
+import { fdKind } from './sys/fd.js';
 import { MapInfoLayout as I } from './sys/layout.js';
 import type { MapType } from './sys/uapi.js';
+import { checkFd } from './validate.js';
 
 export interface MapInfo {
   /** Kernel-wide map id. */
@@ -52,6 +54,19 @@ export function decodeMapInfo(b: Uint8Array): MapInfo {
     netnsIno: v.getBigUint64(I.netnsIno, true),
     mapExtra: v.getBigUint64(I.mapExtra, true),
   };
+}
+
+/**
+ * Checks that `fd` is an open BPF map fd, for `command`'s errors.
+ * @throws {BpfError} EBADF when it is not open. @throws {TypeError} when it is another kind of fd.
+ */
+export function requireMapFd(fd: unknown, command: string): number {
+  checkFd('fd', fd);
+  const n = fd as number;
+  const kind = fdKind(n);
+  if (kind === undefined) throw new BpfError(command, errnoNumber('EBADF'), { hint: `fd ${n} is not open` });
+  if (kind !== 'bpf-map') throw new TypeError(`fd ${n} is ${kind}, not a BPF map`);
+  return n;
 }
 
 /** Reads the info of the map behind `fd`; throws `BpfError` on failure. */

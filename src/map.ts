@@ -6,12 +6,12 @@ import { unlinkSync } from 'node:fs';
 import { type Codec, show, viewOf } from './codec/codec.js';
 import { readUintLE, toIntBig, writeUintLE } from './codec/scalar.js';
 import { cursorSize, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
-import { possibleCpus } from './cpu.js';
+import { possibleCpus, roundUp8 } from './cpu.js';
 import { type PerCpuTypedMap, TypedMap } from './typed-map.js';
 import { BpfError, closedError, errnoNumber } from './errors.js';
 import { createError, mapError } from './hints.js';
 import { walkKeys } from './iterate.js';
-import { type MapInfo, readMapInfo } from './map-info.js';
+import { type MapInfo, readMapInfo, requireMapFd } from './map-info.js';
 import { type MapShape, isPerCpuType, valueBufferSize } from './shape.js';
 import { Cmd, cPath, elem, getFdById, mapCreate, mapFreeze, objGet, objPin } from './sys/bpf.js';
 import { fdKind, own, release } from './sys/fd.js';
@@ -19,7 +19,6 @@ import { BPF_F_LOCK, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY, MapType } from
 import { checkBytes, checkFd, checkFlags, checkInt, checkMapName, checkPath, checkU32, describe } from './validate.js';
 
 const ENOENT = errnoNumber('ENOENT');
-const EBADF = errnoNumber('EBADF');
 
 /** A map's BTF description: the BTF object's fd and the key/value type ids in it. */
 export interface MapBtf {
@@ -258,11 +257,7 @@ export class BpfMap implements MapShape {
    * @throws {BpfError} EBADF when `fd` is not open. @throws {TypeError} when it is not a map.
    */
   static fromFd(fd: number): BpfMap {
-    checkFd('fd', fd);
-    const kind = fdKind(fd);
-    if (kind === undefined) throw new BpfError('BPF_OBJ_GET_INFO_BY_FD', EBADF, { hint: `fd ${fd} is not open` });
-    if (kind !== 'bpf-map') throw new TypeError(`fd ${fd} is ${kind}, not a BPF map`);
-    return BpfMap.#adopt(fd);
+    return BpfMap.#adopt(requireMapFd(fd, 'BPF_OBJ_GET_INFO_BY_FD'));
   }
 
   /** The map's fd, or -1 once closed. */
@@ -305,7 +300,7 @@ export class BpfMap implements MapShape {
   /** Splits a whole per-CPU value into one view per possible CPU (each `valueSize` bytes). */
   #result(buf: Uint8Array): MapValue {
     if (!this.isPerCpu) return buf;
-    const stride = (this.valueSize + 7) & ~7;
+    const stride = roundUp8(this.valueSize);
     const n = buf.length / stride;
     const out = new Array<Uint8Array>(n);
     for (let i = 0; i < n; i++) out[i] = buf.subarray(i * stride, i * stride + this.valueSize);
@@ -324,7 +319,7 @@ export class BpfMap implements MapShape {
     }
     if (!this.isPerCpu) return checkBytes('value', value, this.valueSize, "the map's value_size");
     const ncpu = possibleCpus();
-    const stride = (this.valueSize + 7) & ~7;
+    const stride = roundUp8(this.valueSize);
     if (value instanceof Uint8Array && value.length === this.valueBufferSize) return value;
     this.#perCpuScratch ??= new Uint8Array(this.valueBufferSize);
     const buf = this.#perCpuScratch;
@@ -556,7 +551,7 @@ export class BpfMap implements MapShape {
     if (!this.isPerCpu) return type.encode(record as R);
     const perCpu = Array.isArray(record) && (type.kind !== 'array' || Array.isArray(record[0]) || ArrayBuffer.isView(record[0]));
     const ncpu = possibleCpus();
-    const stride = (this.valueSize + 7) & ~7;
+    const stride = roundUp8(this.valueSize);
     const buf = new Uint8Array(this.valueBufferSize);
     const view = viewOf(buf);
     if (perCpu) {
