@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <linux/bpf.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -118,6 +119,90 @@ static napi_value Elem(napi_env env, napi_callback_info info) {
   return ret_int(env, sys_bpf(cmd, &attr, offsetof(union bpf_attr, flags) + sizeof attr.flags));
 }
 
+/*
+ * The call block: an ArrayBuffer of CALL_BLOCK_SIZE bytes shared with
+ * JavaScript, one per Node environment (main thread, each worker). For the
+ * element fast path JavaScript writes the arguments into its header and the
+ * key/value bytes after it, then calls elemBlock() with no arguments: no
+ * typed-array lookups, no copies to the JS heap's side. Header (u32 words,
+ * little-endian): cmd, fd, key offset, key length, value offset, value
+ * length, flags low, flags high. An offset of 0xffffffff passes NULL.
+ */
+#define CALL_BLOCK_SIZE 65536
+#define CALL_BLOCK_HEADER 64
+#define NO_BUFFER 0xffffffffu
+
+struct instance {
+  uint8_t *block;
+  napi_ref ref;
+};
+
+static void free_instance(napi_env env, void *data, void *hint) {
+  (void)hint;
+  struct instance *in = data;
+  if (in->ref) napi_delete_reference(env, in->ref);
+  free(in);
+}
+
+/* callBlock() -> the environment's ArrayBuffer (created on first use). */
+static napi_value CallBlock(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct instance *in = NULL;
+  napi_value ab;
+  if (napi_get_instance_data(env, (void **)&in) == napi_ok && in && in->ref &&
+      napi_get_reference_value(env, in->ref, &ab) == napi_ok && ab)
+    return ab;
+  in = calloc(1, sizeof *in);
+  if (!in) return throw_type(env, "callBlock: out of memory");
+  void *data;
+  if (napi_create_arraybuffer(env, CALL_BLOCK_SIZE, &data, &ab) != napi_ok ||
+      napi_create_reference(env, ab, 1, &in->ref) != napi_ok) {
+    free(in);
+    return throw_type(env, "callBlock: cannot allocate");
+  }
+  in->block = data;
+  memset(in->block, 0, CALL_BLOCK_SIZE);
+  napi_set_instance_data(env, in, free_instance, NULL);
+  return ab;
+}
+
+/* A pointer into the block for [off, off + len), NULL for NO_BUFFER; -1 when out of bounds. */
+static int block_ptr(uint8_t *block, uint32_t off, uint32_t len, void **p) {
+  if (off == NO_BUFFER) {
+    *p = NULL;
+    return 0;
+  }
+  if (off < CALL_BLOCK_HEADER || off > CALL_BLOCK_SIZE || len > CALL_BLOCK_SIZE - off) return -1;
+  *p = block + off;
+  return 0;
+}
+
+/* elemBlock() -> result or -errno: the element command described in the call block's header. */
+static napi_value ElemBlock(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct instance *in = NULL;
+  napi_value out;
+  if (napi_get_instance_data(env, (void **)&in) != napi_ok || !in || !in->block)
+    return throw_type(env, "elemBlock: call callBlock() first");
+  uint32_t h[8];
+  memcpy(h, in->block, sizeof h);
+  void *key, *value;
+  int64_t r;
+  if (block_ptr(in->block, h[2], h[3], &key) || block_ptr(in->block, h[4], h[5], &value)) {
+    r = -EFAULT;
+  } else {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.map_fd = h[1];
+    attr.key = (uint64_t)(uintptr_t)key;
+    attr.value = (uint64_t)(uintptr_t)value;
+    attr.flags = (uint64_t)h[6] | ((uint64_t)h[7] << 32);
+    r = sys_bpf((int)h[0], &attr, offsetof(union bpf_attr, flags) + sizeof attr.flags);
+  }
+  napi_create_int32(env, (int32_t)r, &out);
+  return out;
+}
+
 /* close(fd) -> 0 or -errno */
 static napi_value Close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -133,6 +218,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"bpf", NULL, Bpf, NULL, NULL, NULL, napi_default, NULL},
       {"elem", NULL, Elem, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
+      {"callBlock", NULL, CallBlock, NULL, NULL, NULL, napi_default, NULL},
+      {"elemBlock", NULL, ElemBlock, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

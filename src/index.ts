@@ -82,5 +82,6 @@ export type { PerCpuTypedMap } from './typed-map.js';
 
 // §6 Utilities
 export { parseCpuList, possibleCpus } from './cpu.js';
+export { lpmKey } from './lpm.js';
 export { listMaps } from './map-info.js';
 export type { MapInfo } from './map-info.js';

@@ -3,7 +3,7 @@
  * operations checked against the map's real key and value sizes.
  */
 import { unlinkSync } from 'node:fs';
-import { type Codec, show, viewOf } from './codec/codec.js';
+import { type Codec, rootPath, show, viewOf } from './codec/codec.js';
 import { readUintLE, toIntBig, writeUintLE } from './codec/scalar.js';
 import { cursorSize, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
 import { possibleCpus, roundUp8 } from './cpu.js';
@@ -13,7 +13,23 @@ import { createError, mapError } from './hints.js';
 import { walkKeys } from './iterate.js';
 import { type MapInfo, readMapInfo, requireMapFd } from './map-info.js';
 import { type MapShape, isPerCpuType, valueBufferSize } from './shape.js';
-import { Cmd, cPath, elem, getFdById, mapCreate, mapFreeze, objGet, objPin } from './sys/bpf.js';
+import {
+  BLOCK_KEY,
+  BLOCK_KEY_CAP,
+  BLOCK_VALUE,
+  BLOCK_VALUE_CAP,
+  Cmd,
+  cPath,
+  elem,
+  elemInBlock,
+  fromBlock,
+  getFdById,
+  mapCreate,
+  mapFreeze,
+  objGet,
+  objPin,
+  toBlock,
+} from './sys/bpf.js';
 import { fdKind, own, release } from './sys/fd.js';
 import { BPF_F_LOCK, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY, MapType } from './sys/uapi.js';
 import { checkBytes, checkFd, checkFlags, checkInt, checkMapName, checkPath, checkU32, describe } from './validate.js';
@@ -89,6 +105,25 @@ export interface BatchWalkOptions {
 
 const NO_BATCH = new Set(['ENOTSUPP', 'EOPNOTSUPP']);
 
+/** Elements per lookup batch when walking a map (grown on ENOSPC). */
+const BATCH_WALK_SIZE = 256;
+
+/**
+ * Map types whose lookup batches never yield a key twice in one pass, even
+ * under concurrent writers: hash maps batch bucket by bucket (a key lives in
+ * one bucket, each bucket is copied once under its lock); array cursors are
+ * indices. Other types' batches are get-next-key walks inside the kernel,
+ * which restart from the first key when their cursor key is deleted.
+ */
+const BATCH_WALK: ReadonlySet<number> = new Set([
+  MapType.Hash,
+  MapType.PercpuHash,
+  MapType.LruHash,
+  MapType.LruPercpuHash,
+  MapType.Array,
+  MapType.PercpuArray,
+]);
+
 /** A value as lookups return it: bytes, or one `Uint8Array` per possible CPU on per-CPU maps. */
 export type MapValue = Uint8Array | Uint8Array[];
 
@@ -124,8 +159,17 @@ export class BpfMap implements MapShape {
   #u32Scratch: Uint8Array | undefined;
   #keyScratch: Uint8Array | undefined;
   #valueScratch: Uint8Array | undefined;
+  #valueView: DataView | undefined;
+  #valueOpts: LookupOptions | undefined;
+  #keyView: DataView | undefined;
+  /** The last `out` buffer a per-CPU lookup filled, and the per-CPU views into it that were returned. */
+  #outViews: { out: Uint8Array; views: readonly Uint8Array[] } | undefined;
+  #encScratch: Uint8Array | undefined;
+  #encView: DataView | undefined;
   #keyCodec: Codec<unknown> | undefined;
   #valueCodec: Codec<unknown> | undefined;
+  /** Keys and whole values fit the call block (the hot path; see sys/bpf.ts). */
+  readonly #inBlock: boolean;
 
   /** Not for direct use: see `BpfMap.create`, `openPinned`, `fromId`, `fromFd`. */
   constructor(token: typeof TOKEN, fd: number, info: MapInfo) {
@@ -140,6 +184,7 @@ export class BpfMap implements MapShape {
     this.id = info.id;
     this.isPerCpu = isPerCpuType(info.type);
     this.valueBufferSize = valueBufferSize(info.type, info.valueSize);
+    this.#inBlock = this.keySize <= BLOCK_KEY_CAP && this.valueBufferSize <= BLOCK_VALUE_CAP;
     own(this, fd);
   }
 
@@ -297,6 +342,18 @@ export class BpfMap implements MapShape {
     );
   }
 
+  /**
+   * The per-CPU views of a caller's `out` buffer: made once per buffer and
+   * frozen, so a loop that passes the same `out` allocates nothing.
+   */
+  #viewsOf(out: Uint8Array): Uint8Array[] {
+    const cached = this.#outViews;
+    if (cached !== undefined && cached.out === out) return cached.views as Uint8Array[];
+    const views = Object.freeze(this.#result(out) as Uint8Array[]);
+    this.#outViews = { out, views };
+    return views as Uint8Array[];
+  }
+
   /** Splits a whole per-CPU value into one view per possible CPU (each `valueSize` bytes). */
   #result(buf: Uint8Array): MapValue {
     if (!this.isPerCpu) return buf;
@@ -349,16 +406,59 @@ export class BpfMap implements MapShape {
     return this.#copyOut(Cmd.BPF_MAP_LOOKUP_ELEM, 'BPF_MAP_LOOKUP_ELEM', key, opts);
   }
 
-  /** One lookup-like command (lookup, lookup-and-delete) that copies a value out. */
+  /**
+   * One lookup-like command (lookup, lookup-and-delete) that copies a value out.
+   * The common case runs straight-line (open map, key of the map's size, no
+   * flags, no or a right-sized `out`): every helper call between two syscalls
+   * shows in the per-operation cost. Anything else takes the checked path.
+   */
   #copyOut(cmd: number, command: string, key: Uint8Array | null, opts: LookupOptions | undefined): MapValue | undefined {
+    const out = opts?.out;
+    const n = this.valueBufferSize;
+    if (
+      this.#inBlock &&
+      this.#fd >= 0 &&
+      opts?.flags === undefined &&
+      key instanceof Uint8Array &&
+      key.length === this.keySize &&
+      key.length > 0 &&
+      (out === undefined || (out instanceof Uint8Array && out.length === n))
+    ) {
+      toBlock(key, BLOCK_KEY);
+      const r = elemInBlock(cmd, this.#fd, key.length, n, 0);
+      if (r === -ENOENT) return undefined;
+      if (r < 0) throw mapError(command, -r, this, 0);
+      return this.#copyResult(out, n);
+    }
     const fd = this.#live(command);
     const k = this.#key(key);
     const flags = opts?.flags === undefined ? 0 : checkFlags('flags', opts.flags);
-    const out = this.#out(opts?.out);
-    const r = elem(cmd, fd, k, this.keySize, out, this.valueBufferSize, flags);
+    if (this.#inBlock) {
+      const o = out === undefined ? undefined : this.#out(out);
+      const r = elemInBlock(cmd, fd, this.#stageKey(k), n, flags);
+      if (r === -ENOENT) return undefined;
+      if (r < 0) throw mapError(command, -r, this, flags);
+      return this.#copyResult(o, n);
+    }
+    const o = this.#out(out);
+    const r = elem(cmd, fd, k, this.keySize, o, n, flags);
     if (r === -ENOENT) return undefined;
     if (r < 0) throw mapError(command, -r, this, flags);
-    return this.#result(out);
+    return this.#result(o);
+  }
+
+  /** The value the call block holds after a lookup, in `out` or a new buffer. */
+  #copyResult(out: Uint8Array | undefined, n: number): MapValue {
+    if (out === undefined) return this.#result(fromBlock(new Uint8Array(n), BLOCK_VALUE, n));
+    fromBlock(out, BLOCK_VALUE, n);
+    return this.isPerCpu ? this.#viewsOf(out) : out;
+  }
+
+  /** Copies a checked key into the call block; its length there, or -1 for none. */
+  #stageKey(k: Uint8Array | null): number {
+    if (k === null) return -1;
+    toBlock(k, BLOCK_KEY);
+    return k.length;
   }
 
   /**
@@ -368,11 +468,34 @@ export class BpfMap implements MapShape {
    *   E2BIG (map full / index out of range), EPERM (read-only or frozen map).
    */
   update(key: Uint8Array | null, value: UpdateValue, opts?: UpdateOptions): void {
+    // Straight-line common case (see #copyOut): bytes of the right sizes, no flags.
+    if (
+      this.#inBlock &&
+      this.#fd >= 0 &&
+      opts?.flags === undefined &&
+      key instanceof Uint8Array &&
+      key.length === this.keySize &&
+      key.length > 0 &&
+      value instanceof Uint8Array &&
+      value.length === this.valueBufferSize
+    ) {
+      toBlock(key, BLOCK_KEY);
+      toBlock(value, BLOCK_VALUE);
+      const r = elemInBlock(Cmd.BPF_MAP_UPDATE_ELEM, this.#fd, key.length, value.length, 0);
+      if (r < 0) throw mapError('BPF_MAP_UPDATE_ELEM', -r, this, 0);
+      return;
+    }
     const fd = this.#live('BPF_MAP_UPDATE_ELEM');
     const k = this.#key(key);
     const flags = opts?.flags === undefined ? 0 : checkFlags('flags', opts.flags);
     const v = this.#value(value);
-    const r = elem(Cmd.BPF_MAP_UPDATE_ELEM, fd, k, this.keySize, v, this.valueBufferSize, flags);
+    let r: number;
+    if (this.#inBlock) {
+      toBlock(v, BLOCK_VALUE);
+      r = elemInBlock(Cmd.BPF_MAP_UPDATE_ELEM, fd, this.#stageKey(k), v.length, flags);
+    } else {
+      r = elem(Cmd.BPF_MAP_UPDATE_ELEM, fd, k, this.keySize, v, this.valueBufferSize, flags);
+    }
     if (r < 0) throw mapError('BPF_MAP_UPDATE_ELEM', -r, this, flags);
   }
 
@@ -382,9 +505,19 @@ export class BpfMap implements MapShape {
    * @throws {BpfError} EINVAL on arrays (elements cannot be deleted), EPERM.
    */
   delete(key: Uint8Array): boolean {
+    let r: number;
+    if (this.#inBlock && this.#fd >= 0 && key instanceof Uint8Array && key.length === this.keySize && key.length > 0) {
+      toBlock(key, BLOCK_KEY);
+      r = elemInBlock(Cmd.BPF_MAP_DELETE_ELEM, this.#fd, key.length, -1, 0);
+      if (r === -ENOENT) return false;
+      if (r < 0) throw mapError('BPF_MAP_DELETE_ELEM', -r, this);
+      return true;
+    }
     const fd = this.#live('BPF_MAP_DELETE_ELEM');
     const k = this.#key(key);
-    const r = elem(Cmd.BPF_MAP_DELETE_ELEM, fd, k, this.keySize, null, 0, 0);
+    r = this.#inBlock
+      ? elemInBlock(Cmd.BPF_MAP_DELETE_ELEM, fd, this.#stageKey(k), -1, 0)
+      : elem(Cmd.BPF_MAP_DELETE_ELEM, fd, k, this.keySize, null, 0, 0);
     if (r === -ENOENT) return false;
     if (r < 0) throw mapError('BPF_MAP_DELETE_ELEM', -r, this);
     return true;
@@ -407,10 +540,12 @@ export class BpfMap implements MapShape {
     const fd = this.#live('BPF_MAP_GET_NEXT_KEY');
     const k = key === undefined || key === null ? null : checkBytes('key', key, this.keySize, "the map's key_size");
     const next = new Uint8Array(this.keySize);
-    const r = elem(Cmd.BPF_MAP_GET_NEXT_KEY, fd, k, this.keySize, next, this.keySize, 0);
+    const r = this.#inBlock
+      ? elemInBlock(Cmd.BPF_MAP_GET_NEXT_KEY, fd, this.#stageKey(k), this.keySize, 0)
+      : elem(Cmd.BPF_MAP_GET_NEXT_KEY, fd, k, this.keySize, next, this.keySize, 0);
     if (r === -ENOENT) return undefined;
     if (r < 0) throw mapError('BPF_MAP_GET_NEXT_KEY', -r, this);
-    return next;
+    return this.#inBlock ? fromBlock(next, BLOCK_VALUE, this.keySize) : next;
   }
 
   #keyless(op: string): void {
@@ -452,18 +587,58 @@ export class BpfMap implements MapShape {
     return this.lookup(null) as Uint8Array | undefined;
   }
 
-  /** Keys, walked with get-next-key (one syscall per key); see iterate.ts for the guarantees under concurrent writers. */
+  /**
+   * Keys. Hash and array maps are read with lookup batches (one syscall per
+   * `BATCH_WALK_SIZE` elements); other types walk with get-next-key. Either way
+   * one pass yields each key at most once and a key present for the whole pass
+   * exactly once (see iterate.ts). Keys are views into a chunk's buffer: copy
+   * one (`key.slice()`) to keep it past the pass without holding the chunk.
+   */
   keys(): IterableIterator<Uint8Array> {
     this.#live('BPF_MAP_GET_NEXT_KEY');
-    return walkKeys(this);
+    if (!BATCH_WALK.has(this.type)) return walkKeys(this);
+    return this.#batchKeys();
   }
 
-  /** `[key, value]` pairs: a get-next-key walk plus one lookup per key; keys deleted meanwhile are skipped. */
-  *entries(): IterableIterator<[Uint8Array, MapValue]> {
-    for (const key of this.keys()) {
-      const value = this.lookup(key);
-      if (value !== undefined) yield [key, value];
+  *#batchKeys(): Generator<Uint8Array, void, undefined> {
+    const ks = this.keySize;
+    for (const c of this.#walkBatch(false, undefined)) {
+      for (let i = 0; i < c.count; i++) yield c.keys.subarray(i * ks, (i + 1) * ks);
     }
+  }
+
+  /**
+   * `[key, value]` pairs: lookup batches on hash and array maps; elsewhere a
+   * get-next-key walk plus one lookup per key (keys deleted meanwhile are
+   * skipped). Keys and values are views into a chunk's buffers.
+   */
+  *entries(): IterableIterator<[Uint8Array, MapValue]> {
+    this.#live('BPF_MAP_LOOKUP_ELEM');
+    if (!BATCH_WALK.has(this.type)) {
+      for (const key of walkKeys(this)) {
+        const value = this.lookup(key);
+        if (value !== undefined) yield [key, value];
+      }
+      return;
+    }
+    const ks = this.keySize;
+    const vs = this.valueBufferSize;
+    for (const c of this.#walkBatch(false, undefined)) {
+      for (let i = 0; i < c.count; i++)
+        yield [c.keys.subarray(i * ks, (i + 1) * ks), this.#result(c.values.subarray(i * vs, (i + 1) * vs))];
+    }
+  }
+
+  /**
+   * The raw chunks behind `entries()`: one `{ count, keys, values }` per
+   * syscall on hash and array maps (`lookupBatch`), or gathered from a
+   * get-next-key walk elsewhere, with the same one-pass guarantees. The
+   * cheapest way to read a whole map.
+   */
+  *chunks(opts?: BatchWalkOptions): IterableIterator<BatchChunk> {
+    this.#live('BPF_MAP_LOOKUP_ELEM');
+    if (BATCH_WALK.has(this.type)) yield* this.#walkBatch(false, opts);
+    else yield* this.#elementChunks(false, checkInt('batchSize', opts?.batchSize ?? BATCH_WALK_SIZE, 1, 1 << 20));
   }
 
   [Symbol.iterator](): IterableIterator<[Uint8Array, MapValue]> {
@@ -475,9 +650,17 @@ export class BpfMap implements MapShape {
   #intKey(key: unknown, command: string): Uint8Array {
     if (this.keySize < 1 || this.keySize > 8)
       throw new TypeError(`${command}: integer keys need a key_size of 1 to 8 bytes; this map's is ${this.keySize}`);
-    const b = toIntBig(key, this.keySize * 8, false, 'key');
-    this.#keyScratch ??= new Uint8Array(this.keySize);
-    writeUintLE(this.#keyScratch, 0, this.keySize, b);
+    if (this.#keyScratch === undefined) {
+      this.#keyScratch = new Uint8Array(this.keySize);
+      this.#keyView = viewOf(this.#keyScratch);
+    }
+    // Fast path: a u32-sized number into a key of 4 or more bytes (no BigInt).
+    if (typeof key === 'number' && this.keySize >= 4 && key >= 0 && key <= 0xffff_ffff && Number.isInteger(key)) {
+      this.#keyScratch.fill(0);
+      (this.#keyView as DataView).setUint32(0, key, true);
+      return this.#keyScratch;
+    }
+    writeUintLE(this.#keyScratch, 0, this.keySize, toIntBig(key, this.keySize * 8, false, 'key'));
     return this.#keyScratch;
   }
 
@@ -495,11 +678,36 @@ export class BpfMap implements MapShape {
     this.#live('BPF_MAP_LOOKUP_ELEM');
     this.#intWidth('lookupInt');
     const k = this.#intKey(key, 'lookupInt');
-    this.#valueScratch ??= new Uint8Array(this.valueBufferSize);
-    const v = this.lookup(k, { ...opts, out: this.#valueScratch });
-    if (v === undefined) return undefined;
-    if (!Array.isArray(v)) return readUintLE(v, 0, this.valueSize);
-    return v.map((slot) => readUintLE(slot, 0, this.valueSize));
+    if (this.#valueScratch === undefined) {
+      this.#valueScratch = new Uint8Array(this.valueBufferSize);
+      this.#valueView = viewOf(this.#valueScratch);
+      this.#valueOpts = { out: this.#valueScratch };
+    }
+    const o = opts?.flags === undefined ? this.#valueOpts : { flags: opts.flags, out: this.#valueScratch };
+    if (this.lookup(k, o) === undefined) return undefined;
+    const view = this.#valueView as DataView;
+    if (!this.isPerCpu) return this.#readInt(view, 0);
+    const n = possibleCpus();
+    const stride = roundUp8(this.valueSize);
+    const out = new Array<bigint>(n);
+    for (let i = 0; i < n; i++) out[i] = this.#readInt(view, i * stride);
+    return out;
+  }
+
+  /** The little-endian unsigned integer of `valueSize` bytes at `offset`. */
+  #readInt(view: DataView, offset: number): bigint {
+    switch (this.valueSize) {
+      case 8:
+        return view.getBigUint64(offset, true);
+      case 4:
+        return BigInt(view.getUint32(offset, true));
+      case 2:
+        return BigInt(view.getUint16(offset, true));
+      case 1:
+        return BigInt(view.getUint8(offset));
+      default:
+        return readUintLE(this.#valueScratch as Uint8Array, offset, this.valueSize);
+    }
   }
 
   /**
@@ -547,13 +755,25 @@ export class BpfMap implements MapShape {
     return Array.isArray(v) ? v.map((slot) => type.decode(slot)) : type.decode(v);
   }
 
+  /**
+   * Encodes a value into the map's encode scratch (zeroed first, so padding is
+   * zero), which the caller hands to one syscall before anything else runs.
+   */
   #encodeValue<R>(record: R | readonly R[], type: Codec<R>): Uint8Array {
-    if (!this.isPerCpu) return type.encode(record as R);
+    if (this.#encScratch === undefined) {
+      this.#encScratch = new Uint8Array(this.valueBufferSize);
+      this.#encView = viewOf(this.#encScratch);
+    }
+    const buf = this.#encScratch;
+    const view = this.#encView as DataView;
+    buf.fill(0);
+    if (!this.isPerCpu) {
+      type.write(view, 0, record, rootPath(type));
+      return buf;
+    }
     const perCpu = Array.isArray(record) && (type.kind !== 'array' || Array.isArray(record[0]) || ArrayBuffer.isView(record[0]));
     const ncpu = possibleCpus();
     const stride = roundUp8(this.valueSize);
-    const buf = new Uint8Array(this.valueBufferSize);
-    const view = viewOf(buf);
     if (perCpu) {
       const list = record as readonly R[];
       if (list.length !== ncpu)
@@ -650,7 +870,7 @@ export class BpfMap implements MapShape {
   *#walkBatch(del: boolean, opts: BatchWalkOptions | undefined): Generator<BatchChunk, void, undefined> {
     const command = del ? 'BPF_MAP_LOOKUP_AND_DELETE_BATCH' : 'BPF_MAP_LOOKUP_BATCH';
     this.#live(command);
-    let size = checkInt('batchSize', opts?.batchSize ?? 256, 1, 1 << 20);
+    let size = checkInt('batchSize', opts?.batchSize ?? BATCH_WALK_SIZE, 1, 1 << 20);
     // Two cursors, alternating: the previous call's out-cursor is the next call's in-cursor.
     const cursors = [new Uint8Array(cursorSize(this)), new Uint8Array(cursorSize(this))] as const;
     let inBatch: Uint8Array | null = null;
@@ -689,7 +909,7 @@ export class BpfMap implements MapShape {
     let keys = new Uint8Array(size * this.keySize);
     let values = new Uint8Array(size * this.valueBufferSize);
     let n = 0;
-    const keyList = del ? [...this.keys()] : this.keys();
+    const keyList = del ? [...walkKeys(this)] : walkKeys(this);
     for (const key of keyList) {
       const out = values.subarray(n * this.valueBufferSize, (n + 1) * this.valueBufferSize);
       const v = del ? this.lookupAndDelete(key, { out }) : this.lookup(key, { out });

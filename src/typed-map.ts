@@ -1,15 +1,27 @@
 /**
  * `TypedMap<K, V>`: a `Map`-shaped view of a `BpfMap` through key and value
- * codecs. Each method is the matching `BpfMap` operation (one syscall; the
- * iterators walk with get-next-key, see iterate.ts) plus encoding/decoding.
+ * codecs. Each method is the matching `BpfMap` operation (one syscall) plus
+ * encoding/decoding; iteration reads the map in chunks (`BpfMap.chunks`).
+ *
+ * Keys and values are encoded into scratch buffers owned by the view and
+ * decoded straight from them, so `get` allocates only the record it returns.
+ * A view is therefore not reentrant across threads — but JavaScript is not
+ * either; the scratch is never exposed.
  */
-import type { Codec } from './codec/codec.js';
-import type { BpfMap, UpdateOptions } from './map.js';
+import { type Codec, rootPath, viewOf } from './codec/codec.js';
+import { possibleCpus, roundUp8 } from './cpu.js';
+import type { BpfMap, LookupOptions, UpdateOptions } from './map.js';
 
 export class TypedMap<K, V> {
   readonly map: BpfMap;
   readonly keyType: Codec<K>;
   readonly valueType: Codec<V>;
+  readonly #key: Uint8Array;
+  readonly #keyView: DataView;
+  readonly #value: Uint8Array;
+  readonly #valueView: DataView;
+  readonly #lookupOpts: LookupOptions;
+  readonly #stride: number;
 
   /** Use `map.typed(keyType, valueType)`. */
   constructor(map: BpfMap, keyType: Codec<K>, valueType: Codec<V>) {
@@ -22,40 +34,77 @@ export class TypedMap<K, V> {
     this.map = map;
     this.keyType = keyType;
     this.valueType = valueType;
+    this.#key = new Uint8Array(Math.max(map.keySize, 1));
+    this.#keyView = viewOf(this.#key);
+    this.#value = new Uint8Array(map.valueBufferSize);
+    this.#valueView = viewOf(this.#value);
+    this.#lookupOpts = { out: this.#value };
+    this.#stride = map.isPerCpu ? roundUp8(map.valueSize) : map.valueSize;
+  }
+
+  /** Encodes `key` into the scratch key (zeroed first: padding bytes are part of a hash key). */
+  #encodeKey(key: K): Uint8Array | null {
+    if (this.map.keySize === 0) return null;
+    this.#key.fill(0);
+    this.keyType.write(this.#keyView, 0, key, rootPath(this.keyType));
+    return this.#key;
+  }
+
+  /** Decodes a whole value (per-CPU: one record per CPU) at `offset` of `view`. */
+  #decode(view: DataView, offset: number): V | V[] {
+    if (!this.map.isPerCpu) return this.valueType.read(view, offset);
+    const n = possibleCpus();
+    const out = new Array<V>(n);
+    for (let i = 0; i < n; i++) out[i] = this.valueType.read(view, offset + i * this.#stride);
+    return out;
   }
 
   /** The value under `key` (per-CPU maps: one per possible CPU), or `undefined` when absent. */
   get(key: K): V | undefined {
-    return this.map.lookupStruct(this.keyType.encode(key), this.valueType) as V | undefined;
+    const found = this.map.lookup(this.#encodeKey(key), this.#lookupOpts);
+    return found === undefined ? undefined : (this.#decode(this.#valueView, 0) as V);
   }
 
   /** Stores `value` under `key` (per-CPU maps: one value for every CPU, or an array of one per CPU). */
   set(key: K, value: V, opts?: UpdateOptions): this {
-    this.map.updateStruct(this.keyType.encode(key), value, this.valueType, opts);
+    this.map.updateStruct(this.#encodeKey(key), value, this.valueType, opts);
     return this;
   }
 
   has(key: K): boolean {
-    return this.map.lookup(this.keyType.encode(key)) !== undefined;
+    return this.map.lookup(this.#encodeKey(key), this.#lookupOpts) !== undefined;
   }
 
   /** Deletes `key`; false when it was absent. */
   delete(key: K): boolean {
-    return this.map.delete(this.keyType.encode(key));
+    const k = this.#encodeKey(key);
+    if (k === null) throw new TypeError(`delete() needs a map with keys; this map's key_size is 0`);
+    return this.map.delete(k);
   }
 
   *keys(): IterableIterator<K> {
-    for (const k of this.map.keys()) yield this.keyType.decode(k);
+    const ks = this.map.keySize;
+    for (const c of this.map.chunks()) {
+      const view = viewOf(c.keys);
+      for (let i = 0; i < c.count; i++) yield this.keyType.read(view, i * ks);
+    }
   }
 
   *values(): IterableIterator<V> {
-    for (const [, v] of this.entries()) yield v;
+    const vs = this.map.valueBufferSize;
+    for (const c of this.map.chunks()) {
+      const view = viewOf(c.values);
+      for (let i = 0; i < c.count; i++) yield this.#decode(view, i * vs) as V;
+    }
   }
 
   *entries(): IterableIterator<[K, V]> {
-    for (const k of this.map.keys()) {
-      const v = this.map.lookupStruct(k, this.valueType) as V | undefined;
-      if (v !== undefined) yield [this.keyType.decode(k), v];
+    const ks = this.map.keySize;
+    const vs = this.map.valueBufferSize;
+    for (const c of this.map.chunks()) {
+      const kv = viewOf(c.keys);
+      const vv = viewOf(c.values);
+      for (let i = 0; i < c.count; i++) yield [this.keyType.read(kv, i * ks), this.#decode(vv, i * vs) as V];
     }
   }
 

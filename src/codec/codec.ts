@@ -66,3 +66,8 @@ export function decodeWith<T>(c: Codec<T>, bytes: Uint8Array, offset: number): T
     throw new RangeError(`${c.name}: needs ${c.size} bytes at offset ${offset}, the buffer has ${bytes.length}`);
   return c.read(viewOf(bytes), offset);
 }
+
+/** The root of the field paths `encode` reports: a struct's bare name (`flow`), otherwise the codec's name. */
+export function rootPath(c: Codec<unknown>): string {
+  return c.kind === 'struct' ? c.name.replace(/^struct /, '') : c.name;
+}

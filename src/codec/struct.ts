@@ -180,6 +180,7 @@ export function defineStruct<const F extends Record<string, FieldType>>(
   let align = 1;
   for (const [fname, ftype] of Object.entries(fields)) {
     if (!IDENT.test(fname)) throw new TypeError(`${name}.${fname}: field names must be C identifiers`);
+    if (fname === '__proto__') throw new TypeError(`${name}.__proto__: not usable as a field name in JavaScript records`);
     const type = resolve(ftype, `${name}.${fname}`);
     const a = packed ? 1 : type.align;
     offset = Math.ceil(offset / a) * a;
@@ -214,11 +215,7 @@ export function defineStruct<const F extends Record<string, FieldType>>(
         f.type.write(view, base + f.offset, rec[f.name], `${path}.${f.name}`);
       }
     },
-    read(view, base) {
-      const rec: Record<string, unknown> = {};
-      for (const f of dataFields) rec[f.name] = f.type.read(view, base + f.offset);
-      return rec as R;
-    },
+    read: recordReader<R>(dataFields),
     zero() {
       const rec: Record<string, unknown> = {};
       for (const f of dataFields) rec[f.name] = f.type.zero();
@@ -241,4 +238,18 @@ export function defineStruct<const F extends Record<string, FieldType>>(
     decode: (bytes, offset = 0) => decodeWith(c, bytes, offset),
   });
   return c;
+}
+
+/**
+ * A reader that builds each record with one object literal, so every record
+ * of a struct shares one hidden class and decoding does no keyed stores.
+ * Field names are C identifiers (checked by defineStruct), hence safe to
+ * place in generated source.
+ */
+function recordReader<R>(fields: readonly StructField[]): (view: DataView, base: number) => R {
+  const body = fields.map((f, i) => `${f.name}: t[${i}].read(view, base + ${f.offset})`).join(', ');
+  const make = new Function('t', `return function read(view, base) { return { ${body} }; };`) as (
+    t: readonly Codec<unknown>[],
+  ) => (view: DataView, base: number) => R;
+  return make(fields.map((f) => f.type));
 }

@@ -18,6 +18,10 @@ export interface Addon {
     flags: number,
   ): number;
   close(fd: number): number;
+  /** The environment's call block (an ArrayBuffer shared with the addon; layout in native/bpfmap.c). */
+  callBlock(): ArrayBuffer;
+  /** The element command whose arguments are in the call block's header. */
+  elemBlock(): number;
 }
 
 const require = createRequire(import.meta.url);

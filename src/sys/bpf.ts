@@ -41,8 +41,65 @@ const objAttr = new Scratch(L.ObjAttr.SIZE);
 const idAttr = new Scratch(L.GetIdAttr.SIZE);
 const infoAttr = new Scratch(L.InfoAttr.SIZE);
 
-/** The element commands' fast path (lookup, update, delete, get-next-key, lookup-and-delete). */
+/** The element commands with caller buffers (lookup, update, delete, get-next-key, lookup-and-delete). */
 export const elem: typeof addon.elem = addon.elem;
+
+/*
+ * The call block: memory shared with the addon for the element commands' hot
+ * path. Keys and values are copied into it and results out of it, so the
+ * addon never has to find (and V8 never has to move off-heap) the caller's
+ * small typed arrays, and the call takes no arguments. Layout: a 64-byte
+ * header of u32 words (cmd, fd, key offset, key length, value offset, value
+ * length, flags low, flags high), then the key area, then the value area.
+ */
+const block = new Uint8Array(addon.callBlock());
+const header = new Uint32Array(block.buffer, 0, 8);
+const NO_BUFFER = 0xffff_ffff;
+/** Offset of the key area in the call block. */
+export const BLOCK_KEY = 64;
+/** The key area's size: larger keys take the `elem` path. */
+export const BLOCK_KEY_CAP = 512;
+/** Offset of the value area (the next key, for get-next-key). */
+export const BLOCK_VALUE = BLOCK_KEY + BLOCK_KEY_CAP;
+/** The value area's size: larger values take the `elem` path. */
+export const BLOCK_VALUE_CAP = block.length - BLOCK_VALUE;
+
+/** Copies `src` into the call block at `offset` (a loop for small inputs: cheaper than `set`). */
+export function toBlock(src: Uint8Array, offset: number): void {
+  const n = src.length;
+  if (n > 32) {
+    block.set(src, offset);
+    return;
+  }
+  for (let i = 0; i < n; i++) block[offset + i] = src[i] as number;
+}
+
+/** Copies `n` bytes of the call block at `offset` into `dst` (from its start). */
+export function fromBlock(dst: Uint8Array, offset: number, n: number): Uint8Array {
+  if (n > 32) {
+    dst.set(block.subarray(offset, offset + n));
+    return dst;
+  }
+  for (let i = 0; i < n; i++) dst[i] = block[offset + i] as number;
+  return dst;
+}
+
+/**
+ * One element command on the call block: a key of `keyLength` bytes at
+ * BLOCK_KEY (none when negative) and a value of `valueLength` bytes at
+ * BLOCK_VALUE (none when negative). Returns the result or -errno.
+ */
+export function elemInBlock(cmd: number, fd: number, keyLength: number, valueLength: number, flags: number): number {
+  header[0] = cmd;
+  header[1] = fd;
+  header[2] = keyLength < 0 ? NO_BUFFER : BLOCK_KEY;
+  header[3] = Math.max(keyLength, 0);
+  header[4] = valueLength < 0 ? NO_BUFFER : BLOCK_VALUE;
+  header[5] = Math.max(valueLength, 0);
+  header[6] = flags >>> 0;
+  header[7] = flags > 0xffff_ffff ? Math.floor(flags / 2 ** 32) : 0;
+  return addon.elemBlock();
+}
 
 /** close(2). */
 export function closeFd(fd: number): number {

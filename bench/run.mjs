@@ -1,0 +1,358 @@
+// `npm run bench`: bpfmap's map operations against the same syscalls issued by
+// a small C program (bench/ref.c, built here with the machine's cc), in the
+// same run, alternating rounds; medians per operation and their ratio.
+//
+//   node bench/run.mjs [--smoke] [--rounds R] [--n N] [--out FILE]
+//
+// --smoke: tiny sizes, one round (what `npm test` runs so the bench cannot rot).
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { BpfMap, MapType, defineStruct, possibleCpus, u32 } from 'bpfmap';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    n: { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+const smoke = args.smoke;
+const N = Number(args.n ?? (smoke ? 2000 : 200_000));
+const ARRAY_N = Math.min(N, smoke ? 1000 : 100_000);
+const ROUNDS = Number(args.rounds ?? (smoke ? 2 : 9));
+const BATCH = 256;
+const MEMORY_N = smoke ? 20_000 : 1_000_000;
+const outFile = args.out ?? join(here, 'out', smoke ? 'bench-smoke.json' : 'bench.json');
+
+/** Targets from issue #7, as the largest acceptable ratio to C. */
+const TARGETS = {
+  'hash.update': 1.15,
+  'hash.lookup': 1.15,
+  'hash.delete': 1.15,
+  'hash.iterate.batch': 1.1,
+  'struct.lookup': 1.3,
+  'array.lookup': 1.15,
+  'percpuArray.lookup': 1.15,
+};
+
+function buildRef() {
+  const exe = join(here, 'out', 'ref');
+  mkdirSync(dirname(exe), { recursive: true });
+  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', exe, join(here, 'ref.c')], { stdio: 'inherit' });
+  return exe;
+}
+
+/** The C reference as a server: one operation name per line in, ns/element per line out. */
+async function startRef(exe) {
+  const child = spawn(exe, [String(N), String(BATCH), String(ARRAY_N)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async () => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error('bench: the C reference exited early');
+    return value;
+  };
+  if ((await next()) !== 'ready') throw new Error('bench: the C reference did not start');
+  return {
+    async run(op) {
+      child.stdin.write(`${op}\n`);
+      return Number(await next());
+    },
+    close() {
+      child.stdin.end();
+    },
+  };
+}
+
+const nsPer = (n, fn) => {
+  const t0 = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t0) / n;
+};
+
+let sink = 0;
+
+/** The library's side: the same maps as ref.c, and one function per operation returning ns/element. */
+function jsSide() {
+  const key = new Uint8Array(4);
+  const kv = new DataView(key.buffer);
+  const value = new Uint8Array(8);
+  const vv = new DataView(value.buffer);
+  const out = { out: new Uint8Array(8) };
+  const perCpuOut = { out: new Uint8Array(8 * possibleCpus()) };
+  const fill = () => {
+    for (let k = 0; k < N; k++) {
+      kv.setUint32(0, k, true);
+      vv.setUint32(0, k, true);
+      h.update(key, value);
+    }
+  };
+  const h = BpfMap.create({ type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: N });
+  fill();
+  const pair = defineStruct('pair', { a: 'u32', b: 'u64' });
+  const s = BpfMap.create({ type: MapType.Hash, key: u32, value: pair, maxEntries: N });
+  const ts = s.typed();
+  for (let k = 0; k < N; k++) ts.set(k, { a: k, b: BigInt(k) * 3n });
+  const a = BpfMap.create({ type: MapType.Array, keySize: 4, valueSize: 8, maxEntries: ARRAY_N });
+  const pa = BpfMap.create({ type: MapType.PercpuArray, keySize: 4, valueSize: 8, maxEntries: ARRAY_N });
+
+  /** Operation → [C operation it is compared with, function]. */
+  const ops = {
+    'hash.update': [
+      'hash.update',
+      () =>
+        nsPer(N, () => {
+          for (let k = 0; k < N; k++) {
+            kv.setUint32(0, k, true);
+            vv.setUint32(0, k + 1, true);
+            h.update(key, value);
+          }
+        }),
+    ],
+    'hash.lookup': [
+      'hash.lookup',
+      () =>
+        nsPer(N, () => {
+          for (let k = 0; k < N; k++) {
+            kv.setUint32(0, k, true);
+            sink += h.lookup(key)[0];
+          }
+        }),
+    ],
+    'hash.lookup(out)': [
+      'hash.lookup',
+      () =>
+        nsPer(N, () => {
+          for (let k = 0; k < N; k++) {
+            kv.setUint32(0, k, true);
+            sink += h.lookup(key, out)[0];
+          }
+        }),
+    ],
+    'array.lookup(out)': [
+      'array.lookup',
+      () =>
+        nsPer(ARRAY_N, () => {
+          for (let k = 0; k < ARRAY_N; k++) {
+            kv.setUint32(0, k, true);
+            sink += a.lookup(key, out)[0];
+          }
+        }),
+    ],
+    'percpuArray.lookup(out)': [
+      'percpuArray.lookup',
+      () =>
+        nsPer(ARRAY_N, () => {
+          for (let k = 0; k < ARRAY_N; k++) {
+            kv.setUint32(0, k, true);
+            const slots = pa.lookup(key, perCpuOut);
+            for (let c = 0; c < slots.length; c++) sink += slots[c][0];
+          }
+        }),
+    ],
+    'hash.lookupInt': [
+      'hash.lookup',
+      () =>
+        nsPer(N, () => {
+          for (let k = 0; k < N; k++) if (h.lookupInt(k) === undefined) throw new Error('lookupInt: missing key');
+        }),
+    ],
+    'hash.delete': [
+      'hash.delete',
+      () => {
+        const ns = nsPer(N, () => {
+          for (let k = 0; k < N; k++) {
+            kv.setUint32(0, k, true);
+            h.delete(key);
+          }
+        });
+        fill();
+        return ns;
+      },
+    ],
+    'hash.iterate.getNextKey': [
+      'hash.iterate.getNextKey',
+      () =>
+        nsPer(N, () => {
+          let n = 0;
+          for (let k = h.getNextKey(); k !== undefined; k = h.getNextKey(k)) {
+            sink += h.lookup(k, out)[0];
+            n++;
+          }
+          if (n !== N) throw new Error(`get-next-key walk saw ${n} of ${N}`);
+        }),
+    ],
+    'hash.iterate.batch': [
+      'hash.iterate.batch',
+      () =>
+        nsPer(N, () => {
+          let n = 0;
+          for (const c of h.chunks({ batchSize: BATCH })) {
+            const ks = new Uint32Array(c.keys.buffer, c.keys.byteOffset, c.count);
+            const vs = new Uint32Array(c.values.buffer, c.values.byteOffset, c.count * 2);
+            for (let i = 0; i < c.count; i++) sink += ks[i] + vs[2 * i];
+            n += c.count;
+          }
+          if (n !== N) throw new Error(`batch walk saw ${n} of ${N}`);
+        }),
+    ],
+    'hash.iterate.entries': [
+      'hash.iterate.batch',
+      () =>
+        nsPer(N, () => {
+          let n = 0;
+          for (const [k, v] of h.entries()) {
+            sink += k[0] + v[0];
+            n++;
+          }
+          if (n !== N) throw new Error(`entries() saw ${n} of ${N}`);
+        }),
+    ],
+    'struct.lookup': [
+      'struct.lookup',
+      () =>
+        nsPer(N, () => {
+          for (let k = 0; k < N; k++) sink += ts.get(k).a;
+        }),
+    ],
+    'array.lookup': [
+      'array.lookup',
+      () =>
+        nsPer(ARRAY_N, () => {
+          for (let k = 0; k < ARRAY_N; k++) {
+            kv.setUint32(0, k, true);
+            sink += a.lookup(key)[0];
+          }
+        }),
+    ],
+    'percpuArray.lookup': [
+      'percpuArray.lookup',
+      () =>
+        nsPer(ARRAY_N, () => {
+          for (let k = 0; k < ARRAY_N; k++) {
+            kv.setUint32(0, k, true);
+            for (const slot of pa.lookup(key)) sink += slot[0];
+          }
+        }),
+    ],
+  };
+  return {
+    ops,
+    close() {
+      for (const m of [h, s, a, pa]) m.close();
+    },
+  };
+}
+
+/** Resident-memory growth while iterating MEMORY_N entries, measured in a fresh process. */
+function memoryRun() {
+  const child = join(here, 'memory.mjs');
+  const outText = execFileSync(process.execPath, ['--expose-gc', child, String(MEMORY_N)], { encoding: 'utf8' });
+  return JSON.parse(outText);
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+// Each round runs every operation once on each side, back to back, alternating
+// which side goes first; a ratio is taken per pair, then the median of those.
+const push = (table, key, v) => {
+  if (table[key] === undefined) table[key] = [];
+  table[key].push(v);
+};
+const ref = await startRef(buildRef());
+const js = jsSide();
+const lib = {};
+const c = {};
+const ratios = {};
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [op, [refOp, fn]] of Object.entries(js.ops)) {
+    let cNs;
+    let libNs;
+    if (round % 2 === 0) {
+      cNs = await ref.run(refOp);
+      libNs = fn();
+    } else {
+      libNs = fn();
+      cNs = await ref.run(refOp);
+    }
+    push(lib, op, libNs);
+    push(c, op, cNs);
+    push(ratios, op, libNs / cNs);
+  }
+}
+ref.close();
+js.close();
+
+const ORDER = [
+  'hash.update',
+  'hash.lookup',
+  'hash.lookup(out)',
+  'hash.lookupInt',
+  'hash.delete',
+  'hash.iterate.getNextKey',
+  'hash.iterate.batch',
+  'hash.iterate.entries',
+  'struct.lookup',
+  'array.lookup',
+  'array.lookup(out)',
+  'percpuArray.lookup',
+  'percpuArray.lookup(out)',
+];
+const rows = ORDER.map((op) => [op, js.ops[op]]).map(([op, [refOp]]) => {
+  const ratio = median(ratios[op]);
+  const target = TARGETS[op];
+  return {
+    op,
+    refOp,
+    libNs: median(lib[op]),
+    cNs: median(c[op]),
+    ratio,
+    target: target ?? null,
+    met: target === undefined ? null : ratio <= target,
+  };
+});
+const gnk = median(lib['hash.iterate.getNextKey']);
+const batch = median(lib['hash.iterate.batch']);
+const memory = memoryRun();
+
+const pad = (s, n) => String(s).padEnd(n);
+const lpad = (s, n) => String(s).padStart(n);
+if (smoke) console.log('smoke run: sizes too small for meaningful ratios (JIT warm-up dominates)');
+console.log(`bpfmap bench: ${N} hash keys, ${ARRAY_N} array entries, batch ${BATCH}, ${ROUNDS} round(s), medians`);
+console.log(`${pad('operation', 24)}${lpad('bpfmap ns/op', 14)}${lpad('C ns/op', 10)}${lpad('ratio', 8)}  target`);
+console.log('(ns per element; ratio: median over rounds of bpfmap/C measured back to back)');
+for (const r of rows) {
+  const mark = r.target === null ? '' : `≤ ${r.target.toFixed(2)} ${r.met ? 'met' : 'MISSED'}`;
+  const vs = r.refOp === r.op ? '' : ` (vs C ${r.refOp})`;
+  console.log(
+    `${pad(r.op, 24)}${lpad(r.libNs.toFixed(0), 14)}${lpad(r.cNs.toFixed(0), 10)}${lpad(r.ratio.toFixed(2), 8)}  ${mark}${vs}`,
+  );
+}
+console.log(`batch iteration is ${(gnk / batch).toFixed(1)}× faster than a get-next-key loop (target ≥ 5×)`);
+console.log(
+  `iterating ${memory.entries} entries: RSS grew ${memory.rssGrowthMiB.toFixed(1)} MiB at most (entries()), ${memory.typedRssGrowthMiB.toFixed(1)} MiB (typed entries()) (target < 64 MiB)`,
+);
+
+const summary = {
+  date: new Date().toISOString(),
+  machine: { kernel: os.release(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '', node: process.version },
+  params: { n: N, arrayN: ARRAY_N, batch: BATCH, rounds: ROUNDS, smoke },
+  rows,
+  batchVsGetNextKey: gnk / batch,
+  memory,
+  raw: { lib, c, ratios },
+};
+mkdirSync(dirname(outFile), { recursive: true });
+writeFileSync(outFile, `${JSON.stringify(summary, null, 2)}\n`);
+console.log(`summary written to ${outFile}`);
+if (sink === 0.5) console.log(''); // keep the reads observable
