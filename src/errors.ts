@@ -69,6 +69,8 @@ export interface BpfErrorOptions {
   hint?: string | undefined;
   /** For batches: how many elements were processed before the error. */
   count?: number | undefined;
+  /** The kernel's verifier or BTF log, trimmed to what explains the refusal. */
+  log?: string | undefined;
   cause?: unknown;
 }
 
@@ -82,13 +84,15 @@ export class BpfError extends Error {
   readonly command: string;
   /** For batch commands: elements processed before the failure. */
   readonly count: number | undefined;
+  /** The kernel's verifier or BTF log (trimmed), when the command has one. */
+  readonly log: string | undefined;
 
   constructor(command: string, errno: number, options: BpfErrorOptions = {}) {
     const code = errnoName(errno);
     const parts = [options.hint, options.count === undefined ? undefined : `${options.count} elements processed`];
     const detail = parts.filter(Boolean).join('; ');
     super(
-      `${command}: ${code}${detail ? ` (${detail})` : ''}`,
+      `${command}: ${code}${detail ? ` (${detail})` : ''}${options.log ? `\n${options.log}` : ''}`,
       options.cause === undefined ? undefined : { cause: options.cause },
     );
     this.name = 'BpfError';
@@ -96,6 +100,7 @@ export class BpfError extends Error {
     this.code = code;
     this.command = command;
     this.count = options.count;
+    this.log = options.log;
   }
 
   /** True when `err` is a `BpfError`, with code `code` if one is given. */

@@ -85,3 +85,7 @@ export { parseCpuList, possibleCpus } from './cpu.js';
 export { lpmKey } from './lpm.js';
 export { listMaps } from './map-info.js';
 export type { MapInfo } from './map-info.js';
+export { Btf, mapTypeBtf, trimLog } from './btf/load.js';
+export type { MapTypeBtf } from './btf/load.js';
+export { BtfBuilder, BtfBuildError } from './btf/build.js';
+export { BtfKind } from './btf/kinds.js';

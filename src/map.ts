@@ -6,6 +6,7 @@ import { unlinkSync } from 'node:fs';
 import { type Codec, rootPath, show, viewOf } from './codec/codec.js';
 import { readUintLE, toIntBig, writeUintLE } from './codec/scalar.js';
 import { cursorSize, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
+import { Btf, mapTypeBtf } from './btf/load.js';
 import { possibleCpus, roundUp8 } from './cpu.js';
 import { type PerCpuTypedMap, TypedMap } from './typed-map.js';
 import { BpfError, closedError, errnoNumber } from './errors.js';
@@ -104,6 +105,20 @@ export interface BatchWalkOptions {
 }
 
 const NO_BATCH = new Set(['ENOTSUPP', 'EOPNOTSUPP']);
+
+/**
+ * Map types that get BTF for their key and value when created with codecs.
+ * Others (fd arrays, perf event arrays, devmaps, sockmaps, …) refuse BTF.
+ */
+const BTF_TYPES: ReadonlySet<number> = new Set([
+  MapType.Hash,
+  MapType.Array,
+  MapType.PercpuHash,
+  MapType.PercpuArray,
+  MapType.LruHash,
+  MapType.LruPercpuHash,
+  MapType.LpmTrie,
+]);
 
 /** Elements per lookup batch when walking a map (grown on ENOSPC). */
 const BATCH_WALK_SIZE = 256;
@@ -232,10 +247,52 @@ export class BpfMap implements MapShape {
     }
     const mapExtra = toU64('mapExtra', opts.mapExtra ?? 0);
     const ifindex = checkU32('ifindex', opts.ifindex ?? 0);
-    const btf = opts.btf;
+    let btf = opts.btf;
     if (btf !== undefined && (typeof btf !== 'object' || btf === null))
       throw new TypeError(`btf must be { fd, keyTypeId?, valueTypeId? }, got ${describe(btf)}`);
-    const fd = mapCreate({
+    // Codecs describe the key and value in BTF (field names in dumps; bpf_spin_lock for BPF_F_LOCK).
+    let ownBtf: Btf | undefined;
+    if (btf === undefined && (opts.key !== undefined || opts.value !== undefined) && BTF_TYPES.has(type)) {
+      const t = mapTypeBtf(opts.key, opts.value, keySize, valueSize, { lpmTrie: type === MapType.LpmTrie });
+      ownBtf = Btf.load(t.blob);
+      btf = { fd: ownBtf.fd, keyTypeId: t.keyTypeId, valueTypeId: t.valueTypeId };
+    }
+    let fd: number;
+    try {
+      fd = BpfMap.#createFd(type, keySize, valueSize, maxEntries, flags, innerMapFd, numaNode, name, ifindex, btf, mapExtra);
+    } finally {
+      ownBtf?.close(); // the map holds its own reference
+    }
+    if (fd < 0)
+      throw createError(-fd, {
+        type,
+        keySize,
+        valueSize,
+        maxEntries,
+        flags,
+        hasInnerMap: innerMapFd !== 0,
+        hasBtf: btf !== undefined,
+      });
+    const map = BpfMap.#adopt(fd);
+    map.#keyCodec = opts.key;
+    map.#valueCodec = opts.value;
+    return map;
+  }
+
+  static #createFd(
+    type: number,
+    keySize: number,
+    valueSize: number,
+    maxEntries: number,
+    flags: number,
+    innerMapFd: number,
+    numaNode: number,
+    name: string,
+    ifindex: number,
+    btf: MapBtf | undefined,
+    mapExtra: bigint,
+  ): number {
+    return mapCreate({
       mapType: type,
       keySize,
       valueSize,
@@ -251,20 +308,6 @@ export class BpfMap implements MapShape {
       btfVmlinuxValueTypeId: btf ? checkU32('btf.vmlinuxValueTypeId', btf.vmlinuxValueTypeId ?? 0) : 0,
       mapExtra,
     });
-    if (fd < 0)
-      throw createError(-fd, {
-        type,
-        keySize,
-        valueSize,
-        maxEntries,
-        flags,
-        hasInnerMap: innerMapFd !== 0,
-        hasBtf: btf !== undefined,
-      });
-    const map = BpfMap.#adopt(fd);
-    map.#keyCodec = opts.key;
-    map.#valueCodec = opts.value;
-    return map;
   }
 
   /**

@@ -40,6 +40,7 @@ const batchAttr = new Scratch(L.MapBatchAttr.SIZE);
 const objAttr = new Scratch(L.ObjAttr.SIZE);
 const idAttr = new Scratch(L.GetIdAttr.SIZE);
 const infoAttr = new Scratch(L.InfoAttr.SIZE);
+const btfLoadAttr = new Scratch(L.BtfLoadAttr.SIZE);
 
 /** The element commands with caller buffers (lookup, update, delete, get-next-key, lookup-and-delete). */
 export const elem: typeof addon.elem = addon.elem;
@@ -236,4 +237,22 @@ export function getNextId(cmd: number, startId: number): { ret: number; nextId: 
   view.setUint32(L.GetIdAttr.startId, startId, true);
   const ret = addon.bpf(cmd, bytes);
   return { ret, nextId: view.getUint32(L.GetIdAttr.nextId, true) };
+}
+
+/** BPF_BTF_LOAD: the BTF object's fd, or -errno. With a `log` buffer the kernel explains a refusal there. */
+export function btfLoad(blob: Uint8Array, log: Uint8Array | null, logLevel: number): number {
+  const { bytes, view } = btfLoadAttr.clear();
+  view.setUint32(L.BtfLoadAttr.btfSize, blob.length, true);
+  view.setUint32(L.BtfLoadAttr.btfLogSize, log ? log.length : 0, true);
+  view.setUint32(L.BtfLoadAttr.btfLogLevel, log ? logLevel : 0, true);
+  return addon.bpf(
+    Cmd.BPF_BTF_LOAD,
+    bytes,
+    L.BtfLoadAttr.btf,
+    blob,
+    blob.length,
+    L.BtfLoadAttr.btfLogBuf,
+    log,
+    log ? log.length : 0,
+  );
 }

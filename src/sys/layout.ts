@@ -112,7 +112,28 @@ export const MapInfoLayout = layout('struct bpf_map_info', {
 });
 
 /** Every layout, for the offset test. */
+/** BPF_BTF_LOAD. (btf_log_true_size, Linux 6.4+, is left out: the kernel's own header here is older.) */
+export const BtfLoadAttr = layout('union bpf_attr', {
+  btf: ['btf', 0, 8],
+  btfLogBuf: ['btf_log_buf', 8, 8],
+  btfSize: ['btf_size', 16, 4],
+  btfLogSize: ['btf_log_size', 20, 4],
+  btfLogLevel: ['btf_log_level', 24, 4],
+});
+
+/** `struct bpf_btf_info` (BPF_OBJ_GET_INFO_BY_FD on a BTF fd). */
+export const BtfInfoLayout = layout('struct bpf_btf_info', {
+  btf: ['btf', 0, 8],
+  btfSize: ['btf_size', 8, 4],
+  id: ['id', 12, 4],
+  name: ['name', 16, 8],
+  nameLen: ['name_len', 24, 4],
+  kernelBtf: ['kernel_btf', 28, 4],
+});
+
 export const LAYOUTS: Readonly<Record<string, LayoutSpec>> = {
+  BtfLoadAttr: BtfLoadAttr.SPEC,
+  BtfInfoLayout: BtfInfoLayout.SPEC,
   MapCreateAttr: MapCreateAttr.SPEC,
   MapElemAttr: MapElemAttr.SPEC,
   MapBatchAttr: MapBatchAttr.SPEC,
