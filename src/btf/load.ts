@@ -99,7 +99,8 @@ export function mapTypeBtf(
   let keyTypeId: number;
   if (keySize === 0) keyTypeId = 0;
   else if (key && (key.kind === 'struct' || !opts.lpmTrie)) keyTypeId = b.codec(key, 'key');
-  else if (opts.lpmTrie) keyTypeId = b.lpmKey(keySize); // the kernel wants a struct key on LPM tries
+  else if (opts.lpmTrie)
+    keyTypeId = b.lpmKey(keySize); // the kernel wants a struct key on LPM tries
   else keyTypeId = b.bytes(keySize);
   const valueTypeId = value ? b.codec(value, 'value') : b.bytes(valueSize);
   return { blob: b.build(), keyTypeId, valueTypeId };
