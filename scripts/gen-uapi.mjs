@@ -37,7 +37,18 @@ const groups = {
   progType: enumerators('BPF_PROG_TYPE_SOCKET_FILTER').filter((e) => !e.alias),
   updateFlags: enumerators('BPF_NOEXIST'),
   mapFlags: enumerators('BPF_F_NO_PREALLOC'),
+  attachType: enumerators('BPF_CGROUP_INET_INGRESS').filter((e) => !e.alias),
+  testRunFlags: ['BPF_F_TEST_RUN_ON_CPU', 'BPF_F_TEST_XDP_LIVE_FRAMES'].map((name) => ({ name })),
+  // Helper ids: the names listed by __BPF_FUNC_MAPPER, values from enum bpf_func_id.
+  helpers: helperNames().map((n) => ({ name: `BPF_FUNC_${n}`, helper: n })),
 };
+
+function helperNames() {
+  const start = text.indexOf('#define __BPF_FUNC_MAPPER');
+  if (start < 0) throw new Error(`no __BPF_FUNC_MAPPER in ${header}`);
+  const body = text.slice(start, text.indexOf('\n\n', start));
+  return [...body.matchAll(/FN\((\w+)/g)].map((m) => m[1]).filter((n) => n !== 'unspec');
+}
 
 // Map types added after the installed header's release (values from linux/bpf.h of that release).
 const NEWER = {
@@ -121,6 +132,19 @@ try {
     '',
     '// Flags for BPF_MAP_CREATE (map_flags).',
     ...groups.mapFlags.map((e) => `export const ${e.name} = ${val(e)};`),
+    '',
+    '/** `enum bpf_attach_type`. */',
+    'export enum AttachType {',
+    ...groups.attachType.map((e) => `  ${pascal(e.name.slice('BPF_'.length))} = ${val(e)},`),
+    '}',
+    '',
+    '// Flags for BPF_PROG_TEST_RUN.',
+    ...groups.testRunFlags.map((e) => `export const ${e.name} = ${val(e)};`),
+    '',
+    '/** BPF helper ids by name (`enum bpf_func_id` without the BPF_FUNC_ prefix). */',
+    'export const HELPERS: Readonly<Record<string, number>> = {',
+    ...groups.helpers.map((e) => `  ${e.helper}: ${val(e)},`),
+    '};',
     '',
     '/** Every map-creation flag by name. */',
     'export const MAP_FLAG_NAMES: ReadonlyArray<readonly [string, number]> = [',

@@ -54,12 +54,12 @@ export function checkPath(what: string, v: unknown): string {
 }
 
 /** A map name as the kernel accepts it: null/'' or up to 15 of `A-Za-z0-9_.`. */
-export function checkMapName(v: unknown): string {
+export function checkMapName(v: unknown, what = 'map name'): string {
   if (v === null || v === undefined) return '';
-  if (typeof v !== 'string') throw new TypeError(`map name must be a string or null, got ${describe(v)}`);
-  if (v.length > 15) throw new RangeError(`map name ${JSON.stringify(v)} is ${v.length} characters; the kernel takes at most 15`);
+  if (typeof v !== 'string') throw new TypeError(`${what} must be a string or null, got ${describe(v)}`);
+  if (v.length > 15) throw new RangeError(`${what} ${JSON.stringify(v)} is ${v.length} characters; the kernel takes at most 15`);
   const bad = /[^A-Za-z0-9_.]/.exec(v);
-  if (bad) throw new RangeError(`map name ${JSON.stringify(v)} has ${JSON.stringify(bad[0])}; only A-Z a-z 0-9 _ . are allowed`);
+  if (bad) throw new RangeError(`${what} ${JSON.stringify(v)} has ${JSON.stringify(bad[0])}; only A-Z a-z 0-9 _ . are allowed`);
   return v;
 }
 

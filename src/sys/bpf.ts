@@ -256,3 +256,105 @@ export function btfLoad(blob: Uint8Array, log: Uint8Array | null, logLevel: numb
     log ? log.length : 0,
   );
 }
+
+const progLoadAttr = new Scratch(L.ProgLoadAttr.SIZE);
+const testRunAttr = new Scratch(L.TestRunAttr.SIZE);
+
+export interface ProgLoadParams {
+  progType: number;
+  /** Encoded instructions, 8 bytes each. */
+  insns: Uint8Array;
+  /** NUL-terminated license string. */
+  license: Uint8Array;
+  /** Buffer for the verifier log, or null. */
+  log: Uint8Array | null;
+  logLevel: number;
+  progFlags: number;
+  /** At most 15 bytes; validated by the caller. */
+  name: string;
+  expectedAttachType: number;
+  kernVersion: number;
+}
+
+/** BPF_PROG_LOAD: the program's fd, or -errno. */
+export function progLoad(p: ProgLoadParams): number {
+  const { bytes, view } = progLoadAttr.clear();
+  const A = L.ProgLoadAttr;
+  view.setUint32(A.progType, p.progType, true);
+  view.setUint32(A.insnCnt, p.insns.length / 8, true);
+  view.setUint32(A.logLevel, p.log ? p.logLevel : 0, true);
+  view.setUint32(A.logSize, p.log ? p.log.length : 0, true);
+  view.setUint32(A.kernVersion, p.kernVersion, true);
+  view.setUint32(A.progFlags, p.progFlags, true);
+  bytes.set(new TextEncoder().encode(p.name), A.progName);
+  view.setUint32(A.expectedAttachType, p.expectedAttachType, true);
+  return addon.bpf(
+    Cmd.BPF_PROG_LOAD,
+    bytes,
+    A.insns,
+    p.insns,
+    p.insns.length,
+    A.license,
+    p.license,
+    p.license.length,
+    A.logBuf,
+    p.log,
+    p.log ? p.log.length : 0,
+  );
+}
+
+export interface TestRunParams {
+  progFd: number;
+  dataIn: Uint8Array | null;
+  dataOut: Uint8Array | null;
+  ctxIn: Uint8Array | null;
+  ctxOut: Uint8Array | null;
+  repeat: number;
+  flags: number;
+  cpu: number;
+}
+
+export interface TestRunResult {
+  ret: number;
+  retval: number;
+  duration: number;
+  dataSizeOut: number;
+  ctxSizeOut: number;
+}
+
+/** BPF_PROG_TEST_RUN. */
+export function progTestRun(p: TestRunParams): TestRunResult {
+  const { bytes, view } = testRunAttr.clear();
+  const A = L.TestRunAttr;
+  view.setUint32(A.progFd, p.progFd, true);
+  view.setUint32(A.dataSizeIn, p.dataIn ? p.dataIn.length : 0, true);
+  view.setUint32(A.dataSizeOut, p.dataOut ? p.dataOut.length : 0, true);
+  view.setUint32(A.ctxSizeIn, p.ctxIn ? p.ctxIn.length : 0, true);
+  view.setUint32(A.ctxSizeOut, p.ctxOut ? p.ctxOut.length : 0, true);
+  view.setUint32(A.repeat, p.repeat, true);
+  view.setUint32(A.flags, p.flags, true);
+  view.setUint32(A.cpu, p.cpu, true);
+  const ret = addon.bpf(
+    Cmd.BPF_PROG_TEST_RUN,
+    bytes,
+    A.dataIn,
+    p.dataIn,
+    p.dataIn ? p.dataIn.length : 0,
+    A.dataOut,
+    p.dataOut,
+    p.dataOut ? p.dataOut.length : 0,
+    A.ctxIn,
+    p.ctxIn,
+    p.ctxIn ? p.ctxIn.length : 0,
+    A.ctxOut,
+    p.ctxOut,
+    p.ctxOut ? p.ctxOut.length : 0,
+  );
+  return {
+    ret,
+    retval: view.getUint32(A.retval, true),
+    duration: view.getUint32(A.duration, true),
+    dataSizeOut: view.getUint32(A.dataSizeOut, true),
+    ctxSizeOut: view.getUint32(A.ctxSizeOut, true),
+  };
+}

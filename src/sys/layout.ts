@@ -111,7 +111,6 @@ export const MapInfoLayout = layout('struct bpf_map_info', {
   mapExtra: ['map_extra', 80, 8],
 });
 
-/** Every layout, for the offset test. */
 /** BPF_BTF_LOAD. (btf_log_true_size, Linux 6.4+, is left out: the kernel's own header here is older.) */
 export const BtfLoadAttr = layout('union bpf_attr', {
   btf: ['btf', 0, 8],
@@ -131,7 +130,53 @@ export const BtfInfoLayout = layout('struct bpf_btf_info', {
   kernelBtf: ['kernel_btf', 28, 4],
 });
 
+/** BPF_PROG_LOAD (up to expected_attach_type). */
+export const ProgLoadAttr = layout('union bpf_attr', {
+  progType: ['prog_type', 0, 4],
+  insnCnt: ['insn_cnt', 4, 4],
+  insns: ['insns', 8, 8],
+  license: ['license', 16, 8],
+  logLevel: ['log_level', 24, 4],
+  logSize: ['log_size', 28, 4],
+  logBuf: ['log_buf', 32, 8],
+  kernVersion: ['kern_version', 40, 4],
+  progFlags: ['prog_flags', 44, 4],
+  progName: ['prog_name', 48, 16],
+  progIfindex: ['prog_ifindex', 64, 4],
+  expectedAttachType: ['expected_attach_type', 68, 4],
+});
+
+/** BPF_PROG_TEST_RUN. */
+export const TestRunAttr = layout('union bpf_attr', {
+  progFd: ['test.prog_fd', 0, 4],
+  retval: ['test.retval', 4, 4],
+  dataSizeIn: ['test.data_size_in', 8, 4],
+  dataSizeOut: ['test.data_size_out', 12, 4],
+  dataIn: ['test.data_in', 16, 8],
+  dataOut: ['test.data_out', 24, 8],
+  repeat: ['test.repeat', 32, 4],
+  duration: ['test.duration', 36, 4],
+  ctxSizeIn: ['test.ctx_size_in', 40, 4],
+  ctxSizeOut: ['test.ctx_size_out', 44, 4],
+  ctxIn: ['test.ctx_in', 48, 8],
+  ctxOut: ['test.ctx_out', 56, 8],
+  flags: ['test.flags', 64, 4],
+  cpu: ['test.cpu', 68, 4],
+});
+
+/** `struct bpf_prog_info` (the fields we read). */
+export const ProgInfoLayout = layout('struct bpf_prog_info', {
+  type: ['type', 0, 4],
+  id: ['id', 4, 4],
+  tag: ['tag', 8, 8],
+  name: ['name', 64, 16],
+});
+
+/** Every layout, for the offset test. */
 export const LAYOUTS: Readonly<Record<string, LayoutSpec>> = {
+  ProgLoadAttr: ProgLoadAttr.SPEC,
+  TestRunAttr: TestRunAttr.SPEC,
+  ProgInfoLayout: ProgInfoLayout.SPEC,
   BtfLoadAttr: BtfLoadAttr.SPEC,
   BtfInfoLayout: BtfInfoLayout.SPEC,
   MapCreateAttr: MapCreateAttr.SPEC,

@@ -1,0 +1,235 @@
+/**
+ * `BpfProgram`: a loaded BPF program that owns its fd (closed like a map's),
+ * `loadProgram()` (BPF_PROG_LOAD, the verifier log on refusal) and
+ * `testRun()` (BPF_PROG_TEST_RUN).
+ */
+import { trimLog } from '../btf/load.js';
+import { BpfError, closedError } from '../errors.js';
+import { Cmd, getFdById, objGetInfo, progLoad, progTestRun } from '../sys/bpf.js';
+import { fdKind, own, release } from '../sys/fd.js';
+import * as L from '../sys/layout.js';
+import { BPF_F_TEST_RUN_ON_CPU, ProgType } from '../sys/uapi.js';
+import { checkInt, checkMapName, checkU32, describe } from '../validate.js';
+import { Asm } from './asm.js';
+
+const LOG_SIZE = 1 << 22;
+
+export interface LoadProgramOptions {
+  type: ProgType | number;
+  /** An `Asm` (built here, so map fds are current) or encoded instructions (8 bytes each). */
+  instructions: Asm | Uint8Array;
+  /** Default `'GPL'` (GPL-only helpers need it). */
+  license?: string;
+  /** Up to 15 of `A-Za-z0-9_.`. */
+  name?: string;
+  expectedAttachType?: number;
+  /** `BPF_F_*` program flags. */
+  flags?: number;
+  /** Verifier log level when asked for the log up front (1 or 2); by default the log is fetched only on refusal. */
+  logLevel?: number;
+}
+
+export interface TestRunOptions {
+  /** Packet data handed to the program (socket filter, XDP, tc, …). */
+  data?: Uint8Array;
+  /** Room for the data the program leaves (default: as large as `data`). */
+  dataOutSize?: number;
+  /** Context in (raw tracepoint args, __sk_buff, …). */
+  ctx?: Uint8Array;
+  /** Room for the context out. */
+  ctxOutSize?: number;
+  /** Run the program this many times (duration is the mean). Default once. Raw tracepoint programs take no repeat. */
+  repeat?: number;
+  /** Run on this CPU (`BPF_F_TEST_RUN_ON_CPU`; raw tracepoint programs). */
+  cpu?: number;
+}
+
+export interface TestRunResult {
+  /** The program's return value (R0). */
+  retval: number;
+  /** Mean nanoseconds per run, as the kernel measured. */
+  duration: number;
+  /** The data out, when there was data. */
+  data?: Uint8Array;
+  /** The context out, when asked for. */
+  ctx?: Uint8Array;
+}
+
+const TOKEN: unique symbol = Symbol('BpfProgram');
+
+export class BpfProgram {
+  #fd: number;
+  readonly type: number;
+  readonly name: string;
+  /** Kernel-wide id. */
+  readonly id: number;
+  /** The program's tag (hex), a hash of its instructions. */
+  readonly tag: string;
+
+  /** Not for direct use: see `loadProgram`, `BpfProgram.fromId`. */
+  constructor(token: typeof TOKEN, fd: number) {
+    if (token !== TOKEN) throw new TypeError('use loadProgram() or BpfProgram.fromId()');
+    const info = new Uint8Array(L.ProgInfoLayout.SIZE);
+    const r = objGetInfo(fd, info);
+    if (r.ret < 0) {
+      release({}, fd);
+      throw new BpfError('BPF_OBJ_GET_INFO_BY_FD', -r.ret);
+    }
+    const v = new DataView(info.buffer);
+    this.#fd = fd;
+    this.type = v.getUint32(L.ProgInfoLayout.type, true);
+    this.id = v.getUint32(L.ProgInfoLayout.id, true);
+    this.tag = Buffer.from(info.subarray(L.ProgInfoLayout.tag, L.ProgInfoLayout.tag + 8)).toString('hex');
+    const name = info.subarray(L.ProgInfoLayout.name, L.ProgInfoLayout.name + 16);
+    const nul = name.indexOf(0);
+    this.name = Buffer.from(nul < 0 ? name : name.subarray(0, nul)).toString('latin1');
+    own(this, fd);
+  }
+
+  /** Opens the program with kernel-wide id `id` (BPF_PROG_GET_FD_BY_ID). */
+  static fromId(id: number): BpfProgram {
+    checkU32('id', id);
+    const fd = getFdById(Cmd.BPF_PROG_GET_FD_BY_ID, id);
+    if (fd < 0) throw new BpfError('BPF_PROG_GET_FD_BY_ID', -fd, { hint: -fd === 2 ? `no program has id ${id}` : undefined });
+    return new BpfProgram(TOKEN, fd);
+  }
+
+  /** @internal */
+  static adopt(fd: number): BpfProgram {
+    return new BpfProgram(TOKEN, fd);
+  }
+
+  /** The fd, or -1 once closed. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  #live(command: string): number {
+    if (this.#fd < 0) throw closedError(command, 'program');
+    return this.#fd;
+  }
+
+  /**
+   * Runs the program once (or `repeat` times) in the kernel with the given
+   * data/context (BPF_PROG_TEST_RUN).
+   * @throws {BpfError} ENOTSUPP when this program type has no test run, EINVAL for inputs it refuses.
+   */
+  testRun(opts: TestRunOptions = {}): TestRunResult {
+    const fd = this.#live('BPF_PROG_TEST_RUN');
+    if (typeof opts !== 'object' || opts === null)
+      throw new TypeError(`testRun options must be an object, got ${describe(opts)}`);
+    const data = bytesOrNull('data', opts.data);
+    const ctx = bytesOrNull('ctx', opts.ctx);
+    const dataOut = data
+      ? new Uint8Array(checkInt('dataOutSize', opts.dataOutSize ?? Math.max(data.length, 256), 0, 1 << 30))
+      : null;
+    const ctxOut = opts.ctxOutSize ? new Uint8Array(checkInt('ctxOutSize', opts.ctxOutSize, 1, 1 << 20)) : null;
+    const repeat = opts.repeat === undefined ? 0 : checkU32('repeat', opts.repeat); // 0: once (raw tracepoints refuse any other)
+    const cpu = opts.cpu === undefined ? 0 : checkU32('cpu', opts.cpu);
+    const r = progTestRun({
+      progFd: fd,
+      dataIn: data,
+      dataOut,
+      ctxIn: ctx,
+      ctxOut,
+      repeat,
+      flags: opts.cpu === undefined ? 0 : BPF_F_TEST_RUN_ON_CPU,
+      cpu,
+    });
+    if (r.ret < 0) {
+      const code = -r.ret;
+      const hint =
+        code === 524 || code === 95
+          ? `program type ${ProgType[this.type] ?? this.type} has no test run in this kernel${opts.cpu !== undefined ? ', or cannot pick the CPU (raw tracepoint programs can)' : ''}`
+          : code === 22
+            ? 'the kernel refused the inputs: check data/ctx sizes for this program type (e.g. socket filters need at least 14 bytes of data; raw tracepoints take ctx, no data and no repeat)'
+            : undefined;
+      throw new BpfError('BPF_PROG_TEST_RUN', code, { hint });
+    }
+    const out: TestRunResult = { retval: r.retval, duration: r.duration };
+    if (dataOut) out.data = dataOut.subarray(0, Math.min(r.dataSizeOut, dataOut.length));
+    if (ctxOut) out.ctx = ctxOut.subarray(0, Math.min(r.ctxSizeOut, ctxOut.length));
+    return out;
+  }
+
+  close(): void {
+    const fd = this.#fd;
+    if (fd < 0) return;
+    this.#fd = -1;
+    release(this, fd);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function bytesOrNull(what: string, v: unknown): Uint8Array | null {
+  if (v === undefined || v === null) return null;
+  if (!(v instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array, got ${describe(v)}`);
+  return v.length === 0 ? null : v;
+}
+
+/**
+ * Loads a program (BPF_PROG_LOAD).
+ * @throws {AsmError} for programs the builder cannot encode.
+ * @throws {BpfError} when the verifier refuses it; `err.log` holds the end of the verifier log.
+ */
+export function loadProgram(opts: LoadProgramOptions): BpfProgram {
+  if (typeof opts !== 'object' || opts === null)
+    throw new TypeError(`loadProgram takes an options object, got ${describe(opts)}`);
+  const type = checkU32('type', opts.type);
+  if (type === ProgType.Unspec) throw new RangeError('type must be a program type such as ProgType.SocketFilter');
+  let insns: Uint8Array;
+  if (opts.instructions instanceof Asm) insns = opts.instructions.build();
+  else if (opts.instructions instanceof Uint8Array) {
+    insns = opts.instructions;
+    if (insns.length === 0 || insns.length % 8 !== 0)
+      throw new RangeError(`instructions must be a non-empty multiple of 8 bytes, got ${insns.length}`);
+  } else throw new TypeError(`instructions must be an Asm or a Uint8Array, got ${describe(opts.instructions)}`);
+  const license = opts.license ?? 'GPL';
+  if (typeof license !== 'string' || license.includes('\0')) throw new TypeError('license must be a string without NUL');
+  const params = {
+    progType: type,
+    insns,
+    license: new TextEncoder().encode(`${license}\0`),
+    log: null as Uint8Array | null,
+    logLevel: 0,
+    progFlags: checkU32('flags', opts.flags ?? 0),
+    name: checkMapName(opts.name, 'program name'),
+    expectedAttachType: checkU32('expectedAttachType', opts.expectedAttachType ?? 0),
+    kernVersion: 0,
+  };
+  if (opts.logLevel !== undefined) {
+    params.logLevel = checkInt('logLevel', opts.logLevel, 1, 2);
+    params.log = new Uint8Array(LOG_SIZE);
+  }
+  let fd = progLoad(params);
+  if (fd < 0 && params.log === null) {
+    params.log = new Uint8Array(LOG_SIZE);
+    params.logLevel = 1;
+    const again = progLoad(params);
+    if (again >= 0) fd = again;
+    else fd = again === -28 ? fd : again; // ENOSPC: the log overflowed; keep the first errno
+  }
+  if (fd < 0) {
+    const log = params.log ? trimLog(Buffer.from(params.log).toString('utf8'), 20) : '';
+    const code = -fd;
+    const hint =
+      code === 1
+        ? 'loading programs needs CAP_BPF (and CAP_PERFMON/CAP_NET_ADMIN for some types) or root'
+        : code === 13 || code === 22
+          ? 'the verifier refused the program; its log follows'
+          : undefined;
+    throw new BpfError('BPF_PROG_LOAD', code, { hint, log: log || undefined });
+  }
+  if (fdKind(fd) !== 'bpf-prog') {
+    release({}, fd);
+    throw new TypeError('BPF_PROG_LOAD returned an fd that is not a program');
+  }
+  return BpfProgram.adopt(fd);
+}
