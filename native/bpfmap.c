@@ -88,6 +88,41 @@ static napi_value Bpf(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * bpfNested(cmd, attr, [target, offset, buffer|null, minLength]...)
+ * Like bpf(), but each address goes into `target` (attr itself, or a struct
+ * attr points to, such as bpf_btf_info whose `btf` member points to a
+ * buffer), so nested pointers get the same length checks.
+ */
+static napi_value BpfNested(napi_env env, napi_callback_info info) {
+  size_t argc = MAX_ARGS;
+  napi_value argv[MAX_ARGS];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || (argc - 2) % 4 != 0)
+    return throw_type(env, "bpfNested(cmd, attr, [target, offset, buffer, minLength]...)");
+  int32_t cmd;
+  if (napi_get_value_int32(env, argv[0], &cmd) != napi_ok) return throw_type(env, "cmd must be a number");
+  void *attr;
+  size_t attr_len;
+  if (get_bytes(env, argv[1], &attr, &attr_len) || attr == NULL) return throw_type(env, "attr must be a Uint8Array");
+  for (size_t i = 2; i < argc; i += 4) {
+    void *target, *buf;
+    size_t target_len, buf_len;
+    uint32_t off, min_len;
+    if (get_bytes(env, argv[i], &target, &target_len) || target == NULL)
+      return throw_type(env, "target must be a Uint8Array");
+    if (napi_get_value_uint32(env, argv[i + 1], &off) != napi_ok ||
+        napi_get_value_uint32(env, argv[i + 3], &min_len) != napi_ok)
+      return throw_type(env, "offset and minLength must be numbers");
+    if (get_bytes(env, argv[i + 2], &buf, &buf_len)) return throw_type(env, "pointer argument must be a Uint8Array or null");
+    if ((size_t)off + 8 > target_len || off % 8 != 0) return ret_int(env, -EFAULT);
+    if (buf && buf_len < min_len) return ret_int(env, -EFAULT);
+    uint64_t addr = (uint64_t)(uintptr_t)buf;
+    memcpy((char *)target + off, &addr, sizeof addr);
+  }
+  return ret_int(env, sys_bpf(cmd, attr, attr_len));
+}
+
+/*
  * elem(cmd, fd, key|null, keyLength, value|null, valueLength, flags)
  * The fast path for the element commands (lookup, update, delete,
  * get_next_key, lookup_and_delete): one bpf(2) call, nothing allocated.
@@ -216,6 +251,7 @@ static napi_value Close(napi_env env, napi_callback_info info) {
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"bpf", NULL, Bpf, NULL, NULL, NULL, napi_default, NULL},
+      {"bpfNested", NULL, BpfNested, NULL, NULL, NULL, napi_default, NULL},
       {"elem", NULL, Elem, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
       {"callBlock", NULL, CallBlock, NULL, NULL, NULL, napi_default, NULL},

@@ -93,3 +93,6 @@ export { Asm, AsmError, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10 } from './pr
 export type { AluOp, AtomicOp, JmpOp, MapLike, Reg, Size, Target } from './prog/asm.js';
 export { BpfProgram, loadProgram } from './prog/program.js';
 export type { LoadProgramOptions, TestRunOptions, TestRunResult } from './prog/program.js';
+export { BtfCodecError, BtfSpec, readBtf } from './btf/codecs.js';
+export { BtfParseError, parseBtf, readBtfBlob } from './btf/parse.js';
+export type { BtfEnumValue, BtfMember, BtfType } from './btf/parse.js';

@@ -6,6 +6,7 @@ import { unlinkSync } from 'node:fs';
 import { type Codec, rootPath, show, viewOf } from './codec/codec.js';
 import { readUintLE, toIntBig, writeUintLE } from './codec/scalar.js';
 import { cursorSize, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
+import { readBtf } from './btf/codecs.js';
 import { Btf, mapTypeBtf } from './btf/load.js';
 import { possibleCpus, roundUp8 } from './cpu.js';
 import { type PerCpuTypedMap, TypedMap } from './typed-map.js';
@@ -146,6 +147,19 @@ export type MapValue = Uint8Array | Uint8Array[];
 export type UpdateValue = Uint8Array | readonly Uint8Array[] | BpfMap;
 
 const TOKEN: unique symbol = Symbol('BpfMap');
+
+/** The key codec of maps without keys (queue, stack, bloom filter): zero bytes, always null. */
+const NO_KEY: Codec<null> = Object.freeze({
+  kind: 'scalar' as const,
+  name: 'void',
+  size: 0,
+  align: 1,
+  write: () => {},
+  read: () => null,
+  zero: () => null,
+  encode: () => new Uint8Array(0),
+  decode: () => null,
+});
 
 /**
  * An open BPF map. Owns its fd: `close()` it (or use `using`); a map dropped
@@ -887,6 +901,28 @@ export class BpfMap implements MapShape {
     const v = (valueType ?? this.#valueCodec) as Codec<V> | undefined;
     if (!k || !v) throw new TypeError('typed() needs a key type and a value type (or a map created with key and value codecs)');
     return new TypedMap(this, k, v);
+  }
+
+  /**
+   * A typed view built from the BTF the map was created with (by this library,
+   * libbpf, bpftool, …), so a foreign map reads as records with no definition.
+   * See btf/codecs.ts for how C types map to JavaScript values.
+   * @throws {TypeError} when the map has no BTF for its value (or its key).
+   */
+  typedFromBtf(): TypedMap<unknown, unknown> {
+    this.#live('BPF_OBJ_GET_INFO_BY_FD');
+    const info = this.info();
+    if (info.btfId === 0 || info.btfValueTypeId === 0)
+      throw new TypeError(
+        `map ${this.id}${this.name ? ` (${this.name})` : ''} has no BTF for its value: use typed(keyType, valueType) with a definition`,
+      );
+    const spec = readBtf(info.btfId);
+    const value = spec.codec(info.btfValueTypeId, 'value');
+    let key: Codec<unknown>;
+    if (info.btfKeyTypeId !== 0) key = spec.codec(info.btfKeyTypeId, 'key');
+    else if (this.keySize === 0) key = NO_KEY;
+    else throw new TypeError(`map ${this.id} has BTF for its value but not its key: use typed(keyType, valueType)`);
+    return new TypedMap(this, key, value);
   }
 
   /** `typed()` for per-CPU maps, typed so that `get` returns `V[]`. @throws {TypeError} on other maps. */

@@ -7,7 +7,7 @@
 /** Encodes and decodes values of type `T` as `size` bytes. */
 export interface Codec<T> {
   /** What kind of codec: a scalar (`u32`…), a struct, an array, a string, a spin lock. */
-  readonly kind: 'scalar' | 'struct' | 'array' | 'cstring' | 'spinlock';
+  readonly kind: 'scalar' | 'struct' | 'array' | 'cstring' | 'spinlock' | 'enum' | 'union' | 'bitfield';
   /** The C name: `u32`, `struct flow`, `u8[16]`, … */
   readonly name: string;
   /** Bytes, as `sizeof` gives them. */

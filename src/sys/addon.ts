@@ -7,6 +7,8 @@ import { createRequire } from 'node:module';
 export interface Addon {
   /** bpf(cmd, attr, size = attr.length), after writing each buffer's address at its offset in attr. */
   bpf(cmd: number, attr: Uint8Array, ...pointers: Array<number | Uint8Array | null>): number;
+  /** bpf(cmd, attr) after writing each buffer's address into its target (attr or a struct attr points to). */
+  bpfNested(cmd: number, attr: Uint8Array, ...patches: Array<number | Uint8Array | null>): number;
   /** One element command with the attr built natively: the hot path. */
   elem(
     cmd: number,

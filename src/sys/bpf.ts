@@ -358,3 +358,26 @@ export function progTestRun(p: TestRunParams): TestRunResult {
     ctxSizeOut: view.getUint32(A.ctxSizeOut, true),
   };
 }
+
+/**
+ * BPF_OBJ_GET_INFO_BY_FD with an info struct that itself points at a buffer
+ * (`struct bpf_btf_info.btf`, …): the addon writes `buffer`'s address at
+ * `pointerOffset` inside `info` and the kernel fills both.
+ */
+export function objGetInfoPointing(fd: number, info: Uint8Array, pointerOffset: number, buffer: Uint8Array): number {
+  const { bytes, view } = infoAttr.clear();
+  view.setUint32(L.InfoAttr.bpfFd, fd, true);
+  view.setUint32(L.InfoAttr.infoLen, info.length, true);
+  return addon.bpfNested(
+    Cmd.BPF_OBJ_GET_INFO_BY_FD,
+    bytes,
+    bytes,
+    L.InfoAttr.info,
+    info,
+    info.length,
+    info,
+    pointerOffset,
+    buffer,
+    buffer.length,
+  );
+}
