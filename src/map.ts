@@ -472,15 +472,7 @@ export class BpfMap implements MapShape {
   #copyOut(cmd: number, command: string, key: Uint8Array | null, opts: LookupOptions | undefined): MapValue | undefined {
     const out = opts?.out;
     const n = this.valueBufferSize;
-    if (
-      this.#inBlock &&
-      this.#fd >= 0 &&
-      opts?.flags === undefined &&
-      key instanceof Uint8Array &&
-      key.length === this.keySize &&
-      key.length > 0 &&
-      (out === undefined || (out instanceof Uint8Array && out.length === n))
-    ) {
+    if (this.#plain(key, opts?.flags) && (out === undefined || (out instanceof Uint8Array && out.length === n))) {
       toBlock(key, BLOCK_KEY);
       const r = elemInBlock(cmd, this.#fd, key.length, n, 0);
       if (r === -ENOENT) return undefined;
@@ -502,6 +494,18 @@ export class BpfMap implements MapShape {
     if (r === -ENOENT) return undefined;
     if (r < 0) throw mapError(command, -r, this, flags);
     return this.#result(o);
+  }
+
+  /** The straight-line case: an open map whose values fit the call block, a key of its size, no flags. */
+  #plain(key: unknown, flags: number | undefined): key is Uint8Array {
+    return (
+      this.#inBlock &&
+      this.#fd >= 0 &&
+      flags === undefined &&
+      key instanceof Uint8Array &&
+      key.length === this.keySize &&
+      key.length > 0
+    );
   }
 
   /** The value the call block holds after a lookup, in `out` or a new buffer. */
@@ -526,16 +530,7 @@ export class BpfMap implements MapShape {
    */
   update(key: Uint8Array | null, value: UpdateValue, opts?: UpdateOptions): void {
     // Straight-line common case (see #copyOut): bytes of the right sizes, no flags.
-    if (
-      this.#inBlock &&
-      this.#fd >= 0 &&
-      opts?.flags === undefined &&
-      key instanceof Uint8Array &&
-      key.length === this.keySize &&
-      key.length > 0 &&
-      value instanceof Uint8Array &&
-      value.length === this.valueBufferSize
-    ) {
+    if (this.#plain(key, opts?.flags) && value instanceof Uint8Array && value.length === this.valueBufferSize) {
       toBlock(key, BLOCK_KEY);
       toBlock(value, BLOCK_VALUE);
       const r = elemInBlock(Cmd.BPF_MAP_UPDATE_ELEM, this.#fd, key.length, value.length, 0);
@@ -563,7 +558,7 @@ export class BpfMap implements MapShape {
    */
   delete(key: Uint8Array): boolean {
     let r: number;
-    if (this.#inBlock && this.#fd >= 0 && key instanceof Uint8Array && key.length === this.keySize && key.length > 0) {
+    if (this.#plain(key, undefined)) {
       toBlock(key, BLOCK_KEY);
       r = elemInBlock(Cmd.BPF_MAP_DELETE_ELEM, this.#fd, key.length, -1, 0);
       if (r === -ENOENT) return false;

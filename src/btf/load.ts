@@ -4,9 +4,9 @@
  * own reference, so the fd may be closed right after the map is created.
  */
 import type { Codec } from '../codec/codec.js';
-import { BpfError, closedError } from '../errors.js';
+import { BpfError } from '../errors.js';
 import { btfLoad } from '../sys/bpf.js';
-import { own, release } from '../sys/fd.js';
+import { OwnedFd } from '../sys/owned-fd.js';
 import { BtfBuilder } from './build.js';
 
 const LOG_SIZE = 1 << 20;
@@ -22,12 +22,11 @@ export function trimLog(log: string, max = 30): string {
   return lines.length <= max ? lines.join('\n') : ['…', ...lines.slice(-max)].join('\n');
 }
 
-export class Btf {
-  #fd: number;
+export class Btf extends OwnedFd {
+  protected readonly what = 'BTF object';
 
   private constructor(fd: number) {
-    this.#fd = fd;
-    own(this, fd);
+    super(fd);
   }
 
   /**
@@ -46,31 +45,6 @@ export class Btf {
       hint: -again === 1 ? 'loading BTF needs CAP_BPF or CAP_SYS_ADMIN' : 'the kernel refused the BTF; its log follows',
       log: text || undefined,
     });
-  }
-
-  get fd(): number {
-    return this.#fd;
-  }
-
-  get closed(): boolean {
-    return this.#fd < 0;
-  }
-
-  /** The fd, or a `BpfError` EBADF once closed. */
-  liveFd(command: string): number {
-    if (this.#fd < 0) throw closedError(command, 'BTF object');
-    return this.#fd;
-  }
-
-  close(): void {
-    const fd = this.#fd;
-    if (fd < 0) return;
-    this.#fd = -1;
-    release(this, fd);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 

@@ -4,9 +4,10 @@
  * `testRun()` (BPF_PROG_TEST_RUN).
  */
 import { trimLog } from '../btf/load.js';
-import { BpfError, closedError } from '../errors.js';
+import { BpfError } from '../errors.js';
 import { Cmd, getFdById, objGetInfo, progLoad, progTestRun } from '../sys/bpf.js';
-import { fdKind, own, release } from '../sys/fd.js';
+import { fdKind, release } from '../sys/fd.js';
+import { OwnedFd } from '../sys/owned-fd.js';
 import * as L from '../sys/layout.js';
 import { BPF_F_TEST_RUN_ON_CPU, ProgType } from '../sys/uapi.js';
 import { checkInt, checkMapName, checkU32, describe } from '../validate.js';
@@ -57,8 +58,8 @@ export interface TestRunResult {
 
 const TOKEN: unique symbol = Symbol('BpfProgram');
 
-export class BpfProgram {
-  #fd: number;
+export class BpfProgram extends OwnedFd {
+  protected readonly what = 'program';
   readonly type: number;
   readonly name: string;
   /** Kernel-wide id. */
@@ -69,21 +70,20 @@ export class BpfProgram {
   /** Not for direct use: see `loadProgram`, `BpfProgram.fromId`. */
   constructor(token: typeof TOKEN, fd: number) {
     if (token !== TOKEN) throw new TypeError('use loadProgram() or BpfProgram.fromId()');
+    super(fd);
     const info = new Uint8Array(L.ProgInfoLayout.SIZE);
     const r = objGetInfo(fd, info);
     if (r.ret < 0) {
-      release({}, fd);
+      this.close();
       throw new BpfError('BPF_OBJ_GET_INFO_BY_FD', -r.ret);
     }
     const v = new DataView(info.buffer);
-    this.#fd = fd;
     this.type = v.getUint32(L.ProgInfoLayout.type, true);
     this.id = v.getUint32(L.ProgInfoLayout.id, true);
     this.tag = Buffer.from(info.subarray(L.ProgInfoLayout.tag, L.ProgInfoLayout.tag + 8)).toString('hex');
     const name = info.subarray(L.ProgInfoLayout.name, L.ProgInfoLayout.name + 16);
     const nul = name.indexOf(0);
     this.name = Buffer.from(nul < 0 ? name : name.subarray(0, nul)).toString('latin1');
-    own(this, fd);
   }
 
   /** Opens the program with kernel-wide id `id` (BPF_PROG_GET_FD_BY_ID). */
@@ -99,27 +99,13 @@ export class BpfProgram {
     return new BpfProgram(TOKEN, fd);
   }
 
-  /** The fd, or -1 once closed. */
-  get fd(): number {
-    return this.#fd;
-  }
-
-  get closed(): boolean {
-    return this.#fd < 0;
-  }
-
-  #live(command: string): number {
-    if (this.#fd < 0) throw closedError(command, 'program');
-    return this.#fd;
-  }
-
   /**
    * Runs the program once (or `repeat` times) in the kernel with the given
    * data/context (BPF_PROG_TEST_RUN).
    * @throws {BpfError} ENOTSUPP when this program type has no test run, EINVAL for inputs it refuses.
    */
   testRun(opts: TestRunOptions = {}): TestRunResult {
-    const fd = this.#live('BPF_PROG_TEST_RUN');
+    const fd = this.liveFd('BPF_PROG_TEST_RUN');
     if (typeof opts !== 'object' || opts === null)
       throw new TypeError(`testRun options must be an object, got ${describe(opts)}`);
     const data = bytesOrNull('data', opts.data);
@@ -154,17 +140,6 @@ export class BpfProgram {
     if (dataOut) out.data = dataOut.subarray(0, Math.min(r.dataSizeOut, dataOut.length));
     if (ctxOut) out.ctx = ctxOut.subarray(0, Math.min(r.ctxSizeOut, ctxOut.length));
     return out;
-  }
-
-  close(): void {
-    const fd = this.#fd;
-    if (fd < 0) return;
-    this.#fd = -1;
-    release(this, fd);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 
