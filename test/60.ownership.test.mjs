@@ -30,3 +30,30 @@ test('maps dropped without close() are closed by the garbage collector', () => {
   assert.equal(out.leaked, 500, 'the maps were open before collection');
   assert.equal(out.after, 0, 'all were closed after collection');
 });
+
+test('programs and BTF objects: close() frees the fd, and dropped ones are closed by the garbage collector', () => {
+  const script = `
+    import { Asm, Btf, ProgType, R0, loadProgram, mapTypeBtf, u32, u64 } from 'bpfmap';
+    import { readdirSync } from 'node:fs';
+    const count = () => readdirSync('/proc/self/fd').length;
+    const insns = new Asm().mov64(R0, 0).exit();
+    const blob = mapTypeBtf(u32, u64, 4, 8).blob;
+    const start = count();
+    for (let i = 0; i < 200; i++) loadProgram({ type: ProgType.SocketFilter, instructions: insns }).close();
+    for (let i = 0; i < 200; i++) Btf.load(blob).close();
+    const afterClose = count() - start;
+    for (let i = 0; i < 200; i++) loadProgram({ type: ProgType.SocketFilter, instructions: insns });
+    for (let i = 0; i < 200; i++) Btf.load(blob);
+    const leaked = count() - start;
+    for (let i = 0; i < 10 && count() > start; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); }
+    console.log(JSON.stringify({ afterClose, leaked, after: count() - start }));`;
+  const out = JSON.parse(
+    execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      cwd: new URL('..', import.meta.url),
+    }),
+  );
+  assert.equal(out.afterClose, 0, 'close() released every fd');
+  assert.equal(out.leaked, 400, 'the dropped ones were open before collection');
+  assert.equal(out.after, 0, 'all were closed after collection');
+});
