@@ -1,0 +1,99 @@
+/** `bpfmap --help` and `bpfmap VERB --help`. */
+export const VERBS: Readonly<Record<string, { usage: string; about: string; examples: string[] }>> = {
+  list: {
+    usage: 'bpfmap list [--json]',
+    about: 'Every map on the system: id, type, name, key/value sizes, max entries, flags, memory, pinned paths.',
+    examples: ['bpfmap list', 'bpfmap list --json | jq ".[] | select(.type == \\"hash\\")"'],
+  },
+  show: {
+    usage: 'bpfmap show MAP [--json]',
+    about: "One map's details.",
+    examples: ['bpfmap show id 42', 'bpfmap show pinned /sys/fs/bpf/flows'],
+  },
+  dump: {
+    usage: 'bpfmap dump MAP [--json]',
+    about: 'Every entry: typed fields when the map has BTF, bytes otherwise; per-CPU values by CPU with a sum.',
+    examples: ['bpfmap dump name flows', 'bpfmap dump id 42 --json'],
+  },
+  lookup: {
+    usage: 'bpfmap lookup MAP key BYTES… | --key-int N | --key JSON  [--json]',
+    about: 'The value under one key. Exit code 1 when the key is absent.',
+    examples: [
+      'bpfmap lookup id 42 key 0x01 0x00 0x00 0x00',
+      'bpfmap lookup id 42 --key-int 1',
+      'bpfmap lookup id 42 --key \'{"port": 80}\'',
+    ],
+  },
+  update: {
+    usage: 'bpfmap update MAP key BYTES… value BYTES… [any|noexist|exist] [lock]   (or --key-int/--key, --value-int/--value)',
+    about: 'Stores a value (per-CPU maps: the same value on every CPU).',
+    examples: [
+      'bpfmap update id 42 key hex 01 00 00 00 value hex 2a 00 00 00 00 00 00 00',
+      'bpfmap update pinned /sys/fs/bpf/x --key-int 1 --value-int 7 noexist',
+    ],
+  },
+  delete: {
+    usage: 'bpfmap delete MAP key BYTES… | --key-int N | --key JSON',
+    about: 'Deletes one key. Exit code 1 when it is absent.',
+    examples: ['bpfmap delete id 42 --key-int 1'],
+  },
+  getnext: {
+    usage: 'bpfmap getnext MAP [key BYTES… | --key-int N | --key JSON]',
+    about: 'The key after the given one (the first key without one). Exit code 1 at the end.',
+    examples: ['bpfmap getnext id 42', 'bpfmap getnext id 42 key 0x01 0x00 0x00 0x00'],
+  },
+  push: {
+    usage: 'bpfmap push MAP value BYTES… | --value-int N [exist]',
+    about: 'Pushes onto a queue or stack, or adds to a bloom filter (exist: overwrite the oldest when full).',
+    examples: ['bpfmap push pinned /sys/fs/bpf/q --value-int 7'],
+  },
+  pop: {
+    usage: 'bpfmap pop MAP [--json]',
+    about: 'Takes the head of a queue or stack. Exit code 1 when empty.',
+    examples: ['bpfmap pop id 9'],
+  },
+  peek: {
+    usage: 'bpfmap peek MAP [value BYTES…] [--json]',
+    about: 'Shows the head of a queue or stack; on a bloom filter, whether a value is possibly present.',
+    examples: ['bpfmap peek id 9', 'bpfmap peek id 10 value hex 01 02 03 04'],
+  },
+  create: {
+    usage: 'bpfmap create PATH type TYPE key N value N entries N [name NAME] [flags F]',
+    about:
+      'Creates a map and pins it at PATH (on a bpffs). TYPE as bpftool spells it: hash, array, percpu_hash, lru_hash, queue, …',
+    examples: ['bpfmap create /sys/fs/bpf/counts type hash key 4 value 8 entries 1024 name counts'],
+  },
+  pin: { usage: 'bpfmap pin MAP PATH', about: 'Pins a map at PATH.', examples: ['bpfmap pin id 42 /sys/fs/bpf/flows'] },
+  freeze: {
+    usage: 'bpfmap freeze MAP',
+    about: 'Freezes a map: later writes from userspace fail (programs may still write).',
+    examples: ['bpfmap freeze id 42'],
+  },
+  watch: {
+    usage: 'bpfmap watch MAP [--interval S] [--sort FIELD] [--count N]',
+    about:
+      'A live view of the entries, refreshed in place, with per-second rates of numeric fields and a sparkline per entry. q or Ctrl-C quits.',
+    examples: ['bpfmap watch name flows', 'bpfmap watch id 42 --interval 0.5 --sort packets'],
+  },
+};
+
+export function usage(): string {
+  const lines = [
+    'usage: bpfmap VERB MAP … [--json]',
+    '',
+    'MAP is  id N  |  pinned PATH  |  name NAME',
+    'Keys and values:  key 0x01 0x00 …  |  key hex 01 00 …  |  --key-int N  |  --key JSON (maps with BTF); the same for value',
+    '',
+    'verbs:',
+    ...Object.entries(VERBS).map(([v, h]) => `  ${v.padEnd(8)} ${h.about}`),
+    '',
+    'bpfmap VERB --help shows examples. Exit codes: 0 ok, 1 failure (the reason on stderr), 2 usage error.',
+  ];
+  return lines.join('\n');
+}
+
+export function verbHelp(verb: string): string {
+  const h = VERBS[verb];
+  if (!h) return usage();
+  return [`usage: ${h.usage}`, '', h.about, '', 'examples:', ...h.examples.map((e) => `  ${e}`)].join('\n');
+}

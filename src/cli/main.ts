@@ -1,0 +1,50 @@
+/**
+ * The `bpfmap` command: bpftool's map verbs on the library. Exit codes: 0 ok,
+ * 1 a failure (one line on stderr with the library's message), 2 a usage
+ * error (with the verb's usage).
+ */
+import { BpfError } from '../errors.js';
+import { UsageError, Words, parseArgv } from './args.js';
+import { usage, verbHelp } from './help.js';
+import { CliError } from './maps.js';
+
+export async function main(
+  argv: readonly string[],
+  io = { out: (s: string) => process.stdout.write(`${s}\n`) },
+): Promise<number> {
+  let verb: string | undefined;
+  try {
+    const p = parseArgv(argv);
+    verb = p.words[0];
+    if (verb === undefined || verb === 'help') {
+      io.out(p.words[1] ? verbHelp(p.words[1]) : usage());
+      return p.help || verb === 'help' ? 0 : 2;
+    }
+    if (p.help) {
+      io.out(verbHelp(verb));
+      return 0;
+    }
+    if (verb === 'watch') {
+      const { watch } = await import('./watch.js');
+      return await watch(new Words(p.words.slice(1), verb), p);
+    }
+    const { VERB_FNS } = await import('./verbs.js');
+    const fn = VERB_FNS[verb];
+    if (!fn) throw new UsageError(`unknown verb ${JSON.stringify(verb)}`);
+    await fn(new Words(p.words.slice(1), verb), p, io);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(
+        `bpfmap: ${err.message}\n${err.verb ? verbHelp(err.verb).split('\n')[0] : 'run bpfmap --help for the verbs'}\n`,
+      );
+      return 2;
+    }
+    if (err instanceof CliError || err instanceof BpfError || err instanceof TypeError || err instanceof RangeError) {
+      process.stderr.write(`bpfmap: ${err.message.split('\n')[0]}\n`);
+      return 1;
+    }
+    process.stderr.write(`bpfmap: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
+  }
+}
