@@ -2,6 +2,9 @@
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
+  if (v === undefined) return 'undefined';
+  if (typeof v === 'symbol') return v.toString();
+  if (typeof v === 'bigint') return `the bigint ${v}n`;
   if (Array.isArray(v)) return `an array of ${v.length}`;
   if (v instanceof Uint8Array) return `${v.length} bytes`;
   if (ArrayBuffer.isView(v)) return v.constructor.name;

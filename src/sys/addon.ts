@@ -29,8 +29,10 @@ export interface Addon {
 const require = createRequire(import.meta.url);
 
 function load(): Addon {
+  // BPFMAP_ADDON: another build of the same addon (the fuzz test loads the AddressSanitizer build).
+  const path = process.env.BPFMAP_ADDON || '../../build/Release/bpfmap.node';
   try {
-    return require('../../build/Release/bpfmap.node') as Addon;
+    return require(path) as Addon;
   } catch (err) {
     throw new Error(
       'bpfmap: the native addon is not built. Run `npm install` (or `npm run build:native`) in the package folder; it needs python3, make and a C compiler.',
