@@ -103,6 +103,8 @@ export interface BatchChunk {
 export interface BatchWalkOptions {
   /** Elements per syscall (default 256); grown automatically when a hash bucket is larger (ENOSPC). */
   batchSize?: number;
+  /** `BPF_F_LOCK`: copy each value under its bpf_spin_lock (values with a spin lock and BTF). */
+  flags?: number;
 }
 
 const NO_BATCH = new Set(['ENOTSUPP', 'EOPNOTSUPP']);
@@ -690,7 +692,12 @@ export class BpfMap implements MapShape {
   *chunks(opts?: BatchWalkOptions): IterableIterator<BatchChunk> {
     this.#live('BPF_MAP_LOOKUP_ELEM');
     if (BATCH_WALK.has(this.type)) yield* this.#walkBatch(false, opts);
-    else yield* this.#elementChunks(false, checkInt('batchSize', opts?.batchSize ?? BATCH_WALK_SIZE, 1, 1 << 20));
+    else
+      yield* this.#elementChunks(
+        false,
+        checkInt('batchSize', opts?.batchSize ?? BATCH_WALK_SIZE, 1, 1 << 20),
+        opts?.flags === undefined ? 0 : checkFlags('flags', opts.flags),
+      );
   }
 
   [Symbol.iterator](): IterableIterator<[Uint8Array, MapValue]> {
@@ -945,6 +952,7 @@ export class BpfMap implements MapShape {
     const command = del ? 'BPF_MAP_LOOKUP_AND_DELETE_BATCH' : 'BPF_MAP_LOOKUP_BATCH';
     this.#live(command);
     let size = checkInt('batchSize', opts?.batchSize ?? BATCH_WALK_SIZE, 1, 1 << 20);
+    const elemFlags = opts?.flags === undefined ? 0 : checkFlags('flags', opts.flags);
     // Two cursors, alternating: the previous call's out-cursor is the next call's in-cursor.
     const cursors = [new Uint8Array(cursorSize(this)), new Uint8Array(cursorSize(this))] as const;
     let inBatch: Uint8Array | null = null;
@@ -954,14 +962,14 @@ export class BpfMap implements MapShape {
       const values = new Uint8Array(size * this.valueBufferSize);
       let r: { count: number; done: boolean };
       try {
-        r = lookupBatchOn(this, del, inBatch, turn & 1 ? cursors[1] : cursors[0], keys, values, size);
+        r = lookupBatchOn(this, del, inBatch, turn & 1 ? cursors[1] : cursors[0], keys, values, size, { elemFlags });
       } catch (err) {
         if (BpfError.is(err, 'ENOSPC') && size < 1 << 20) {
           size *= 2; // one hash bucket holds more than `size` elements
           continue;
         }
         if (first && BpfError.is(err) && NO_BATCH.has(err.code)) {
-          yield* this.#elementChunks(del, size);
+          yield* this.#elementChunks(del, size, elemFlags);
           return;
         }
         throw err;
@@ -979,14 +987,15 @@ export class BpfMap implements MapShape {
   }
 
   /** The fallback walk: get-next-key plus one lookup (or lookup-and-delete) per key, in chunks of `size`. */
-  *#elementChunks(del: boolean, size: number): Generator<BatchChunk, void, undefined> {
+  *#elementChunks(del: boolean, size: number, flags = 0): Generator<BatchChunk, void, undefined> {
     let keys = new Uint8Array(size * this.keySize);
     let values = new Uint8Array(size * this.valueBufferSize);
     let n = 0;
     const keyList = del ? [...walkKeys(this)] : walkKeys(this);
     for (const key of keyList) {
       const out = values.subarray(n * this.valueBufferSize, (n + 1) * this.valueBufferSize);
-      const v = del ? this.lookupAndDelete(key, { out }) : this.lookup(key, { out });
+      const o = flags ? { out, flags } : { out };
+      const v = del ? this.lookupAndDelete(key, o) : this.lookup(key, o);
       if (v === undefined) continue;
       keys.set(key, n * this.keySize);
       if (++n === size) {
