@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -238,6 +239,105 @@ static napi_value ElemBlock(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * mmap(fd, length, offset, writable) -> [ArrayBuffer, handle] over a
+ * MAP_SHARED mapping of fd, or -errno. The mapping is released by
+ * unmap(handle, arrayBuffer) (which first detaches the ArrayBuffer, so no view
+ * can reach the released memory), or else when the ArrayBuffer is collected.
+ * The small record behind both is freed when both have let go of it.
+ */
+struct mapping {
+  void *addr;
+  size_t len;
+  int mapped;
+  int refs;
+};
+
+static void mapping_release(struct mapping *m) {
+  if (--m->refs == 0) free(m);
+}
+
+static void buffer_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)data;
+  struct mapping *m = hint;
+  if (m->mapped) munmap(m->addr, m->len);
+  m->mapped = 0;
+  mapping_release(m);
+}
+
+static void handle_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  mapping_release(data);
+}
+
+static napi_value Mmap(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  int64_t len, off;
+  bool writable;
+  if (argc != 4 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int64(env, argv[1], &len) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &off) != napi_ok || napi_get_value_bool(env, argv[3], &writable) != napi_ok)
+    return throw_type(env, "mmap(fd, length, offset, writable)");
+  if (len <= 0 || off < 0) return ret_int(env, -EINVAL);
+  void *p = mmap(NULL, (size_t)len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, (off_t)off);
+  if (p == MAP_FAILED) return ret_int(env, -(int64_t)errno);
+  struct mapping *m = malloc(sizeof *m);
+  if (!m) {
+    munmap(p, (size_t)len);
+    return ret_int(env, -ENOMEM);
+  }
+  *m = (struct mapping){.addr = p, .len = (size_t)len, .mapped = 1, .refs = 1};
+  napi_value ab, handle, out;
+  if (napi_create_external_arraybuffer(env, p, (size_t)len, buffer_finalize, m, &ab) != napi_ok) {
+    munmap(p, (size_t)len);
+    free(m);
+    return ret_int(env, -ENOMEM);
+  }
+  m->refs++;
+  if (napi_create_external(env, m, handle_finalize, NULL, &handle) != napi_ok) {
+    m->refs--;
+    return throw_type(env, "mmap: cannot create the handle");
+  }
+  napi_create_array_with_length(env, 2, &out);
+  napi_set_element(env, out, 0, ab);
+  napi_set_element(env, out, 1, handle);
+  return out;
+}
+
+/* unmap(handle, arrayBuffer): detaches the ArrayBuffer (its views become empty), then munmaps. */
+static napi_value Unmap(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct mapping *m = NULL;
+  napi_valuetype t;
+  if (argc != 2 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external ||
+      napi_get_value_external(env, argv[0], (void **)&m) != napi_ok || !m)
+    return throw_type(env, "unmap(handle, arrayBuffer)");
+  bool detached = false;
+  if (napi_is_detached_arraybuffer(env, argv[1], &detached) != napi_ok) return throw_type(env, "unmap: not an ArrayBuffer");
+  void *data = NULL;
+  size_t len = 0;
+  if (!detached) {
+    if (napi_get_arraybuffer_info(env, argv[1], &data, &len) != napi_ok || data != m->addr)
+      return throw_type(env, "unmap: the ArrayBuffer is not this mapping's");
+    if (napi_detach_arraybuffer(env, argv[1]) != napi_ok) return throw_type(env, "unmap: cannot detach");
+  }
+  if (m->mapped) munmap(m->addr, m->len);
+  m->mapped = 0;
+  return ret_int(env, 0);
+}
+
+/* pageSize() -> sysconf(_SC_PAGESIZE) */
+static napi_value PageSize(napi_env env, napi_callback_info info) {
+  (void)info;
+  return ret_int(env, sysconf(_SC_PAGESIZE));
+}
+
 /* close(fd) -> 0 or -errno */
 static napi_value Close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -254,6 +354,9 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"bpfNested", NULL, BpfNested, NULL, NULL, NULL, napi_default, NULL},
       {"elem", NULL, Elem, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
+      {"mmap", NULL, Mmap, NULL, NULL, NULL, napi_default, NULL},
+      {"unmap", NULL, Unmap, NULL, NULL, NULL, napi_default, NULL},
+      {"pageSize", NULL, PageSize, NULL, NULL, NULL, napi_default, NULL},
       {"callBlock", NULL, CallBlock, NULL, NULL, NULL, napi_default, NULL},
       {"elemBlock", NULL, ElemBlock, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -31,9 +31,12 @@ import {
   objGet,
   objPin,
   toBlock,
+  PAGE_SIZE,
+  mmapFd,
+  unmapBuffer,
 } from './sys/bpf.js';
 import { fdKind, own, release } from './sys/fd.js';
-import { BPF_F_LOCK, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY, MapType } from './sys/uapi.js';
+import { BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY, MapType } from './sys/uapi.js';
 import { checkBytes, checkFd, checkFlags, checkInt, checkMapName, checkPath, checkU32, describe } from './validate.js';
 
 const ENOENT = errnoNumber('ENOENT');
@@ -1120,6 +1123,44 @@ export class BpfMap implements MapShape {
     const fd = this.#live('BPF_MAP_FREEZE');
     const r = mapFreeze(fd);
     if (r < 0) throw mapError('BPF_MAP_FREEZE', -r, this);
+  }
+
+  /**
+   * A live view of a `BPF_F_MMAPABLE` array's values (mmap(2), no syscall per
+   * access): element `i` is at byte `i × roundUp(valueSize, 8)`. Reads see
+   * what programs write as they write it; writes are visible to programs.
+   * The mapping lasts while the view is referenced (it keeps the map alive in
+   * the kernel even after `close()`); `BpfMap.unmap(view)` releases it now.
+   * @param opts.writable default true; false maps it read-only (needed on frozen or read-only maps).
+   * @throws {TypeError} when the map is not an mmapable array. @throws {BpfError} EPERM for a writable view of a frozen map.
+   */
+  mmap(opts: { writable?: boolean } = {}): Uint8Array {
+    const fd = this.#live('mmap');
+    if (this.type !== MapType.Array || !(this.flags & BPF_F_MMAPABLE))
+      throw new TypeError(
+        `mmap() needs an array map created with BPF_F_MMAPABLE; this is a ${this.#typeName()} map${this.type === MapType.Array ? ' without that flag' : ''}`,
+      );
+    const writable = opts.writable ?? true;
+    const len = roundUp8(this.valueSize) * this.maxEntries;
+    const mapLen = Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
+    const r = mmapFd(fd, mapLen, 0, writable);
+    if (typeof r === 'number') {
+      const hint =
+        -r === 1 && writable
+          ? 'a writable mapping of a frozen or read-only map is refused: pass { writable: false }'
+          : -r === 13
+            ? 'the map was opened without the access this mapping needs (read-only or write-only fd)'
+            : undefined;
+      throw new BpfError('mmap', -r, { hint });
+    }
+    return new Uint8Array(r, 0, len);
+  }
+
+  /** Releases a view from `mmap()` now rather than at garbage collection: it becomes empty. */
+  static unmap(view: Uint8Array): void {
+    if (!(view instanceof Uint8Array)) throw new TypeError(`unmap takes a view from mmap(), got ${describe(view)}`);
+    if (view.buffer.byteLength === 0) return; // already released
+    if (!unmapBuffer(view.buffer as ArrayBuffer)) throw new TypeError('unmap takes a view from mmap(); this one is not');
   }
 
   /** Reads the map's info from the kernel now (BPF_OBJ_GET_INFO_BY_FD). */

@@ -20,6 +20,12 @@ export interface Addon {
     flags: number,
   ): number;
   close(fd: number): number;
+  /** A MAP_SHARED mapping of fd: [the ArrayBuffer over it, its handle for unmap()], or -errno. */
+  mmap(fd: number, length: number, offset: number, writable: boolean): [ArrayBuffer, object] | number;
+  /** Detaches the ArrayBuffer (its views become empty), then munmaps. */
+  unmap(handle: object, buffer: ArrayBuffer): number;
+  /** sysconf(_SC_PAGESIZE). */
+  pageSize(): number;
   /** The environment's call block (an ArrayBuffer shared with the addon; layout in native/bpfmap.c). */
   callBlock(): ArrayBuffer;
   /** The element command whose arguments are in the call block's header. */

@@ -381,3 +381,26 @@ export function objGetInfoPointing(fd: number, info: Uint8Array, pointerOffset: 
     buffer.length,
   );
 }
+
+/** The system's page size. */
+export const PAGE_SIZE: number = addon.pageSize();
+
+/** Mapping handles by ArrayBuffer, for unmapBuffer. */
+const handles = new WeakMap<ArrayBuffer, object>();
+
+/** mmap(2) of `fd` (MAP_SHARED): an ArrayBuffer over the mapping, or -errno. */
+export function mmapFd(fd: number, length: number, offset: number, writable: boolean): ArrayBuffer | number {
+  const r = addon.mmap(fd, length, offset, writable);
+  if (typeof r === 'number') return r;
+  handles.set(r[0], r[1]);
+  return r[0];
+}
+
+/** Releases a mapping from `mmapFd` now: every view of it becomes empty. False if it is not one. */
+export function unmapBuffer(buffer: ArrayBuffer): boolean {
+  const h = handles.get(buffer);
+  if (h === undefined) return false;
+  addon.unmap(h, buffer);
+  handles.delete(buffer);
+  return true;
+}
