@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -332,6 +333,49 @@ static napi_value Unmap(napi_env env, napi_callback_info info) {
   return ret_int(env, 0);
 }
 
+/* pidfdOpen(pid) -> a pidfd or -errno (keys of task storage maps). */
+static napi_value PidfdOpen(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t pid;
+  if (argc != 1 || napi_get_value_int32(env, argv[0], &pid) != napi_ok) return throw_type(env, "pidfdOpen(pid)");
+  long r = syscall(SYS_pidfd_open, pid, 0);
+  return ret_int(env, r < 0 ? -(int64_t)errno : r);
+}
+
+/* epollCreate() -> epoll fd or -errno. */
+static napi_value EpollCreate(napi_env env, napi_callback_info info) {
+  (void)info;
+  int r = epoll_create1(EPOLL_CLOEXEC);
+  return ret_int(env, r < 0 ? -(int64_t)errno : r);
+}
+
+/* epollAdd(epfd, fd) -> 0 or -errno: wake on EPOLLIN. */
+static napi_value EpollAdd(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t epfd, fd;
+  if (argc != 2 || napi_get_value_int32(env, argv[0], &epfd) != napi_ok || napi_get_value_int32(env, argv[1], &fd) != napi_ok)
+    return throw_type(env, "epollAdd(epfd, fd)");
+  struct epoll_event ev = {.events = EPOLLIN, .data = {.fd = fd}};
+  return ret_int(env, epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -(int64_t)errno : 0);
+}
+
+/* epollWait(epfd, timeoutMs) -> ready count or -errno. Blocks: call it from a worker thread. */
+static napi_value EpollWait(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t epfd, timeout;
+  if (argc != 2 || napi_get_value_int32(env, argv[0], &epfd) != napi_ok || napi_get_value_int32(env, argv[1], &timeout) != napi_ok)
+    return throw_type(env, "epollWait(epfd, timeoutMs)");
+  struct epoll_event ev[8];
+  int r = epoll_wait(epfd, ev, 8, timeout);
+  return ret_int(env, r < 0 ? -(int64_t)errno : r);
+}
+
 /* pageSize() -> sysconf(_SC_PAGESIZE) */
 static napi_value PageSize(napi_env env, napi_callback_info info) {
   (void)info;
@@ -357,6 +401,10 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"mmap", NULL, Mmap, NULL, NULL, NULL, napi_default, NULL},
       {"unmap", NULL, Unmap, NULL, NULL, NULL, napi_default, NULL},
       {"pageSize", NULL, PageSize, NULL, NULL, NULL, napi_default, NULL},
+      {"pidfdOpen", NULL, PidfdOpen, NULL, NULL, NULL, napi_default, NULL},
+      {"epollCreate", NULL, EpollCreate, NULL, NULL, NULL, napi_default, NULL},
+      {"epollAdd", NULL, EpollAdd, NULL, NULL, NULL, napi_default, NULL},
+      {"epollWait", NULL, EpollWait, NULL, NULL, NULL, napi_default, NULL},
       {"callBlock", NULL, CallBlock, NULL, NULL, NULL, napi_default, NULL},
       {"elemBlock", NULL, ElemBlock, NULL, NULL, NULL, napi_default, NULL},
   };

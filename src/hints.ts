@@ -220,6 +220,15 @@ export function createError(errno: number, c: CreateShape): BpfError {
         if (c.maxEntries !== 0) suspects.push(`${name} needs max_entries 0`);
         if (!(c.flags & BPF_F_NO_PREALLOC)) suspects.push(`${name} requires BPF_F_NO_PREALLOC`);
         break;
+      case MapType.StructOps:
+        suspects.push(
+          `${name} is created by a struct_ops loader: it needs btf.vmlinuxValueTypeId (the kernel struct's value type in vmlinux BTF), key_size 4, max_entries 1 and a value laid out as that type`,
+        );
+        break;
+      case MapType.Arena:
+        if (c.keySize || c.valueSize) suspects.push(`${name} needs key_size 0 and value_size 0`);
+        if (!(c.flags & BPF_F_MMAPABLE)) suspects.push(`${name} requires BPF_F_MMAPABLE`);
+        break;
       default:
     }
     if ((t === MapType.ArrayOfMaps || t === MapType.HashOfMaps) && !c.hasInnerMap)

@@ -3,6 +3,7 @@
  * operations checked against the map's real key and value sizes.
  */
 import { unlinkSync } from 'node:fs';
+import type { Server, Socket } from 'node:net';
 import { type Codec, rootPath, show, viewOf } from './codec/codec.js';
 import { readUintLE, toIntBig, writeUintLE } from './codec/scalar.js';
 import { cursorSize, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
@@ -12,6 +13,8 @@ import { possibleCpus, roundUp8 } from './cpu.js';
 import { type PerCpuTypedMap, TypedMap } from './typed-map.js';
 import { BpfError, closedError, errnoNumber } from './errors.js';
 import { createError, mapError } from './hints.js';
+import { checkValueFd, objectFd, takesFds } from './fd-values.js';
+import type { BpfProgram } from './prog/program.js';
 import { walkKeys } from './iterate.js';
 import { type MapInfo, readMapInfo, requireMapFd } from './map-info.js';
 import { type MapShape, isPerCpuType, valueBufferSize } from './shape.js';
@@ -124,6 +127,12 @@ const BTF_TYPES: ReadonlySet<number> = new Set([
   MapType.LruHash,
   MapType.LruPercpuHash,
   MapType.LpmTrie,
+  MapType.CgroupStorage,
+  MapType.PercpuCgroupStorage,
+  MapType.SkStorage,
+  MapType.InodeStorage,
+  MapType.TaskStorage,
+  MapType.CgrpStorage,
 ]);
 
 /** Elements per lookup batch when walking a map (grown on ENOSPC). */
@@ -148,8 +157,11 @@ const BATCH_WALK: ReadonlySet<number> = new Set([
 /** A value as lookups return it: bytes, or one `Uint8Array` per possible CPU on per-CPU maps. */
 export type MapValue = Uint8Array | Uint8Array[];
 
-/** A value as updates take it: bytes, one buffer per CPU, or a map (for array/hash of maps). */
-export type UpdateValue = Uint8Array | readonly Uint8Array[] | BpfMap;
+/**
+ * A value as updates take it: bytes, one buffer per CPU, or (fd-valued maps) the kernel object
+ * itself: a map (array/hash of maps), a program (prog array), a socket or server (sockmap, sockhash).
+ */
+export type UpdateValue = Uint8Array | readonly Uint8Array[] | BpfMap | BpfProgram | Socket | Server;
 
 const TOKEN: unique symbol = Symbol('BpfMap');
 
@@ -204,6 +216,8 @@ export class BpfMap implements MapShape {
   #valueCodec: Codec<unknown> | undefined;
   /** Keys and whole values fit the call block (the hot path; see sys/bpf.ts). */
   readonly #inBlock: boolean;
+  /** Values are fds of kernel objects, checked on update (prog arrays, sockmaps, …). */
+  readonly #fdValues: boolean;
 
   /** Not for direct use: see `BpfMap.create`, `openPinned`, `fromId`, `fromFd`. */
   constructor(token: typeof TOKEN, fd: number, info: MapInfo) {
@@ -218,6 +232,7 @@ export class BpfMap implements MapShape {
     this.id = info.id;
     this.isPerCpu = isPerCpuType(info.type);
     this.valueBufferSize = valueBufferSize(info.type, info.valueSize);
+    this.#fdValues = takesFds(info.type);
     this.#inBlock = this.keySize <= BLOCK_KEY_CAP && this.valueBufferSize <= BLOCK_VALUE_CAP;
     own(this, fd);
   }
@@ -416,6 +431,43 @@ export class BpfMap implements MapShape {
     return views as Uint8Array[];
   }
 
+  /**
+   * The value of an fd-valued map (prog array, map of maps, sockmap, cgroup
+   * array, …): an object's fd or raw fd bytes, checked to be the right kind
+   * of fd, as 4 or 8 little-endian bytes.
+   */
+  #fdValue(value: unknown): Uint8Array {
+    const name = this.#typeName();
+    let fd = objectFd(value);
+    if (fd === undefined && value instanceof BpfMap) fd = value.fd;
+    if (fd === undefined) {
+      const bytes = checkBytes('value', value, this.valueSize, `the fd of what a ${name} map holds`);
+      fd = this.valueSize >= 4 ? new DataView(bytes.buffer, bytes.byteOffset, 4).getInt32(0, true) : -1;
+    } else if (value instanceof BpfMap && value.closed) throw closedError('BPF_MAP_UPDATE_ELEM', 'map given as the value');
+    checkValueFd(this.type, fd, name);
+    if (this.valueSize !== 4 && this.valueSize !== 8)
+      throw new TypeError(`an fd is stored in 4 or 8 bytes, but this ${name} map's value_size is ${this.valueSize}`);
+    this.#u32Scratch ??= new Uint8Array(8);
+    const out = this.#u32Scratch.subarray(0, this.valueSize);
+    out.fill(0);
+    new DataView(out.buffer, out.byteOffset, 4).setUint32(0, fd, true);
+    return out;
+  }
+
+  /**
+   * The inner map stored under `key` in an array or hash of maps (lookups
+   * return the inner map's id), opened as a `BpfMap`; undefined when absent.
+   */
+  lookupInnerMap(key: Uint8Array): BpfMap | undefined {
+    this.#live('BPF_MAP_LOOKUP_ELEM');
+    if (this.type !== MapType.ArrayOfMaps && this.type !== MapType.HashOfMaps)
+      throw new TypeError(`lookupInnerMap() is for array and hash of maps; this is a ${this.#typeName()} map`);
+    const v = this.lookup(key) as Uint8Array | undefined;
+    if (v === undefined) return undefined;
+    const id = new DataView(v.buffer, v.byteOffset, 4).getUint32(0, true);
+    return id === 0 ? undefined : BpfMap.fromId(id);
+  }
+
   /** Splits a whole per-CPU value into one view per possible CPU (each `valueSize` bytes). */
   #result(buf: Uint8Array): MapValue {
     if (!this.isPerCpu) return buf;
@@ -428,14 +480,7 @@ export class BpfMap implements MapShape {
 
   /** The bytes to hand the kernel for an update. */
   #value(value: unknown): Uint8Array {
-    if (value instanceof BpfMap) {
-      if (value.closed) throw closedError('BPF_MAP_UPDATE_ELEM', 'map given as the value');
-      if (this.valueSize !== 4)
-        throw new TypeError(`a BpfMap value is stored as its fd (4 bytes), but this map's value_size is ${this.valueSize}`);
-      this.#u32Scratch ??= new Uint8Array(4);
-      new DataView(this.#u32Scratch.buffer).setUint32(0, value.fd, true);
-      return this.#u32Scratch;
-    }
+    if (this.#fdValues) return this.#fdValue(value);
     if (!this.isPerCpu) return checkBytes('value', value, this.valueSize, "the map's value_size");
     const ncpu = possibleCpus();
     const stride = roundUp8(this.valueSize);
@@ -535,7 +580,12 @@ export class BpfMap implements MapShape {
    */
   update(key: Uint8Array | null, value: UpdateValue, opts?: UpdateOptions): void {
     // Straight-line common case (see #copyOut): bytes of the right sizes, no flags.
-    if (this.#plain(key, opts?.flags) && value instanceof Uint8Array && value.length === this.valueBufferSize) {
+    if (
+      !this.#fdValues &&
+      this.#plain(key, opts?.flags) &&
+      value instanceof Uint8Array &&
+      value.length === this.valueBufferSize
+    ) {
       toBlock(key, BLOCK_KEY);
       toBlock(value, BLOCK_VALUE);
       const r = elemInBlock(Cmd.BPF_MAP_UPDATE_ELEM, this.#fd, key.length, value.length, 0);

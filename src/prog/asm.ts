@@ -236,7 +236,7 @@ export class Asm {
     return this.#push({ code: 0, dst: 0, src: 0, off: 0, imm: 0 });
   }
 
-  /** `dst = &map_value[0] + offset` (array maps with one element's direct access). */
+  /** `dst = &value + offset`: direct access to the value of a one-element array map (`max_entries` 1). */
   ldMapValue(dst: Reg, map: MapLike, offset = 0): this {
     const at = this.#insns.length;
     const d = checkReg(dst, 'dst', at);

@@ -5,11 +5,12 @@
  */
 import { trimLog } from '../btf/load.js';
 import { BpfError } from '../errors.js';
-import { Cmd, getFdById, objGetInfo, progLoad, progTestRun } from '../sys/bpf.js';
+import { closeSync, openSync } from 'node:fs';
+import { Cmd, getFdById, objGetInfo, progAttach, progLoad, progTestRun } from '../sys/bpf.js';
 import { fdKind, release } from '../sys/fd.js';
 import { OwnedFd } from '../sys/owned-fd.js';
 import * as L from '../sys/layout.js';
-import { BPF_F_TEST_RUN_ON_CPU, ProgType } from '../sys/uapi.js';
+import { AttachType, BPF_F_TEST_RUN_ON_CPU, ProgType } from '../sys/uapi.js';
 import { checkInt, checkMapName, checkU32, describe } from '../validate.js';
 import { Asm } from './asm.js';
 
@@ -100,6 +101,39 @@ export class BpfProgram extends OwnedFd {
   }
 
   /**
+   * Attaches the program to a cgroup (BPF_PROG_ATTACH): `cgroup` is the
+   * cgroup's directory (cgroup v2) or an open fd of it. Closing the returned
+   * attachment detaches it.
+   * @throws {BpfError} EINVAL when the program's type does not fit `attachType`, EPERM without privilege.
+   */
+  attachCgroup(cgroup: string | number, attachType: AttachType | number, opts: { flags?: number } = {}): CgroupAttachment {
+    const progFd = this.liveFd('BPF_PROG_ATTACH');
+    const type = checkU32('attachType', attachType);
+    const flags = checkU32('flags', opts.flags ?? 0);
+    const ownFd = typeof cgroup === 'string';
+    let cgFd: number;
+    if (typeof cgroup === 'string') {
+      try {
+        cgFd = openSync(cgroup, 'r');
+      } catch (e) {
+        throw new TypeError(`cannot open the cgroup directory ${cgroup}: ${(e as Error).message}`);
+      }
+    } else cgFd = checkU32('cgroup fd', cgroup);
+    const r = progAttach(false, cgFd, progFd, type, flags);
+    if (r < 0) {
+      if (ownFd) closeSync(cgFd);
+      const hint =
+        -r === 22
+          ? `the program (type ${ProgType[this.type] ?? this.type}) cannot attach as ${AttachType[type] ?? type}: load it with a matching expectedAttachType`
+          : -r === 9
+            ? 'the cgroup fd is not open'
+            : undefined;
+      throw new BpfError('BPF_PROG_ATTACH', -r, { hint });
+    }
+    return new CgroupAttachment(this, cgFd, ownFd, type);
+  }
+
+  /**
    * Runs the program once (or `repeat` times) in the kernel with the given
    * data/context (BPF_PROG_TEST_RUN).
    * @throws {BpfError} ENOTSUPP when this program type has no test run, EINVAL for inputs it refuses.
@@ -140,6 +174,43 @@ export class BpfProgram extends OwnedFd {
     if (dataOut) out.data = dataOut.subarray(0, Math.min(r.dataSizeOut, dataOut.length));
     if (ctxOut) out.ctx = ctxOut.subarray(0, Math.min(r.ctxSizeOut, ctxOut.length));
     return out;
+  }
+}
+
+/** A program attached to a cgroup; `detach()` (or `close()`) undoes it. */
+export class CgroupAttachment {
+  readonly program: BpfProgram;
+  readonly attachType: number;
+  #cgFd: number;
+  readonly #ownFd: boolean;
+
+  constructor(program: BpfProgram, cgFd: number, ownFd: boolean, attachType: number) {
+    this.program = program;
+    this.#cgFd = cgFd;
+    this.#ownFd = ownFd;
+    this.attachType = attachType;
+  }
+
+  get attached(): boolean {
+    return this.#cgFd >= 0;
+  }
+
+  /** Detaches the program (BPF_PROG_DETACH). Idempotent. */
+  detach(): void {
+    const fd = this.#cgFd;
+    if (fd < 0) return;
+    this.#cgFd = -1;
+    const r = progAttach(true, fd, this.program.fd, this.attachType, 0);
+    if (this.#ownFd) closeSync(fd);
+    if (r < 0) throw new BpfError('BPF_PROG_DETACH', -r);
+  }
+
+  close(): void {
+    this.detach();
+  }
+
+  [Symbol.dispose](): void {
+    this.detach();
   }
 }
 

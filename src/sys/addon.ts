@@ -26,6 +26,14 @@ export interface Addon {
   unmap(handle: object, buffer: ArrayBuffer): number;
   /** sysconf(_SC_PAGESIZE). */
   pageSize(): number;
+  /** pidfd_open(pid, 0): a pidfd or -errno. */
+  pidfdOpen(pid: number): number;
+  /** epoll_create1(EPOLL_CLOEXEC): an fd or -errno. */
+  epollCreate(): number;
+  /** epoll_ctl(ADD, fd, EPOLLIN): 0 or -errno. */
+  epollAdd(epfd: number, fd: number): number;
+  /** epoll_wait: ready count or -errno. Blocks; for worker threads. */
+  epollWait(epfd: number, timeoutMs: number): number;
   /** The environment's call block (an ArrayBuffer shared with the addon; layout in native/bpfmap.c). */
   callBlock(): ArrayBuffer;
   /** The element command whose arguments are in the call block's header. */
@@ -34,11 +42,20 @@ export interface Addon {
 
 const require = createRequire(import.meta.url);
 
+/** Where the addon is loaded from (worker threads load it again from here). */
+export const addonPath: string = (() => {
+  const p = process.env.BPFMAP_ADDON || '../../build/Release/bpfmap.node';
+  try {
+    return require.resolve(p);
+  } catch {
+    return p; // load() explains
+  }
+})();
+
 function load(): Addon {
   // BPFMAP_ADDON: another build of the same addon (the fuzz test loads the AddressSanitizer build).
-  const path = process.env.BPFMAP_ADDON || '../../build/Release/bpfmap.node';
   try {
-    return require(path) as Addon;
+    return require(addonPath) as Addon;
   } catch (err) {
     throw new Error(
       'bpfmap: the native addon is not built. Run `npm install` (or `npm run build:native`) in the package folder; it needs python3, make and a C compiler.',

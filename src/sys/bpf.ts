@@ -404,3 +404,20 @@ export function unmapBuffer(buffer: ArrayBuffer): boolean {
   handles.delete(buffer);
   return true;
 }
+
+const attachAttr = new Scratch(L.ProgAttachAttr.SIZE);
+
+/** BPF_PROG_ATTACH / BPF_PROG_DETACH of `progFd` to `targetFd` (a cgroup, …): 0 or -errno. */
+export function progAttach(detach: boolean, targetFd: number, progFd: number, attachType: number, flags: number): number {
+  const { bytes, view } = attachAttr.clear();
+  view.setUint32(L.ProgAttachAttr.targetFd, targetFd, true);
+  view.setUint32(L.ProgAttachAttr.attachBpfFd, progFd, true);
+  view.setUint32(L.ProgAttachAttr.attachType, attachType, true);
+  view.setUint32(L.ProgAttachAttr.attachFlags, flags, true);
+  return addon.bpf(detach ? Cmd.BPF_PROG_DETACH : Cmd.BPF_PROG_ATTACH, bytes);
+}
+
+/** pidfd_open(2): a pidfd (keys of task storage maps), or -errno. */
+export function pidfdOpen(pid: number): number {
+  return addon.pidfdOpen(pid);
+}

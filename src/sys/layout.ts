@@ -172,9 +172,18 @@ export const ProgInfoLayout = layout('struct bpf_prog_info', {
   name: ['name', 64, 16],
 });
 
+/** BPF_PROG_ATTACH, BPF_PROG_DETACH. */
+export const ProgAttachAttr = layout('union bpf_attr', {
+  targetFd: ['target_fd', 0, 4],
+  attachBpfFd: ['attach_bpf_fd', 4, 4],
+  attachType: ['attach_type', 8, 4],
+  attachFlags: ['attach_flags', 12, 4],
+});
+
 /** Every layout, for the offset test. */
 export const LAYOUTS: Readonly<Record<string, LayoutSpec>> = {
   ProgLoadAttr: ProgLoadAttr.SPEC,
+  ProgAttachAttr: ProgAttachAttr.SPEC,
   TestRunAttr: TestRunAttr.SPEC,
   ProgInfoLayout: ProgInfoLayout.SPEC,
   BtfLoadAttr: BtfLoadAttr.SPEC,

@@ -1,0 +1,52 @@
+/**
+ * Map types whose values are kernel objects passed by fd (prog arrays,
+ * maps of maps, sockmaps, cgroup arrays, …): which kind of fd each takes,
+ * turning objects (`BpfMap`, `BpfProgram`, `net.Socket`, `net.Server`) into
+ * their fds, and saying what an fd is when it is the wrong kind.
+ */
+import { fdKind } from './sys/fd.js';
+import { MapType } from './sys/uapi.js';
+
+/** What an fd must be for each fd-valued map type, as readlink(/proc/self/fd/N) shows it. */
+const EXPECTED: ReadonlyMap<number, { what: string; test: (kind: string) => boolean }> = new Map([
+  [MapType.ProgArray, { what: 'a BPF program', test: (k) => k === 'bpf-prog' }],
+  [MapType.ArrayOfMaps, { what: 'a BPF map', test: (k) => k === 'bpf-map' }],
+  [MapType.HashOfMaps, { what: 'a BPF map', test: (k) => k === 'bpf-map' }],
+  [MapType.Sockmap, { what: 'a socket', test: (k) => k.startsWith('socket:') }],
+  [MapType.Sockhash, { what: 'a socket', test: (k) => k.startsWith('socket:') }],
+  [MapType.ReuseportSockarray, { what: 'a socket', test: (k) => k.startsWith('socket:') }],
+  [MapType.Xskmap, { what: 'an AF_XDP socket', test: (k) => k.startsWith('socket:') }],
+  [MapType.PerfEventArray, { what: 'a perf event', test: (k) => k === '[perf_event]' || k === 'perf_event' }],
+  [MapType.CgroupArray, { what: 'a cgroup directory', test: (k) => k.startsWith('/sys/fs/cgroup') }],
+]);
+
+/** True for map types whose update values are fds of kernel objects. */
+export function takesFds(type: number): boolean {
+  return EXPECTED.has(type);
+}
+
+/** The fd behind an object that stands for a kernel object, or undefined for anything else. */
+export function objectFd(v: unknown): number | undefined {
+  if (typeof v !== 'object' || v === null || v instanceof Uint8Array || Array.isArray(v)) return undefined;
+  const o = v as { fd?: unknown; _handle?: { fd?: unknown } };
+  // net.Socket / net.Server: the libuv handle's fd (-1 until connected or listening, or once closed).
+  if ('_handle' in o) return typeof o._handle?.fd === 'number' ? o._handle.fd : -1;
+  if (typeof o.fd === 'number' && ('closed' in o || 'liveFd' in o)) return o.fd; // BpfMap, BpfProgram
+  return undefined;
+}
+
+/**
+ * Checks that `fd` is what a `type` map takes as a value.
+ * @throws {TypeError} naming what the fd is instead.
+ */
+export function checkValueFd(type: number, fd: number, typeName: string): void {
+  const want = EXPECTED.get(type);
+  if (!want) return;
+  if (fd < 0)
+    throw new TypeError(
+      `a ${typeName} value must be ${want.what}; this object has no open fd (closed, or not yet connected/listening)`,
+    );
+  const kind = fdKind(fd);
+  if (kind === undefined) throw new TypeError(`a ${typeName} value must be ${want.what}; fd ${fd} is not open`);
+  if (!want.test(kind)) throw new TypeError(`a ${typeName} value must be ${want.what}; fd ${fd} is ${kind}`);
+}
