@@ -82,7 +82,8 @@ export type { PerCpuTypedMap } from './typed-map.js';
 
 // §6 Utilities
 export { parseCpuList, possibleCpus } from './cpu.js';
-export { lpmKey } from './lpm.js';
+export { lpmIPv4, lpmIPv6, lpmKey } from './lpm.js';
+export type { LpmPrefixCodec } from './lpm.js';
 export { listMaps } from './map-info.js';
 export type { MapInfo } from './map-info.js';
 export { Btf, mapTypeBtf, trimLog } from './btf/load.js';

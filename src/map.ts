@@ -43,6 +43,7 @@ import { BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY
 import { checkBytes, checkFd, checkFlags, checkInt, checkMapName, checkPath, checkU32, describe } from './validate.js';
 
 const ENOENT = errnoNumber('ENOENT');
+const EINVAL = errnoNumber('EINVAL');
 
 /** A map's BTF description: the BTF object's fd and the key/value type ids in it. */
 export interface MapBtf {
@@ -218,6 +219,10 @@ export class BpfMap implements MapShape {
   readonly #inBlock: boolean;
   /** Values are fds of kernel objects, checked on update (prog arrays, sockmaps, …). */
   readonly #fdValues: boolean;
+  /** Elements exist for every index and cannot be deleted (array, per-CPU array). */
+  readonly #undeletable: boolean;
+  /** No element operations at all (ring buffers, arenas): refused before the syscall. */
+  readonly #noElements: boolean;
 
   /** Not for direct use: see `BpfMap.create`, `openPinned`, `fromId`, `fromFd`. */
   constructor(token: typeof TOKEN, fd: number, info: MapInfo) {
@@ -233,6 +238,8 @@ export class BpfMap implements MapShape {
     this.isPerCpu = isPerCpuType(info.type);
     this.valueBufferSize = valueBufferSize(info.type, info.valueSize);
     this.#fdValues = takesFds(info.type);
+    this.#undeletable = info.type === MapType.Array || info.type === MapType.PercpuArray;
+    this.#noElements = info.type === MapType.Ringbuf || info.type === MapType.UserRingbuf || info.type === MapType.Arena;
     this.#inBlock = this.keySize <= BLOCK_KEY_CAP && this.valueBufferSize <= BLOCK_VALUE_CAP;
     own(this, fd);
   }
@@ -398,6 +405,10 @@ export class BpfMap implements MapShape {
   }
 
   #key(key: unknown, what = 'key'): Uint8Array | null {
+    if (this.#noElements)
+      throw new TypeError(
+        `a ${this.#typeName()} map has no elements to look up, update or delete${this.type === MapType.Arena ? ': use mmap' : this.type === MapType.Ringbuf ? ': read it with RingBufReader' : ': programs drain it'}`,
+      );
     if (this.keySize === 0) {
       if (key === null || key === undefined) return null;
       throw new TypeError(`this ${this.#typeName()} map has no keys (key_size 0): pass null as the ${what}`);
@@ -612,6 +623,10 @@ export class BpfMap implements MapShape {
    * @throws {BpfError} EINVAL on arrays (elements cannot be deleted), EPERM.
    */
   delete(key: Uint8Array): boolean {
+    if (this.#undeletable) {
+      this.#live('BPF_MAP_DELETE_ELEM');
+      throw mapError('BPF_MAP_DELETE_ELEM', EINVAL, this); // what the kernel says, without asking it
+    }
     let r: number;
     if (this.#plain(key, undefined)) {
       toBlock(key, BLOCK_KEY);
