@@ -571,7 +571,17 @@ export class BpfMap implements MapShape {
 
   /** The value the call block holds after a lookup, in `out` or a new buffer. */
   #copyResult(out: Uint8Array | undefined, n: number): MapValue {
-    if (out === undefined) return this.#result(fromBlock(new Uint8Array(n), BLOCK_VALUE, n));
+    if (out === undefined) {
+      if (!this.isPerCpu) return fromBlock(new Uint8Array(n), BLOCK_VALUE, n);
+      // One small array per CPU, each its own copy: views into one fresh buffer would make V8 move
+      // that buffer off its heap, which costs more than the copies.
+      const size = this.valueSize;
+      const stride = roundUp8(size);
+      const cpus = n / stride;
+      const values = new Array<Uint8Array>(cpus);
+      for (let i = 0; i < cpus; i++) values[i] = fromBlock(new Uint8Array(size), BLOCK_VALUE + i * stride, size);
+      return values;
+    }
     fromBlock(out, BLOCK_VALUE, n);
     return this.isPerCpu ? this.#viewsOf(out) : out;
   }
