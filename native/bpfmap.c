@@ -59,6 +59,33 @@ static int64_t sys_bpf(int cmd, void *attr, size_t size) {
 }
 
 /*
+ * Writes the address of buffer `bufv` (a Uint8Array, or null for NULL) into
+ * `target` at byte offset `offv` (8-aligned, inside target), after checking
+ * the buffer holds at least `minv` bytes. Returns 0, or -EFAULT when a length
+ * or the offset is wrong; sets *err (and returns 1) for arguments of the
+ * wrong type.
+ */
+static int patch_pointer(napi_env env, void *target, size_t target_len, napi_value offv, napi_value bufv, napi_value minv,
+                         const char **err) {
+  uint32_t off, min_len;
+  void *buf;
+  size_t buf_len;
+  if (napi_get_value_uint32(env, offv, &off) != napi_ok || napi_get_value_uint32(env, minv, &min_len) != napi_ok) {
+    *err = "offset and minLength must be numbers";
+    return 1;
+  }
+  if (get_bytes(env, bufv, &buf, &buf_len)) {
+    *err = "pointer argument must be a Uint8Array or null";
+    return 1;
+  }
+  if ((size_t)off + 8 > target_len || off % 8 != 0) return -EFAULT;
+  if (buf && buf_len < min_len) return -EFAULT;
+  uint64_t addr = (uint64_t)(uintptr_t)buf;
+  memcpy((char *)target + off, &addr, sizeof addr);
+  return 0;
+}
+
+/*
  * bpf(cmd, attr, [offset, buffer|null, minLength]...)
  * Writes each buffer's address into attr at offset (u64), then calls bpf(2)
  * with attr's whole length.
@@ -74,17 +101,10 @@ static napi_value Bpf(napi_env env, napi_callback_info info) {
   size_t attr_len;
   if (get_bytes(env, argv[1], &attr, &attr_len) || attr == NULL) return throw_type(env, "attr must be a Uint8Array");
   for (size_t i = 2; i < argc; i += 3) {
-    uint32_t off, min_len;
-    void *buf;
-    size_t buf_len;
-    if (napi_get_value_uint32(env, argv[i], &off) != napi_ok ||
-        napi_get_value_uint32(env, argv[i + 2], &min_len) != napi_ok)
-      return throw_type(env, "offset and minLength must be numbers");
-    if (get_bytes(env, argv[i + 1], &buf, &buf_len)) return throw_type(env, "pointer argument must be a Uint8Array or null");
-    if ((size_t)off + 8 > attr_len || off % 8 != 0) return ret_int(env, -EFAULT);
-    if (buf && buf_len < min_len) return ret_int(env, -EFAULT);
-    uint64_t addr = (uint64_t)(uintptr_t)buf;
-    memcpy((char *)attr + off, &addr, sizeof addr);
+    const char *err = NULL;
+    int r = patch_pointer(env, attr, attr_len, argv[i], argv[i + 1], argv[i + 2], &err);
+    if (err) return throw_type(env, err);
+    if (r) return ret_int(env, r);
   }
   return ret_int(env, sys_bpf(cmd, attr, attr_len));
 }
@@ -107,19 +127,13 @@ static napi_value BpfNested(napi_env env, napi_callback_info info) {
   size_t attr_len;
   if (get_bytes(env, argv[1], &attr, &attr_len) || attr == NULL) return throw_type(env, "attr must be a Uint8Array");
   for (size_t i = 2; i < argc; i += 4) {
-    void *target, *buf;
-    size_t target_len, buf_len;
-    uint32_t off, min_len;
-    if (get_bytes(env, argv[i], &target, &target_len) || target == NULL)
-      return throw_type(env, "target must be a Uint8Array");
-    if (napi_get_value_uint32(env, argv[i + 1], &off) != napi_ok ||
-        napi_get_value_uint32(env, argv[i + 3], &min_len) != napi_ok)
-      return throw_type(env, "offset and minLength must be numbers");
-    if (get_bytes(env, argv[i + 2], &buf, &buf_len)) return throw_type(env, "pointer argument must be a Uint8Array or null");
-    if ((size_t)off + 8 > target_len || off % 8 != 0) return ret_int(env, -EFAULT);
-    if (buf && buf_len < min_len) return ret_int(env, -EFAULT);
-    uint64_t addr = (uint64_t)(uintptr_t)buf;
-    memcpy((char *)target + off, &addr, sizeof addr);
+    void *target;
+    size_t target_len;
+    if (get_bytes(env, argv[i], &target, &target_len) || target == NULL) return throw_type(env, "target must be a Uint8Array");
+    const char *err = NULL;
+    int r = patch_pointer(env, target, target_len, argv[i + 1], argv[i + 2], argv[i + 3], &err);
+    if (err) return throw_type(env, err);
+    if (r) return ret_int(env, r);
   }
   return ret_int(env, sys_bpf(cmd, attr, attr_len));
 }

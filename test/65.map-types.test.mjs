@@ -302,24 +302,19 @@ test('cgroup_storage, percpu_cgroup_storage: usable once a program using it is a
     rmdirSync(dir);
   });
   const key = defineStruct('bpf_cgroup_storage_key', { cgroup_inode_id: 'u64', attach_type: 'u32' });
-  const st = tmpMap(t, { type: MapType.CgroupStorage, key, value: u64, maxEntries: 0 });
-  assert.deepEqual([...st.keys()], [], 'no storage before a program is attached');
-  const a = new Asm()
-    .ldMapFd(R1, st)
-    .mov64(R2, 0)
-    .call('get_local_storage')
-    .mov64(R1, 1)
-    .atomic('add', 'u64', R0, 0, R1)
-    .mov64(R0, 1)
-    .exit();
-  const p = closeAfter(
-    t,
-    loadProgram({ type: ProgType.CgroupSkb, instructions: a, expectedAttachType: AttachType.CgroupInetEgress }),
-  );
-  const att = p.attachCgroup(dir, AttachType.CgroupInetEgress);
-  attachments.push(att);
   const ino = statSync(dir, { bigint: true }).ino;
-  const k = { cgroup_inode_id: ino, attach_type: AttachType.CgroupInetEgress };
+  /** A storage map of `type`, and a cgroup_skb program counting into it attached as `attachType`. */
+  const attachCounter = (type, attachType) => {
+    const st = tmpMap(t, { type, key, value: u64, maxEntries: 0 });
+    assert.deepEqual([...st.keys()], [], 'no storage before a program is attached');
+    const a = new Asm().ldMapFd(R1, st).mov64(R2, 0).call('get_local_storage');
+    a.mov64(R1, 1).atomic('add', 'u64', R0, 0, R1).mov64(R0, 1).exit();
+    const p = closeAfter(t, loadProgram({ type: ProgType.CgroupSkb, instructions: a, expectedAttachType: attachType }));
+    const att = p.attachCgroup(dir, attachType);
+    attachments.push(att);
+    return { st, att, k: { cgroup_inode_id: ino, attach_type: attachType } };
+  };
+  const { st, att, k } = attachCounter(MapType.CgroupStorage, AttachType.CgroupInetEgress);
   const tm = st.typed();
   assert.equal(tm.get(k), 0n, 'the storage exists once attached');
   tm.set(k, 41n);
@@ -328,32 +323,12 @@ test('cgroup_storage, percpu_cgroup_storage: usable once a program using it is a
   att.detach();
   assert.equal(att.attached, false);
   // The per-CPU flavour: one value per CPU under the same key.
-  const pst = tmpMap(t, { type: MapType.PercpuCgroupStorage, key, value: u64, maxEntries: 0 });
-  const pa = new Asm()
-    .ldMapFd(R1, pst)
-    .mov64(R2, 0)
-    .call('get_local_storage')
-    .mov64(R1, 1)
-    .atomic('add', 'u64', R0, 0, R1)
-    .mov64(R0, 1)
-    .exit();
-  const pp = closeAfter(
-    t,
-    loadProgram({ type: ProgType.CgroupSkb, instructions: pa, expectedAttachType: AttachType.CgroupInetIngress }),
-  );
-  const patt = pp.attachCgroup(dir, AttachType.CgroupInetIngress);
-  attachments.push(patt);
-  const pk = { cgroup_inode_id: ino, attach_type: AttachType.CgroupInetIngress };
-  const ptm = pst.typedPerCpu();
-  assert.deepEqual(ptm.get(pk), Array(NCPU).fill(0n));
-  ptm.set(
-    pk,
-    Array.from({ length: NCPU }, (_, i) => BigInt(i + 1)),
-  );
-  assert.deepEqual(
-    ptm.get(pk),
-    Array.from({ length: NCPU }, (_, i) => BigInt(i + 1)),
-  );
+  const per = attachCounter(MapType.PercpuCgroupStorage, AttachType.CgroupInetIngress);
+  const ptm = per.st.typedPerCpu();
+  assert.deepEqual(ptm.get(per.k), Array(NCPU).fill(0n));
+  const values = Array.from({ length: NCPU }, (_, i) => BigInt(i + 1));
+  ptm.set(per.k, values);
+  assert.deepEqual(ptm.get(per.k), values);
 });
 
 test('sk_storage, task_storage, inode_storage, cgrp_storage: BTF values, keyed by socket fd, pidfd, file fd, cgroup fd', async (t) => {

@@ -32,6 +32,16 @@ function expectErr(got, code, what) {
 
 const stats = { sequences: 0, steps: 0 };
 
+/** One fast-check command: `step(model, real)` runs one operation on both and compares. */
+const command = (label, step) => ({
+  check: () => true,
+  run(model, real) {
+    stats.steps++;
+    step(model, real);
+  },
+  toString: () => label,
+});
+
 /** Runs the model-based property for one map kind. */
 function property(name, makeMap, makeModel, commands) {
   test(`${name}: ${RUNS} random sequences of up to ${STEPS} operations match the model`, () => {
@@ -64,170 +74,90 @@ function hashCommands(perCpu) {
   const stored = (x) => (perCpu ? (Array.isArray(x) ? x : Array(NCPU).fill(x)) : x);
   const VALUE = perCpu ? fc.oneof(VAL, fc.array(VAL, { minLength: NCPU, maxLength: NCPU })) : VAL;
 
-  class Update {
-    constructor(key, value, flags) {
-      Object.assign(this, { key, value, flags });
-    }
-    check = () => true;
-    run(m, r) {
-      stats.steps++;
-      const got = outcome(() => r.update(k(this.key), encode(this.value), { flags: this.flags }));
-      const present = m.has(this.key);
-      if (this.flags === BPF_NOEXIST && present) return expectErr(got, 'EEXIST', this);
-      if (this.flags === BPF_EXIST && !present) return expectErr(got, 'ENOENT', this);
-      if (!present && m.size >= MAX) return expectErr(got, 'E2BIG', this);
-      assert.equal(got.err, undefined, `${this}: ${got.err}`);
-      m.set(this.key, stored(this.value));
-    }
-    toString() {
-      return `update(${this.key}, ${JSON.stringify(this.value)}, ${FLAG_NAME[this.flags]})`;
-    }
-  }
-  class Lookup {
-    constructor(key) {
-      this.key = key;
-    }
-    check = () => true;
-    run(m, r) {
-      stats.steps++;
-      assert.deepEqual(decode(r.lookup(k(this.key))), m.get(this.key), `${this}`);
-    }
-    toString() {
-      return `lookup(${this.key})`;
-    }
-  }
-  class Delete {
-    constructor(key) {
-      this.key = key;
-    }
-    check = () => true;
-    run(m, r) {
-      stats.steps++;
-      assert.equal(r.delete(k(this.key)), m.delete(this.key), `${this}`);
-    }
-    toString() {
-      return `delete(${this.key})`;
-    }
-  }
-  class LookupAndDelete {
-    constructor(key) {
-      this.key = key;
-    }
-    check = () => true;
-    run(m, r) {
-      stats.steps++;
-      assert.deepEqual(decode(r.lookupAndDelete(k(this.key))), m.get(this.key), `${this}`);
-      m.delete(this.key);
-    }
-    toString() {
-      return `lookupAndDelete(${this.key})`;
-    }
-  }
-  class GetNextKey {
-    constructor(key) {
-      this.key = key;
-    }
-    check = () => true;
-    run(m, r) {
-      stats.steps++;
-      const next = r.getNextKey(this.key === null ? undefined : k(this.key));
+  const update = ([key, value, flags]) =>
+    command(`update(${key}, ${JSON.stringify(value)}, ${FLAG_NAME[flags]})`, (m, r) => {
+      const got = outcome(() => r.update(k(key), encode(value), { flags }));
+      const present = m.has(key);
+      if (flags === BPF_NOEXIST && present) return expectErr(got, 'EEXIST', 'update');
+      if (flags === BPF_EXIST && !present) return expectErr(got, 'ENOENT', 'update');
+      if (!present && m.size >= MAX) return expectErr(got, 'E2BIG', 'update');
+      assert.equal(got.err, undefined, `update: ${got.err}`);
+      m.set(key, stored(value));
+    });
+  const lookup = (key) => command(`lookup(${key})`, (m, r) => assert.deepEqual(decode(r.lookup(k(key))), m.get(key)));
+  const del = (key) => command(`delete(${key})`, (m, r) => assert.equal(r.delete(k(key)), m.delete(key)));
+  const lookupAndDelete = (key) =>
+    command(`lookupAndDelete(${key})`, (m, r) => {
+      assert.deepEqual(decode(r.lookupAndDelete(k(key))), m.get(key));
+      m.delete(key);
+    });
+  const getNextKey = (key) =>
+    command(`getNextKey(${key})`, (m, r) => {
+      const next = r.getNextKey(key === null ? undefined : k(key));
       const n = next === undefined ? undefined : Number(u32.decode(next));
-      if (m.size === 0) return assert.equal(n, undefined, `${this} on an empty map`);
-      if (this.key === null || !m.has(this.key)) return assert.ok(m.has(n), `${this}: a key of the map (restart), got ${n}`);
+      if (m.size === 0) return assert.equal(n, undefined, 'on an empty map');
+      if (key === null || !m.has(key)) return assert.ok(m.has(n), `a key of the map (restart), got ${n}`);
       // From a present key: another present key, or the end.
-      if (n !== undefined) assert.ok(m.has(n) && n !== this.key, `${this} → ${n}`);
-    }
-    toString() {
-      return `getNextKey(${this.key})`;
-    }
-  }
-  class WalkAll {
-    check = () => true;
-    run(m, r) {
-      stats.steps++;
-      const keys = [...r.keys()].map((x) => Number(u32.decode(x)));
-      assert.equal(new Set(keys).size, keys.length, 'no duplicates');
-      assert.deepEqual(
-        keys.sort((a, b) => a - b),
-        [...m.keys()].sort((a, b) => a - b),
-      );
-      const pairs = [];
-      for (const c of r.lookupBatch({ batchSize: 1 + (m.size % 3) })) {
-        for (let i = 0; i < c.count; i++) {
-          const key = Number(u32.decode(c.keys.subarray(i * 4, i * 4 + 4)));
-          const bytes = c.values.subarray(i * r.valueBufferSize, (i + 1) * r.valueBufferSize);
-          const val = perCpu ? Array.from({ length: NCPU }, (_, cpu) => num(bytes.subarray(cpu * 8, cpu * 8 + 8))) : num(bytes);
-          pairs.push([key, val]);
-        }
+      if (n !== undefined) assert.ok(m.has(n) && n !== key, `→ ${n}`);
+    });
+  const walk = command('walk()', (m, r) => {
+    const keys = [...r.keys()].map((x) => Number(u32.decode(x)));
+    assert.equal(new Set(keys).size, keys.length, 'no duplicates');
+    assert.deepEqual(
+      keys.sort((a, b) => a - b),
+      [...m.keys()].sort((a, b) => a - b),
+    );
+    const pairs = [];
+    for (const c of r.lookupBatch({ batchSize: 1 + (m.size % 3) })) {
+      for (let i = 0; i < c.count; i++) {
+        const key = Number(u32.decode(c.keys.subarray(i * 4, i * 4 + 4)));
+        const bytes = c.values.subarray(i * r.valueBufferSize, (i + 1) * r.valueBufferSize);
+        const val = perCpu ? Array.from({ length: NCPU }, (_, cpu) => num(bytes.subarray(cpu * 8, cpu * 8 + 8))) : num(bytes);
+        pairs.push([key, val]);
       }
-      assert.deepEqual(new Map(pairs), m, 'batch lookup sees the model');
     }
-    toString() {
-      return 'walk()';
-    }
-  }
-  class UpdateBatch {
-    constructor(entries) {
-      this.entries = entries;
-    }
-    check = () => true;
-    run(m, r) {
-      stats.steps++;
+    assert.deepEqual(new Map(pairs), m, 'batch lookup sees the model');
+  });
+  const updateBatch = (entries) =>
+    command(`updateBatch(${JSON.stringify(entries)})`, (m, r) => {
       const got = outcome(() =>
         r.updateBatch(
-          this.entries.map(([key]) => k(key)),
-          this.entries.map(([, val]) => encode(val)),
+          entries.map(([key]) => k(key)),
+          entries.map(([, val]) => encode(val)),
         ),
       );
       // The kernel applies elements in order and stops at the first that fails (a full map).
       let applied = 0;
-      for (const [key, val] of this.entries) {
+      for (const [key, val] of entries) {
         if (!m.has(key) && m.size >= MAX) break;
         m.set(key, stored(val));
         applied++;
       }
-      if (applied === this.entries.length) assert.equal(got.ok, applied, `${this}`);
-      else {
-        expectErr(got, 'E2BIG', this);
-        assert.equal(got.count, applied, `${this}: applied count`);
-      }
-    }
-    toString() {
-      return `updateBatch(${JSON.stringify(this.entries)})`;
-    }
-  }
-  class DeleteBatch {
-    constructor(keys) {
-      this.keys = keys;
-    }
-    check = () => true;
-    run(m, r) {
-      stats.steps++;
-      const got = outcome(() => r.deleteBatch(this.keys.map(k)));
+      if (applied === entries.length) return assert.equal(got.ok, applied);
+      expectErr(got, 'E2BIG', 'updateBatch');
+      assert.equal(got.count, applied, 'applied count');
+    });
+  const deleteBatch = (keys) =>
+    command(`deleteBatch(${JSON.stringify(keys)})`, (m, r) => {
+      const got = outcome(() => r.deleteBatch(keys.map(k)));
       let deleted = 0;
-      for (const key of this.keys) {
+      for (const key of keys) {
         if (!m.delete(key)) break;
         deleted++;
       }
-      if (deleted === this.keys.length) assert.equal(got.ok, deleted, `${this}`);
-      else {
-        expectErr(got, 'ENOENT', this);
-        assert.equal(got.count, deleted, `${this}: deleted count`);
-      }
-    }
-    toString() {
-      return `deleteBatch(${JSON.stringify(this.keys)})`;
-    }
-  }
+      if (deleted === keys.length) return assert.equal(got.ok, deleted);
+      expectErr(got, 'ENOENT', 'deleteBatch');
+      assert.equal(got.count, deleted, 'deleted count');
+    });
   return [
-    fc.tuple(KEY, VALUE, FLAG).map(([a, b, c]) => new Update(a, b, c)),
-    KEY.map((a) => new Lookup(a)),
-    KEY.map((a) => new Delete(a)),
-    KEY.map((a) => new LookupAndDelete(a)),
-    fc.option(KEY, { nil: null }).map((a) => new GetNextKey(a)),
-    fc.constant(new WalkAll()),
-    fc.array(fc.tuple(KEY, VALUE), { minLength: 1, maxLength: 4 }).map((e) => new UpdateBatch(e)),
-    fc.uniqueArray(KEY, { minLength: 1, maxLength: 4 }).map((e) => new DeleteBatch(e)),
+    fc.tuple(KEY, VALUE, FLAG).map(update),
+    KEY.map(lookup),
+    KEY.map(del),
+    KEY.map(lookupAndDelete),
+    fc.option(KEY, { nil: null }).map(getNextKey),
+    fc.constant(walk),
+    fc.array(fc.tuple(KEY, VALUE), { minLength: 1, maxLength: 4 }).map(updateBatch),
+    fc.uniqueArray(KEY, { minLength: 1, maxLength: 4 }).map(deleteBatch),
   ];
 }
 
@@ -256,107 +186,51 @@ const AMAX = 5;
 const AKEY = fc.integer({ min: 0, max: AMAX + 2 });
 
 function arrayCommands() {
-  class Update {
-    constructor(key, value, flags) {
-      Object.assign(this, { key, value, flags });
-    }
-    check = () => true;
-    run(m, r) {
-      stats.steps++;
-      const got = outcome(() => r.update(k(this.key), v(this.value), { flags: this.flags }));
-      if (this.key >= AMAX) return expectErr(got, 'E2BIG', this);
-      if (this.flags === BPF_NOEXIST) return expectErr(got, 'EEXIST', this); // every index exists
-      assert.equal(got.err, undefined, `${this}`);
-      m[this.key] = this.value;
-    }
-    toString() {
-      return `update(${this.key}, ${this.value}, ${FLAG_NAME[this.flags]})`;
-    }
-  }
-  class Lookup {
-    constructor(key) {
-      this.key = key;
-    }
-    check = () => true;
-    run(m, r) {
-      stats.steps++;
-      assert.equal(num(r.lookup(k(this.key))), this.key < AMAX ? m[this.key] : undefined, `${this}`);
-    }
-    toString() {
-      return `lookup(${this.key})`;
-    }
-  }
-  class Delete {
-    constructor(key) {
-      this.key = key;
-    }
-    check = () => true;
-    run(_m, r) {
-      stats.steps++;
+  const update = ([key, value, flags]) =>
+    command(`update(${key}, ${value}, ${FLAG_NAME[flags]})`, (m, r) => {
+      const got = outcome(() => r.update(k(key), v(value), { flags }));
+      if (key >= AMAX) return expectErr(got, 'E2BIG', 'update');
+      if (flags === BPF_NOEXIST) return expectErr(got, 'EEXIST', 'update'); // every index exists
+      assert.equal(got.err, undefined);
+      m[key] = value;
+    });
+  const lookup = (key) =>
+    command(`lookup(${key})`, (m, r) => assert.equal(num(r.lookup(k(key))), key < AMAX ? m[key] : undefined));
+  const del = (key) =>
+    command(`delete(${key})`, (_m, r) =>
       expectErr(
-        outcome(() => r.delete(k(this.key))),
+        outcome(() => r.delete(k(key))),
         'EINVAL',
-        this,
-      );
-    }
-    toString() {
-      return `delete(${this.key})`;
-    }
-  }
-  class LookupAndDelete {
-    constructor(key) {
-      this.key = key;
-    }
-    check = () => true;
-    run(_m, r) {
-      stats.steps++;
+        'delete',
+      ),
+    );
+  const lookupAndDelete = (key) =>
+    command(`lookupAndDelete(${key})`, (_m, r) =>
       expectErr(
-        outcome(() => r.lookupAndDelete(k(this.key))),
+        outcome(() => r.lookupAndDelete(k(key))),
         'ENOTSUPP',
-        this,
-      );
-    }
-    toString() {
-      return `lookupAndDelete(${this.key})`;
-    }
-  }
-  class GetNextKey {
-    constructor(key) {
-      this.key = key;
-    }
-    check = () => true;
-    run(_m, r) {
-      stats.steps++;
-      const next = r.getNextKey(this.key === null ? undefined : k(this.key));
+        'lookupAndDelete',
+      ),
+    );
+  const getNextKey = (key) =>
+    command(`getNextKey(${key})`, (_m, r) => {
+      const next = r.getNextKey(key === null ? undefined : k(key));
       const n = next === undefined ? undefined : Number(u32.decode(next));
-      const want = this.key === null || this.key >= AMAX ? 0 : this.key + 1 < AMAX ? this.key + 1 : undefined;
-      assert.equal(n, want, `${this}`);
-    }
-    toString() {
-      return `getNextKey(${this.key})`;
-    }
-  }
-  class Walk {
-    check = () => true;
-    run(m, r) {
-      stats.steps++;
-      const got = [...r.entries()].map(([key, val]) => [Number(u32.decode(key)), num(val)]);
-      assert.deepEqual(
-        got,
-        m.map((x, i) => [i, x]),
-      );
-    }
-    toString() {
-      return 'walk()';
-    }
-  }
+      assert.equal(n, key === null || key >= AMAX ? 0 : key + 1 < AMAX ? key + 1 : undefined);
+    });
+  const walk = command('walk()', (m, r) =>
+    assert.deepEqual(
+      [...r.entries()].map(([key, val]) => [Number(u32.decode(key)), num(val)]),
+      m.map((x, i) => [i, x]),
+    ),
+  );
   return [
-    fc.tuple(AKEY, VAL, FLAG).map(([a, b, c]) => new Update(a, b, c)),
-    AKEY.map((a) => new Lookup(a)),
-    AKEY.map((a) => new Delete(a)),
-    AKEY.map((a) => new LookupAndDelete(a)),
-    fc.option(AKEY, { nil: null }).map((a) => new GetNextKey(a)),
-    fc.constant(new Walk()),
+    fc.tuple(AKEY, VAL, FLAG).map(update),
+    AKEY.map(lookup),
+    AKEY.map(del),
+    AKEY.map(lookupAndDelete),
+    fc.option(AKEY, { nil: null }).map(getNextKey),
+    fc.constant(walk),
   ];
 }
 
@@ -372,47 +246,20 @@ property(
 const QMAX = 4;
 
 function queueCommands(isStack) {
-  class Push {
-    constructor(value, flags) {
-      Object.assign(this, { value, flags });
-    }
-    check = () => true;
-    run(m, r) {
-      stats.steps++;
-      const got = outcome(() => r.push(v(this.value), { flags: this.flags }));
-      if (this.flags === BPF_NOEXIST) return expectErr(got, 'EINVAL', this);
+  const push = ([value, flags]) =>
+    command(`push(${value}, ${FLAG_NAME[flags]})`, (m, r) => {
+      const got = outcome(() => r.push(v(value), { flags }));
+      if (flags === BPF_NOEXIST) return expectErr(got, 'EINVAL', 'push');
       if (m.length >= QMAX) {
-        if (this.flags !== BPF_EXIST) return expectErr(got, 'E2BIG', this);
+        if (flags !== BPF_EXIST) return expectErr(got, 'E2BIG', 'push');
         m.shift(); // full with BPF_EXIST: the oldest element makes room (queue head, stack bottom)
       }
-      assert.equal(got.err, undefined, `${this}`);
-      m.push(this.value);
-    }
-    toString() {
-      return `push(${this.value}, ${FLAG_NAME[this.flags]})`;
-    }
-  }
-  class Pop {
-    check = () => true;
-    run(m, r) {
-      stats.steps++;
-      assert.equal(num(r.pop()), isStack ? m.pop() : m.shift(), 'pop');
-    }
-    toString() {
-      return 'pop()';
-    }
-  }
-  class Peek {
-    check = () => true;
-    run(m, r) {
-      stats.steps++;
-      assert.equal(num(r.peek()), isStack ? m.at(-1) : m[0], 'peek');
-    }
-    toString() {
-      return 'peek()';
-    }
-  }
-  return [fc.tuple(VAL, FLAG).map(([a, b]) => new Push(a, b)), fc.constant(new Pop()), fc.constant(new Peek())];
+      assert.equal(got.err, undefined);
+      m.push(value);
+    });
+  const pop = command('pop()', (m, r) => assert.equal(num(r.pop()), isStack ? m.pop() : m.shift()));
+  const peek = command('peek()', (m, r) => assert.equal(num(r.peek()), isStack ? m.at(-1) : m[0]));
+  return [fc.tuple(VAL, FLAG).map(push), fc.constant(pop), fc.constant(peek)];
 }
 
 for (const [name, type] of [
