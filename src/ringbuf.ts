@@ -54,6 +54,8 @@ export class RingBufReader implements AsyncIterable<Uint8Array> {
   #worker: Worker | undefined;
   #wake: (() => void) | undefined;
   #closed = false;
+  /** The waiter's failure (epoll refused the fd), thrown to the iterator. */
+  #failure: BpfError | undefined;
 
   /** A reader of the ring buffer map `map` (which must stay open while reading). */
   constructor(map: BpfMap) {
@@ -115,8 +117,13 @@ export class RingBufReader implements AsyncIterable<Uint8Array> {
         workerData: { addonPath, fd: this.map.fd, flag: this.#flag.buffer },
       });
       this.#worker.unref();
-      this.#worker.on('message', (m: { ready?: boolean }) => {
-        if (m.ready) this.#wake?.();
+      this.#worker.on('message', (m: { ready?: boolean; error?: number }) => {
+        if (m.error !== undefined) this.#failure = new BpfError('epoll_ctl', m.error, { hint: 'waiting on the ring buffer fd' });
+        this.#wake?.();
+      });
+      this.#worker.on('error', (err) => {
+        this.#failure = new BpfError('epoll_wait', 5, { hint: `the ring buffer waiter failed: ${err.message}`, cause: err });
+        this.#wake?.();
       });
     }
     return new Promise((resolve) => {
@@ -140,6 +147,7 @@ export class RingBufReader implements AsyncIterable<Uint8Array> {
         continue;
       }
       await this.#waitReadable();
+      if (this.#failure) throw this.#failure;
     }
   }
 
