@@ -390,6 +390,26 @@ static napi_value EpollWait(napi_env env, napi_callback_info info) {
   return ret_int(env, r < 0 ? -(int64_t)errno : r);
 }
 
+/* perfEventOpen(attr, pid, cpu, groupFd, flags) -> fd or -errno (perf_event_open(2); attr laid out in TypeScript). */
+static napi_value PerfEventOpen(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *attr;
+  size_t attr_len;
+  int32_t pid, cpu, group;
+  uint32_t flags;
+  if (argc != 5 || get_bytes(env, argv[0], &attr, &attr_len) || attr == NULL || napi_get_value_int32(env, argv[1], &pid) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &cpu) != napi_ok || napi_get_value_int32(env, argv[3], &group) != napi_ok ||
+      napi_get_value_uint32(env, argv[4], &flags) != napi_ok)
+    return throw_type(env, "perfEventOpen(attr, pid, cpu, groupFd, flags)");
+  uint32_t size;
+  memcpy(&size, (char *)attr + 4, sizeof size); /* attr.size: the kernel reads that many bytes */
+  if (attr_len < 8 || size > attr_len) return ret_int(env, -EFAULT);
+  long r = syscall(SYS_perf_event_open, attr, pid, cpu, group, (unsigned long)flags);
+  return ret_int(env, r < 0 ? -(int64_t)errno : r);
+}
+
 /* pageSize() -> sysconf(_SC_PAGESIZE) */
 static napi_value PageSize(napi_env env, napi_callback_info info) {
   (void)info;
@@ -416,6 +436,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"unmap", NULL, Unmap, NULL, NULL, NULL, napi_default, NULL},
       {"pageSize", NULL, PageSize, NULL, NULL, NULL, napi_default, NULL},
       {"pidfdOpen", NULL, PidfdOpen, NULL, NULL, NULL, napi_default, NULL},
+      {"perfEventOpen", NULL, PerfEventOpen, NULL, NULL, NULL, napi_default, NULL},
       {"epollCreate", NULL, EpollCreate, NULL, NULL, NULL, napi_default, NULL},
       {"epollAdd", NULL, EpollAdd, NULL, NULL, NULL, napi_default, NULL},
       {"epollWait", NULL, EpollWait, NULL, NULL, NULL, napi_default, NULL},

@@ -99,3 +99,5 @@ export { BtfParseError, parseBtf, readBtfBlob } from './btf/parse.js';
 export type { BtfEnumValue, BtfMember, BtfType } from './btf/parse.js';
 export { RingBufReader } from './ringbuf.js';
 export { openPidfd } from './storage.js';
+export { PerfEventReader } from './perf-reader.js';
+export type { PerfReaderOptions, PerfRecord } from './perf-reader.js';

@@ -7,39 +7,19 @@
  * contiguous. Each record has an 8-byte header: its length (with BUSY and
  * DISCARD bits) and a page offset; records are 8-byte aligned.
  *
- * Waiting costs nothing: a worker thread blocks in epoll_wait(2) on the map
- * fd and wakes the reader when the producer has moved, only when the reader
- * has asked for it (so it never spins on a ring that is readable but not yet
- * drained). Records come out in the order the kernel committed them.
+ * Waiting costs nothing: an `FdWaiter` thread blocks in epoll_wait(2) on the
+ * map fd (sys/waiter.ts). Records come out in the order the kernel committed
+ * them.
  */
-import { Worker } from 'node:worker_threads';
 import { BpfError } from './errors.js';
 import type { BpfMap } from './map.js';
-import { addonPath } from './sys/addon.js';
 import { PAGE_SIZE, mmapFd, unmapBuffer } from './sys/bpf.js';
 import { MapType } from './sys/uapi.js';
+import { FdWaiter } from './sys/waiter.js';
 
 const BUSY = 0x8000_0000;
 const DISCARD = 0x4000_0000;
 const HEADER = 8;
-
-/** The worker: waits for the main thread to arm it, then blocks in epoll_wait until the ring is readable. */
-const WAITER = `(() => {
-const { parentPort, workerData } = require('node:worker_threads');
-const addon = require(workerData.addonPath);
-const flag = new Int32Array(workerData.flag);
-const ep = addon.epollCreate();
-if (ep < 0 || addon.epollAdd(ep, workerData.fd) < 0) { parentPort.postMessage({ error: -(ep < 0 ? ep : -22) }); return; }
-for (;;) {
-  Atomics.wait(flag, 0, 0);          // 0: idle; 1: armed; 2: stop
-  if (Atomics.load(flag, 0) === 2) break;
-  const r = addon.epollWait(ep, 200); // short timeouts so that stop is noticed
-  if (Atomics.load(flag, 0) === 2) break;
-  if (r > 0 && Atomics.compareExchange(flag, 0, 1, 0) === 1) parentPort.postMessage({ ready: true });
-}
-addon.close(ep);
-})();
-`;
 
 export class RingBufReader implements AsyncIterable<Uint8Array> {
   readonly map: BpfMap;
@@ -49,13 +29,8 @@ export class RingBufReader implements AsyncIterable<Uint8Array> {
   readonly #cons: BigUint64Array;
   readonly #prod: BigUint64Array;
   readonly #data: Uint8Array;
-  readonly #dataView: DataView;
-  readonly #flag = new Int32Array(new SharedArrayBuffer(4));
-  #worker: Worker | undefined;
-  #wake: (() => void) | undefined;
+  readonly #waiter: FdWaiter;
   #closed = false;
-  /** The waiter's failure (epoll refused the fd), thrown to the iterator. */
-  #failure: BpfError | undefined;
 
   /** A reader of the ring buffer map `map` (which must stay open while reading). */
   constructor(map: BpfMap) {
@@ -77,7 +52,7 @@ export class RingBufReader implements AsyncIterable<Uint8Array> {
     this.#cons = new BigUint64Array(c, 0, 1);
     this.#prod = new BigUint64Array(p, 0, 1);
     this.#data = new Uint8Array(p, PAGE_SIZE, 2 * this.#size);
-    this.#dataView = new DataView(p, PAGE_SIZE, 2 * this.#size);
+    this.#waiter = new FdWaiter([fd]);
   }
 
   /** Bytes the producer has written that this reader has not consumed yet. */
@@ -108,36 +83,6 @@ export class RingBufReader implements AsyncIterable<Uint8Array> {
     }
   }
 
-  /** Resolves when the ring has data (or the reader is closed), without polling. */
-  #waitReadable(): Promise<void> {
-    if (this.pending > 0 || this.#closed) return Promise.resolve();
-    if (!this.#worker) {
-      this.#worker = new Worker(WAITER, {
-        eval: true,
-        workerData: { addonPath, fd: this.map.fd, flag: this.#flag.buffer },
-      });
-      this.#worker.unref();
-      this.#worker.on('message', (m: { ready?: boolean; error?: number }) => {
-        if (m.error !== undefined) this.#failure = new BpfError('epoll_ctl', m.error, { hint: 'waiting on the ring buffer fd' });
-        this.#wake?.();
-      });
-      this.#worker.on('error', (err) => {
-        this.#failure = new BpfError('epoll_wait', 5, { hint: `the ring buffer waiter failed: ${err.message}`, cause: err });
-        this.#wake?.();
-      });
-    }
-    return new Promise((resolve) => {
-      this.#wake = () => {
-        this.#wake = undefined;
-        resolve();
-      };
-      Atomics.store(this.#flag, 0, 1);
-      Atomics.notify(this.#flag, 0);
-      // The producer may have moved between the check above and arming the waiter.
-      if (this.pending > 0 && Atomics.compareExchange(this.#flag, 0, 1, 0) === 1) this.#wake();
-    });
-  }
-
   /** Records as they arrive, in order; ends when `close()` is called. */
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     while (!this.#closed) {
@@ -146,8 +91,7 @@ export class RingBufReader implements AsyncIterable<Uint8Array> {
         yield r;
         continue;
       }
-      await this.#waitReadable();
-      if (this.#failure) throw this.#failure;
+      await this.#waiter.wait(() => this.pending > 0);
     }
   }
 
@@ -155,10 +99,7 @@ export class RingBufReader implements AsyncIterable<Uint8Array> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    Atomics.store(this.#flag, 0, 2);
-    Atomics.notify(this.#flag, 0);
-    this.#worker?.terminate();
-    this.#wake?.();
+    this.#waiter.close();
     unmapBuffer(this.#consumer);
     unmapBuffer(this.#producer);
   }

@@ -14,7 +14,7 @@ function compileAndRun(body) {
   try {
     writeFileSync(
       join(dir, 'p.c'),
-      `#include <stdio.h>\n#include <stddef.h>\n#include <linux/bpf.h>\nint main(void){\n${body}\nreturn 0;}\n`,
+      `#include <stdio.h>\n#include <stddef.h>\n#include <linux/bpf.h>\n#include <linux/perf_event.h>\nint main(void){\n${body}\nreturn 0;}\n`,
     );
     execFileSync('cc', ['-o', join(dir, 'p'), join(dir, 'p.c')]);
     return execFileSync(join(dir, 'p'), { encoding: 'utf8' });

@@ -24,6 +24,8 @@ import {
   R4,
   R6,
   R10,
+  PerfEventReader,
+  R5,
   RingBufReader,
   defineStruct,
   loadProgram,
@@ -188,14 +190,48 @@ test('stack_trace: a program records its kernel stack; the ids read back as addr
   assert.equal(stacks.lookup(u32.encode((id + 1) % 16)), undefined, 'an unused stack id reads as absent');
 });
 
-test('perf_event_array: created one slot per CPU; values must be perf event fds', (t) => {
+test('perf_event_array: PerfEventReader opens an event per CPU; records a program sends arrive tagged by CPU, in order per CPU', async (t) => {
   const pe = tmpMap(t, { type: MapType.PerfEventArray, keySize: 4, valueSize: 4, maxEntries: NCPU });
-  assert.equal(pe.maxEntries, NCPU);
   assert.throws(() => pe.update(u32.encode(0), pe), /a PerfEventArray value must be a perf event; fd \d+ is bpf-map/);
   assert.throws(
     () => pe.lookup(u32.encode(0)),
     (e) => BpfError.is(e, 'ENOTSUPP') && /does not support this operation from userspace/.test(e.message),
   );
+  const seq = tmpMap(t, { type: MapType.Array, key: u32, value: u64, maxEntries: 1 });
+  // perf_event_output(ctx, map, BPF_F_CURRENT_CPU, &{ magic, seq }, 16)
+  const a = new Asm().mov64(R6, R1);
+  keyOnStack(a, seq, 0).call('map_lookup_elem').jeq(R0, 0, 'out').mov64(R1, 1).atomic('add', 'u64', R0, 0, R1, { fetch: true });
+  a.st('u64', R10, -16, R1).ld64(R2, 0xfeedfacecafen).st('u64', R10, -24, R2);
+  a.mov64(R1, R6).ldMapFd(R2, pe).ld64(R3, 0xffffffffn).mov64(R4, R10).add64(R4, -24).mov64(R5, 16).call('perf_event_output');
+  const p = closeAfter(t, loadProgram({ type: ProgType.RawTracepoint, instructions: a.label('out').mov64(R0, 0).exit() }));
+  const reader = new PerfEventReader(pe);
+  t.after(() => reader.close());
+  assert.equal(reader.read(), undefined);
+  const N = 200;
+  const byCpu = new Map();
+  const consumer = (async () => {
+    let n = 0;
+    for await (const rec of reader) {
+      assert.equal(rec.lost, undefined, 'nothing dropped');
+      const v = new DataView(rec.data.buffer, rec.data.byteOffset);
+      assert.equal(v.getBigUint64(0, true), 0xfeedfacecafen);
+      const list = byCpu.get(rec.cpu) ?? [];
+      list.push(Number(v.getBigUint64(8, true)));
+      byCpu.set(rec.cpu, list);
+      if (++n === N) break;
+    }
+  })();
+  const sent = new Map();
+  for (let i = 0; i < N; i++) {
+    const cpu = i % NCPU;
+    p.testRun({ ctx: new Uint8Array(8), cpu });
+    sent.set(cpu, [...(sent.get(cpu) ?? []), i]);
+    if (i % 20 === 19) await new Promise(setImmediate);
+  }
+  await consumer;
+  assert.deepEqual(new Map([...byCpu].sort()), new Map([...sent].sort()), 'each CPU saw its own records, in order');
+  reader.close();
+  assert.throws(() => reader.read(), /reader is closed/);
 });
 
 test('cgroup_array: values are cgroup directory fds', (t) => {

@@ -26,6 +26,8 @@ export interface Addon {
   unmap(handle: object, buffer: ArrayBuffer): number;
   /** sysconf(_SC_PAGESIZE). */
   pageSize(): number;
+  /** perf_event_open(2) with a caller-built attr: an fd or -errno. */
+  perfEventOpen(attr: Uint8Array, pid: number, cpu: number, groupFd: number, flags: number): number;
   /** pidfd_open(pid, 0): a pidfd or -errno. */
   pidfdOpen(pid: number): number;
   /** epoll_create1(EPOLL_CLOEXEC): an fd or -errno. */

@@ -421,3 +421,17 @@ export function progAttach(detach: boolean, targetFd: number, progFd: number, at
 export function pidfdOpen(pid: number): number {
   return addon.pidfdOpen(pid);
 }
+
+/** perf_event_open(2) of a BPF output event on `cpu` (any process), for perf event arrays: an fd or -errno. */
+export function perfEventOpenBpfOutput(cpu: number, wakeupEvents: number): number {
+  const attr = new Uint8Array(L.PerfEventAttr.SIZE);
+  const v = new DataView(attr.buffer);
+  const A = L.PerfEventAttr;
+  v.setUint32(A.type, 1, true); // PERF_TYPE_SOFTWARE
+  v.setUint32(A.size, L.PerfEventAttr.SIZE, true); // PERF_ATTR_SIZE_VER0
+  v.setBigUint64(A.config, 10n, true); // PERF_COUNT_SW_BPF_OUTPUT
+  v.setBigUint64(A.samplePeriod, 1n, true);
+  v.setBigUint64(A.sampleType, 1n << 10n, true); // PERF_SAMPLE_RAW
+  v.setUint32(A.wakeupEvents, wakeupEvents, true);
+  return addon.perfEventOpen(attr, -1, cpu, -1, 1 << 3); // PERF_FLAG_FD_CLOEXEC
+}

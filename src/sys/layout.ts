@@ -180,9 +180,32 @@ export const ProgAttachAttr = layout('union bpf_attr', {
   attachFlags: ['attach_flags', 12, 4],
 });
 
+/** `struct perf_event_attr`, first published size (PERF_ATTR_SIZE_VER0): what a BPF output event needs. */
+export const PerfEventAttr = layout('struct perf_event_attr', {
+  type: ['type', 0, 4],
+  size: ['size', 4, 4],
+  config: ['config', 8, 8],
+  samplePeriod: ['sample_period', 16, 8],
+  sampleType: ['sample_type', 24, 8],
+  readFormat: ['read_format', 32, 8],
+  wakeupEvents: ['wakeup_events', 48, 4],
+  bpType: ['bp_type', 52, 4],
+  config1: ['config1', 56, 8],
+});
+
+/** `struct perf_event_mmap_page`: the ring positions (the data follows at data_offset). */
+export const PerfMmapPage = layout('struct perf_event_mmap_page', {
+  dataHead: ['data_head', 1024, 8],
+  dataTail: ['data_tail', 1032, 8],
+  dataOffset: ['data_offset', 1040, 8],
+  dataSize: ['data_size', 1048, 8],
+});
+
 /** Every layout, for the offset test. */
 export const LAYOUTS: Readonly<Record<string, LayoutSpec>> = {
   ProgLoadAttr: ProgLoadAttr.SPEC,
+  PerfEventAttr: PerfEventAttr.SPEC,
+  PerfMmapPage: PerfMmapPage.SPEC,
   ProgAttachAttr: ProgAttachAttr.SPEC,
   TestRunAttr: TestRunAttr.SPEC,
   ProgInfoLayout: ProgInfoLayout.SPEC,
