@@ -136,6 +136,9 @@ const BTF_TYPES: ReadonlySet<number> = new Set([
   MapType.CgrpStorage,
 ]);
 
+/** Chunks of a batch walk carved from one allocation. */
+const SLAB_CHUNKS = 16;
+
 /** Elements per lookup batch when walking a map (grown on ENOSPC). */
 const BATCH_WALK_SIZE = 256;
 
@@ -1035,9 +1038,22 @@ export class BpfMap implements MapShape {
     const cursors = [new Uint8Array(cursorSize(this)), new Uint8Array(cursorSize(this))] as const;
     let inBatch: Uint8Array | null = null;
     let turn = 0;
+    // Chunks are carved from slabs of SLAB_CHUNKS chunks: one allocation per slab rather than two per
+    // syscall. A chunk kept by the caller keeps its slab (at most SLAB_CHUNKS chunks' bytes) alive.
+    let slab: Uint8Array | undefined;
+    let slabUsed = 0;
+    const take = (n: number): Uint8Array => {
+      if (slab === undefined || slabUsed + n > slab.length) {
+        slab = new Uint8Array(Math.max(n, SLAB_CHUNKS * size * (this.keySize + this.valueBufferSize)));
+        slabUsed = 0;
+      }
+      const out = slab.subarray(slabUsed, slabUsed + n);
+      slabUsed += n;
+      return out;
+    };
     for (let first = true; ; first = false) {
-      const keys = new Uint8Array(size * this.keySize);
-      const values = new Uint8Array(size * this.valueBufferSize);
+      const keys = take(size * this.keySize);
+      const values = take(size * this.valueBufferSize);
       let r: { count: number; done: boolean };
       try {
         r = lookupBatchOn(this, del, inBatch, turn & 1 ? cursors[1] : cursors[0], keys, values, size, { elemFlags });

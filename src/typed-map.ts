@@ -22,6 +22,10 @@ export class TypedMap<K, V> {
   readonly #valueView: DataView;
   readonly #lookupOpts: LookupOptions;
   readonly #stride: number;
+  /** The key's root in error paths (`flow`, `u32`), computed once. */
+  readonly #keyPath: string;
+  /** Keys with padding (structs, arrays of odd sizes…) are zeroed before each encode; scalars fill every byte. */
+  readonly #keyZero: boolean;
 
   /** Use `map.typed(keyType, valueType)`. */
   constructor(map: BpfMap, keyType: Codec<K>, valueType: Codec<V>) {
@@ -40,13 +44,15 @@ export class TypedMap<K, V> {
     this.#valueView = viewOf(this.#value);
     this.#lookupOpts = { out: this.#value };
     this.#stride = map.isPerCpu ? roundUp8(map.valueSize) : map.valueSize;
+    this.#keyPath = rootPath(keyType);
+    this.#keyZero = keyType.kind !== 'scalar';
   }
 
   /** Encodes `key` into the scratch key (zeroed first: padding bytes are part of a hash key). */
   #encodeKey(key: K): Uint8Array | null {
     if (this.map.keySize === 0) return null;
-    this.#key.fill(0);
-    this.keyType.write(this.#keyView, 0, key, rootPath(this.keyType));
+    if (this.#keyZero) this.#key.fill(0);
+    this.keyType.write(this.#keyView, 0, key, this.#keyPath);
     return this.#key;
   }
 
