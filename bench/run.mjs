@@ -37,6 +37,7 @@ const TARGETS = {
   'hash.lookup': 1.15,
   'hash.delete': 1.15,
   'hash.iterate.batch': 1.1,
+  'hash.iterate.batch(reuse)': 1.1,
   'struct.lookup': 1.3,
   'array.lookup': 1.15,
   'percpuArray.lookup': 1.15,
@@ -202,6 +203,20 @@ function jsSide() {
           if (n !== N) throw new Error(`batch walk saw ${n} of ${N}`);
         }),
     ],
+    'hash.iterate.batch(reuse)': [
+      'hash.iterate.batch',
+      () =>
+        nsPer(N, () => {
+          let n = 0;
+          for (const c of h.chunks({ batchSize: BATCH, reuse: true })) {
+            const ks = new Uint32Array(c.keys.buffer, c.keys.byteOffset, c.count);
+            const vs = new Uint32Array(c.values.buffer, c.values.byteOffset, c.count * 2);
+            for (let i = 0; i < c.count; i++) sink += ks[i] + vs[2 * i];
+            n += c.count;
+          }
+          if (n !== N) throw new Error(`batch walk saw ${n} of ${N}`);
+        }),
+    ],
     'hash.iterate.entries': [
       'hash.iterate.batch',
       () =>
@@ -301,6 +316,7 @@ const ORDER = [
   'hash.delete',
   'hash.iterate.getNextKey',
   'hash.iterate.batch',
+  'hash.iterate.batch(reuse)',
   'hash.iterate.entries',
   'struct.lookup',
   'array.lookup',

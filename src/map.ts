@@ -112,6 +112,11 @@ export interface BatchWalkOptions {
   batchSize?: number;
   /** `BPF_F_LOCK`: copy each value under its bpf_spin_lock (values with a spin lock and BTF). */
   flags?: number;
+  /**
+   * Reuse one pair of buffers for every chunk: nothing is allocated per syscall, but a chunk's bytes
+   * are overwritten by the next step (copy what you keep). Default false: each chunk is yours.
+   */
+  reuse?: boolean;
 }
 
 const NO_BATCH = new Set(['ENOTSUPP', 'EOPNOTSUPP']);
@@ -1051,9 +1056,22 @@ export class BpfMap implements MapShape {
       slabUsed += n;
       return out;
     };
+    // With `reuse`, one pair of buffers serves every step (grown when the batch grows).
+    const reuse = opts?.reuse === true;
+    let fixedKeys: Uint8Array | undefined;
+    let fixedValues: Uint8Array | undefined;
+    const fixed = (buf: Uint8Array | undefined, n: number): Uint8Array =>
+      buf !== undefined && buf.length >= n ? buf.subarray(0, n) : new Uint8Array(n);
     for (let first = true; ; first = false) {
-      const keys = take(size * this.keySize);
-      const values = take(size * this.valueBufferSize);
+      let keys: Uint8Array;
+      let values: Uint8Array;
+      if (reuse) {
+        keys = fixedKeys = fixed(fixedKeys, size * this.keySize);
+        values = fixedValues = fixed(fixedValues, size * this.valueBufferSize);
+      } else {
+        keys = take(size * this.keySize);
+        values = take(size * this.valueBufferSize);
+      }
       let r: { count: number; done: boolean };
       try {
         r = lookupBatchOn(this, del, inBatch, turn & 1 ? cursors[1] : cursors[0], keys, values, size, { elemFlags });

@@ -165,3 +165,25 @@ test('lpmKey: host-order prefix length, then the bytes as given; bad prefixes re
   assert.equal(readU32(m.lookup(lpmKey(32, [10, 9, 9, 9]))), 8);
   assert.equal(m.lookup(lpmKey(32, [11, 0, 0, 0])), undefined);
 });
+
+test('chunks({ reuse: true }) hands out the same buffers every step, with the same contents a fresh walk gives', (t) => {
+  const m = tmpMap(t, { type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 1000 });
+  for (let i = 0; i < 1000; i++) m.update(u32(i), new Uint8Array(8).fill(i & 0xff));
+  const fresh = [];
+  const buffers = new Set();
+  for (const c of m.chunks({ batchSize: 100 })) {
+    fresh.push(...Array.from({ length: c.count }, (_, i) => Buffer.from(c.keys.subarray(i * 4, i * 4 + 4)).toString('hex')));
+    buffers.add(c.keys.buffer);
+  }
+  assert.ok(buffers.size >= 1);
+  const reused = [];
+  const reusedBuffers = new Set();
+  for (const c of m.chunks({ batchSize: 100, reuse: true })) {
+    reused.push(...Array.from({ length: c.count }, (_, i) => Buffer.from(c.keys.subarray(i * 4, i * 4 + 4)).toString('hex')));
+    reusedBuffers.add(c.keys.buffer);
+    for (let i = 0; i < c.count; i++) assert.equal(c.values[i * 8], c.keys[i * 4], 'values belong to their keys');
+  }
+  assert.deepEqual(reused, fresh);
+  assert.equal(reused.length, 1000);
+  assert.equal(reusedBuffers.size, 1, 'one buffer for every chunk');
+});
