@@ -45,6 +45,9 @@ const BPF_FETCH = 0x01;
 /** `src_reg` of a 64-bit immediate load that holds a map fd / a map value address. */
 export const BPF_PSEUDO_MAP_FD = 1;
 export const BPF_PSEUDO_MAP_VALUE = 2;
+/** `src_reg` of a call to a subprogram of this program, and of a 64-bit load of a subprogram's address. */
+export const BPF_PSEUDO_CALL = 1;
+export const BPF_PSEUDO_FUNC = 4;
 
 export type Size = 'u8' | 'u16' | 'u32' | 'u64';
 const SIZE: Record<Size, number> = { u32: 0x00, u16: 0x08, u8: 0x10, u64: 0x18 };
@@ -97,6 +100,8 @@ interface Insn {
   target?: string;
   /** A map whose fd goes into `imm` at build time. */
   map?: MapLike;
+  /** A label whose distance (in instructions, from the next one) goes into `imm`: bpf-to-bpf calls, callbacks. */
+  immTarget?: string;
 }
 
 /** A program the builder cannot encode: the message names the instruction index. */
@@ -345,6 +350,24 @@ export class Asm {
     return this.#push({ code: BPF_JMP | 0x80, dst: 0, src: 0, off: 0, imm: id });
   }
 
+  /**
+   * Calls a subprogram of this program (bpf-to-bpf call) that starts at `label`. Arguments in R1–R5,
+   * the result in R0; R6–R9 are preserved. The subprogram ends with `exit()`.
+   */
+  callLocal(label: string): this {
+    if (typeof label !== 'string' || label === '') throw new AsmError(`insn ${this.#insns.length}: callLocal takes a label`);
+    return this.#push({ code: BPF_JMP | 0x80, dst: 0, src: BPF_PSEUDO_CALL, off: 0, imm: 0, immTarget: label });
+  }
+
+  /** `dst = &subprogram at label`: a callback for helpers such as `loop` and `user_ringbuf_drain` (two slots). */
+  ldFunc(dst: Reg, label: string): this {
+    const at = this.#insns.length;
+    const d = checkReg(dst, 'dst', at);
+    if (typeof label !== 'string' || label === '') throw new AsmError(`insn ${at}: ldFunc takes a label`);
+    this.#push({ code: BPF_LD | SIZE.u64 | BPF_IMM, dst: d, src: BPF_PSEUDO_FUNC, off: 0, imm: 0, immTarget: label });
+    return this.#push({ code: 0, dst: 0, src: 0, off: 0, imm: 0 });
+  }
+
   exit(): this {
     return this.#push({ code: BPF_JMP | 0x90, dst: 0, src: 0, off: 0, imm: 0 });
   }
@@ -370,6 +393,11 @@ export class Asm {
         if (dest < 0 || dest >= n) throw new AsmError(`insn ${at}: jump lands at ${dest}, outside the program (0…${n - 1})`);
       }
       let imm = i.imm;
+      if (i.immTarget !== undefined) {
+        const dest = this.#labels.get(i.immTarget);
+        if (dest === undefined) throw new AsmError(`insn ${at}: call to undefined label "${i.immTarget}"`);
+        imm = dest - at - 1;
+      }
       if (i.map !== undefined) {
         const fd = typeof i.map === 'number' ? i.map : i.map.fd;
         if (!Number.isInteger(fd) || fd < 0) throw new AsmError(`insn ${at}: the map is closed (fd ${fd})`);
