@@ -101,3 +101,4 @@ export { RingBufReader } from './ringbuf.js';
 export { openPidfd } from './storage.js';
 export { PerfEventReader } from './perf-reader.js';
 export type { PerfReaderOptions, PerfRecord } from './perf-reader.js';
+export { UserRingBufWriter } from './user-ringbuf.js';

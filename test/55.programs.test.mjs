@@ -106,6 +106,25 @@ test('loadProgram: a program fd that closes like a map fd; the verifier log on r
   );
 });
 
+test('subprograms: bpf-to-bpf calls and callbacks (bpf_loop), described to the kernel in BTF', () => {
+  // main: r6 = double(21); r0 = loop(5, count, &counter on stack, 0) + r6 + counter
+  const a = new Asm().mov64(R1, 21).callLocal('double').mov64(R6, R0);
+  a.st('u64', R10, -8, 0).mov64(R1, 5).ldFunc(R2, 'count').mov64(R3, R10).add64(R3, -8).mov64(R4, 0).call('loop');
+  a.add64(R0, R6).ldx('u64', R1, R10, -8).add64(R0, R1).exit();
+  a.label('double').mov64(R0, R1).add64(R0, R1).exit();
+  // count(index, ctx): *ctx += 100; continue
+  a.label('count').ldx('u64', R3, R2, 0).add64(R3, 100).st('u64', R2, 0, R3).mov64(R0, 0).exit();
+  assert.deepEqual(a.functions(), [
+    { name: 'main', insnOff: 0 },
+    { name: 'double', insnOff: 15 },
+    { name: 'count', insnOff: 18 },
+  ]);
+  const p = loadProgram({ type: ProgType.SocketFilter, instructions: a });
+  assert.equal(p.testRun({ data: new Uint8Array(64) }).retval, 42 + 5 + 500, 'double(21) + 5 iterations + 5 × 100');
+  p.close();
+  assert.throws(() => new Asm().callLocal('nowhere').exit().build(), /insn 0: call to undefined label "nowhere"/);
+});
+
 test('testRun: data in and out, repeat and the kernel-measured duration; refusals explained', () => {
   // Returns the packet's length (skb->len is at offset 0 of __sk_buff).
   const p = loadProgram({ type: ProgType.SocketFilter, instructions: new Asm().ldx('u32', R0, R1, 0).exit() });

@@ -26,7 +26,9 @@ import {
   R10,
   PerfEventReader,
   R5,
+  R7,
   RingBufReader,
+  UserRingBufWriter,
   defineStruct,
   loadProgram,
   lpmIPv4,
@@ -452,6 +454,49 @@ test('ringbuf: records a program outputs arrive in order through an epoll-woken 
   );
   assert.throws(() => rb.lookup(null), /a Ringbuf map has no elements to look up, update or delete: read it with RingBufReader/);
   assert.throws(() => rb.update(null, new Uint8Array(0)), /has no elements/);
+});
+
+test('user_ringbuf: records written from TypeScript are drained by a program, in order, until the ring is full', (t) => {
+  const urb = tmpMap(t, { type: MapType.UserRingbuf, keySize: 0, valueSize: 0, maxEntries: 4096 });
+  const seen = tmpMap(t, { type: MapType.Array, key: u32, value: u64, maxEntries: 2 });
+  // drain(urb, cb): cb reads each record's u64 and keeps seen[0] = seen[0] * 10 + value (order matters), seen[1]++.
+  const a = new Asm().ldMapFd(R1, urb).ldFunc(R2, 'cb').mov64(R3, 0).mov64(R4, 0).call('user_ringbuf_drain').exit();
+  a.label('cb')
+    .mov64(R6, R1)
+    .mov64(R1, R10)
+    .add64(R1, -8)
+    .mov64(R2, 8)
+    .mov64(R3, R6)
+    .mov64(R4, 0)
+    .mov64(R5, 0)
+    .call('dynptr_read');
+  a.jne(R0, 0, 'done').ldx('u64', R7, R10, -8);
+  keyOnStack(a, seen, 0)
+    .call('map_lookup_elem')
+    .jeq(R0, 0, 'done')
+    .ldx('u64', R1, R0, 0)
+    .mul64(R1, 10)
+    .add64(R1, R7)
+    .st('u64', R0, 0, R1);
+  keyOnStack(a, seen, 1).call('map_lookup_elem').jeq(R0, 0, 'done').mov64(R1, 1).atomic('add', 'u64', R0, 0, R1);
+  a.label('done').mov64(R0, 0).exit();
+  const p = closeAfter(t, loadProgram({ type: ProgType.SocketFilter, instructions: a }));
+  const w = new UserRingBufWriter(urb);
+  t.after(() => w.close());
+  assert.equal(w.available, 4096);
+  for (const x of [1n, 2n, 3n]) assert.equal(w.write(u64.encode(x)), true);
+  assert.equal(w.available, 4096 - 3 * 16, 'each record takes its 8 bytes plus an 8-byte header');
+  assert.equal(run(p), 3, 'the program drained three records');
+  assert.equal(seen.lookupInt(0), 123n, 'in the order written');
+  assert.equal(w.available, 4096);
+  let n = 0;
+  while (w.write(u64.encode(0n))) n++;
+  assert.equal(n, 256, 'a 4 KiB ring holds 256 records of 8 bytes');
+  assert.equal(w.write(u64.encode(0n)), false, 'full: nothing written');
+  assert.equal(run(p), 256);
+  assert.equal(seen.lookupInt(1), 259n);
+  assert.throws(() => w.write(new Uint8Array(5000)), /a record must be 1 to 4088 bytes/);
+  assert.throws(() => new UserRingBufWriter(seen), /needs a user_ringbuf map/);
 });
 
 test('the rest: reuseport_sockarray, user_ringbuf and arena are created; struct_ops says what it needs', (t) => {

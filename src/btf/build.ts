@@ -129,6 +129,18 @@ export class BtfBuilder {
     return this.#add([this.#str('bpf_lpm_trie_key_u8'), btfInfo(BtfKind.Struct, 2), size, prefixlen, u32, 0, dataName, data, 32]);
   }
 
+  /** `ret (*)(params…)`: a FUNC_PROTO (0 for void returns and parameter types). */
+  funcProto(returnType: number, params: readonly { name: string; type: number }[] = []): number {
+    const words = [0, btfInfo(BtfKind.FuncProto, params.length), returnType];
+    for (const p of params) words.push(this.#str(p.name), p.type);
+    return this.#add(words);
+  }
+
+  /** A FUNC named `name` of prototype `proto`; linkage 0 static, 1 global. */
+  func(name: string, proto: number, linkage: 0 | 1 = 0): number {
+    return this.#add([this.#str(name), btfInfo(BtfKind.Func, linkage), proto]);
+  }
+
   /** The type id describing `codec` (added with everything it refers to). */
   codec(codec: Codec<unknown>, path = codec.name): number {
     const known = this.#byCodec.get(codec);

@@ -372,6 +372,20 @@ export class Asm {
     return this.#push({ code: BPF_JMP | 0x90, dst: 0, src: 0, off: 0, imm: 0 });
   }
 
+  /**
+   * Where each function of the program starts: the main program at 0, then every label
+   * that `callLocal` or `ldFunc` refers to (the kernel wants BTF for each when callbacks are used).
+   */
+  functions(): { name: string; insnOff: number }[] {
+    const starts = new Map<number, string>([[0, 'main']]);
+    for (const i of this.#insns) {
+      if (i.immTarget === undefined) continue;
+      const at = this.#labels.get(i.immTarget);
+      if (at !== undefined && !starts.has(at)) starts.set(at, i.immTarget);
+    }
+    return [...starts].sort((a, b) => a[0] - b[0]).map(([insnOff, name]) => ({ name, insnOff }));
+  }
+
   /** Encodes the program (8 bytes per instruction), resolving labels and map fds. */
   build(): Uint8Array {
     const n = this.#insns.length;

@@ -3,7 +3,8 @@
  * `loadProgram()` (BPF_PROG_LOAD, the verifier log on refusal) and
  * `testRun()` (BPF_PROG_TEST_RUN).
  */
-import { trimLog } from '../btf/load.js';
+import { BtfBuilder } from '../btf/build.js';
+import { Btf, trimLog } from '../btf/load.js';
 import { BpfError } from '../errors.js';
 import { closeSync, openSync } from 'node:fs';
 import { Cmd, getFdById, objGetInfo, progAttach, progLoad, progTestRun } from '../sys/bpf.js';
@@ -231,8 +232,11 @@ export function loadProgram(opts: LoadProgramOptions): BpfProgram {
   const type = checkU32('type', opts.type);
   if (type === ProgType.Unspec) throw new RangeError('type must be a program type such as ProgType.SocketFilter');
   let insns: Uint8Array;
-  if (opts.instructions instanceof Asm) insns = opts.instructions.build();
-  else if (opts.instructions instanceof Uint8Array) {
+  let funcs: { name: string; insnOff: number }[] = [];
+  if (opts.instructions instanceof Asm) {
+    insns = opts.instructions.build();
+    funcs = opts.instructions.functions();
+  } else if (opts.instructions instanceof Uint8Array) {
     insns = opts.instructions;
     if (insns.length === 0 || insns.length % 8 !== 0)
       throw new RangeError(`instructions must be a non-empty multiple of 8 bytes, got ${insns.length}`);
@@ -249,11 +253,38 @@ export function loadProgram(opts: LoadProgramOptions): BpfProgram {
     name: checkMapName(opts.name, 'program name'),
     expectedAttachType: checkU32('expectedAttachType', opts.expectedAttachType ?? 0),
     kernVersion: 0,
+    btfFd: 0,
+    funcInfo: null as Uint8Array | null,
   };
+  // Subprograms: the kernel wants a BTF FUNC for each (callbacks require it), listed in func_info.
+  let btf: Btf | undefined;
+  if (funcs.length > 1) {
+    const b = new BtfBuilder();
+    const proto = b.funcProto(b.int('long', 8, { signed: true }));
+    const info = new Uint8Array(8 * funcs.length);
+    const iv = new DataView(info.buffer);
+    funcs.forEach((f, i) => {
+      const name = /^[A-Za-z_][A-Za-z0-9_]*$/.test(f.name) ? f.name : `func_${i}`;
+      iv.setUint32(8 * i, f.insnOff, true);
+      iv.setUint32(8 * i + 4, b.func(name, proto), true);
+    });
+    btf = Btf.load(b.build());
+    params.btfFd = btf.fd;
+    params.funcInfo = info;
+  }
   if (opts.logLevel !== undefined) {
     params.logLevel = checkInt('logLevel', opts.logLevel, 1, 2);
     params.log = new Uint8Array(LOG_SIZE);
   }
+  try {
+    return loadWith(params);
+  } finally {
+    btf?.close(); // the program keeps its own reference
+  }
+}
+
+/** BPF_PROG_LOAD with the log fetched on refusal. */
+function loadWith(params: Parameters<typeof progLoad>[0]): BpfProgram {
   let fd = progLoad(params);
   if (fd < 0 && params.log === null) {
     params.log = new Uint8Array(LOG_SIZE);

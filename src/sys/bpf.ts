@@ -274,6 +274,9 @@ export interface ProgLoadParams {
   name: string;
   expectedAttachType: number;
   kernVersion: number;
+  /** BTF with a FUNC per subprogram, and `bpf_func_info` records (insn_off, type_id), or none. */
+  btfFd: number;
+  funcInfo: Uint8Array | null;
 }
 
 /** BPF_PROG_LOAD: the program's fd, or -errno. */
@@ -288,9 +291,15 @@ export function progLoad(p: ProgLoadParams): number {
   view.setUint32(A.progFlags, p.progFlags, true);
   bytes.set(new TextEncoder().encode(p.name), A.progName);
   view.setUint32(A.expectedAttachType, p.expectedAttachType, true);
+  view.setUint32(A.progBtfFd, p.btfFd, true);
+  view.setUint32(A.funcInfoRecSize, p.funcInfo ? 8 : 0, true);
+  view.setUint32(A.funcInfoCnt, p.funcInfo ? p.funcInfo.length / 8 : 0, true);
   return addon.bpf(
     Cmd.BPF_PROG_LOAD,
     bytes,
+    A.funcInfo,
+    p.funcInfo,
+    p.funcInfo ? p.funcInfo.length : 0,
     A.insns,
     p.insns,
     p.insns.length,

@@ -130,7 +130,7 @@ export const BtfInfoLayout = layout('struct bpf_btf_info', {
   kernelBtf: ['kernel_btf', 28, 4],
 });
 
-/** BPF_PROG_LOAD (up to expected_attach_type). */
+/** BPF_PROG_LOAD (up to func_info_cnt). */
 export const ProgLoadAttr = layout('union bpf_attr', {
   progType: ['prog_type', 0, 4],
   insnCnt: ['insn_cnt', 4, 4],
@@ -144,6 +144,10 @@ export const ProgLoadAttr = layout('union bpf_attr', {
   progName: ['prog_name', 48, 16],
   progIfindex: ['prog_ifindex', 64, 4],
   expectedAttachType: ['expected_attach_type', 68, 4],
+  progBtfFd: ['prog_btf_fd', 72, 4],
+  funcInfoRecSize: ['func_info_rec_size', 76, 4],
+  funcInfo: ['func_info', 80, 8],
+  funcInfoCnt: ['func_info_cnt', 88, 4],
 });
 
 /** BPF_PROG_TEST_RUN. */
