@@ -1236,7 +1236,8 @@ export class BpfMap implements MapShape {
 
   /**
    * A live view of a `BPF_F_MMAPABLE` array's values (mmap(2), no syscall per
-   * access): element `i` is at byte `i × roundUp(valueSize, 8)`. Reads see
+   * access): element `i` is at byte `i × roundUp(valueSize, 8)`. On an arena,
+   * its `max_entries` pages (mapped once per process; pages appear as touched). Reads see
    * what programs write as they write it; writes are visible to programs.
    * The mapping lasts while the view is referenced (it keeps the map alive in
    * the kernel even after `close()`); `BpfMap.unmap(view)` releases it now.
@@ -1245,12 +1246,14 @@ export class BpfMap implements MapShape {
    */
   mmap(opts: { writable?: boolean } = {}): Uint8Array {
     const fd = this.#live('mmap');
-    if (this.type !== MapType.Array || !(this.flags & BPF_F_MMAPABLE))
+    const arena = this.type === MapType.Arena;
+    if (!arena && (this.type !== MapType.Array || !(this.flags & BPF_F_MMAPABLE)))
       throw new TypeError(
-        `mmap() needs an array map created with BPF_F_MMAPABLE; this is a ${this.#typeName()} map${this.type === MapType.Array ? ' without that flag' : ''}`,
+        `mmap() needs an array map created with BPF_F_MMAPABLE, or an arena; this is a ${this.#typeName()} map${this.type === MapType.Array ? ' without that flag' : ''}`,
       );
     const writable = opts.writable ?? true;
-    const len = roundUp8(this.valueSize) * this.maxEntries;
+    // An arena is max_entries pages, allocated as they are first touched.
+    const len = arena ? this.maxEntries * PAGE_SIZE : roundUp8(this.valueSize) * this.maxEntries;
     const mapLen = Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
     const r = mmapFd(fd, mapLen, 0, writable);
     if (typeof r === 'number') {
@@ -1259,7 +1262,9 @@ export class BpfMap implements MapShape {
           ? 'a writable mapping of a frozen or read-only map is refused: pass { writable: false }'
           : -r === 13
             ? 'the map was opened without the access this mapping needs (read-only or write-only fd)'
-            : undefined;
+            : -r === 22 && arena
+              ? 'an arena is mapped once: its first mapping fixes its address in this process'
+              : undefined;
       throw new BpfError('mmap', -r, { hint });
     }
     return new Uint8Array(r, 0, len);

@@ -90,7 +90,10 @@ test('BPF_F_MMAPABLE arrays: mmap() views values live, both ways, including a pr
   const ro = m.mmap({ writable: false });
   assert.equal(new DataView(ro.buffer).getBigUint64(3 * 8, true), 1234n);
   const plain = tmpMap(t, { type: MapType.Array, keySize: 4, valueSize: 8, maxEntries: 1 });
-  assert.throws(() => plain.mmap(), /needs an array map created with BPF_F_MMAPABLE; this is a Array map without that flag/);
+  assert.throws(
+    () => plain.mmap(),
+    /needs an array map created with BPF_F_MMAPABLE, or an arena; this is a Array map without that flag/,
+  );
 });
 
 test('BPF_F_RDONLY / BPF_F_WRONLY maps refuse syscall writes / reads (programs still may)', (t) => {
@@ -499,13 +502,23 @@ test('user_ringbuf: records written from TypeScript are drained by a program, in
   assert.throws(() => new UserRingBufWriter(seen), /needs a user_ringbuf map/);
 });
 
-test('the rest: reuseport_sockarray, user_ringbuf and arena are created; struct_ops says what it needs', (t) => {
+test('the rest: reuseport_sockarray and user_ringbuf are created, arena is created and mapped; struct_ops says what it needs', (t) => {
   const rs = tmpMap(t, { type: MapType.ReuseportSockarray, keySize: 4, valueSize: 8, maxEntries: 2 });
   assert.equal(bpftool('map', 'show', 'id', rs.id).type, 'reuseport_sockarray');
   const ur = tmpMap(t, { type: MapType.UserRingbuf, keySize: 0, valueSize: 0, maxEntries: 4096 });
   assert.equal(ur.type, MapType.UserRingbuf);
   const arena = tmpMap(t, { type: MapType.Arena, keySize: 0, valueSize: 0, maxEntries: 4, flags: BPF_F_MMAPABLE });
   assert.equal(arena.type, MapType.Arena);
+  const pages = arena.mmap();
+  assert.ok(pages.length >= 4 * 4096 && pages.length % 4096 === 0, 'four pages');
+  pages[0] = 7;
+  pages[pages.length - 1] = 9; // the last page appears when touched
+  assert.deepEqual([pages[0], pages[pages.length - 1]], [7, 9]);
+  assert.throws(
+    () => arena.mmap(),
+    (e) => BpfError.is(e, 'EINVAL') && /an arena is mapped once/.test(e.message),
+  );
+  assert.throws(() => arena.lookup(null), /has no elements to look up, update or delete: use mmap/);
   assert.throws(
     () => BpfMap.create({ type: MapType.StructOps, keySize: 4, valueSize: 8, maxEntries: 1 }),
     (e) => BpfError.is(e, 'EINVAL') && /btf\.vmlinuxValueTypeId/.test(e.message),
