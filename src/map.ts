@@ -308,7 +308,22 @@ export class BpfMap implements MapShape {
     }
     let fd: number;
     try {
-      fd = BpfMap.#createFd(type, keySize, valueSize, maxEntries, flags, innerMapFd, numaNode, name, ifindex, btf, mapExtra);
+      fd = mapCreate({
+        mapType: type,
+        keySize,
+        valueSize,
+        maxEntries,
+        mapFlags: flags >>> 0,
+        innerMapFd,
+        numaNode,
+        name,
+        mapIfindex: ifindex,
+        btfFd: btf ? checkFd('btf.fd', btf.fd) : 0,
+        btfKeyTypeId: btf ? checkU32('btf.keyTypeId', btf.keyTypeId ?? 0) : 0,
+        btfValueTypeId: btf ? checkU32('btf.valueTypeId', btf.valueTypeId ?? 0) : 0,
+        btfVmlinuxValueTypeId: btf ? checkU32('btf.vmlinuxValueTypeId', btf.vmlinuxValueTypeId ?? 0) : 0,
+        mapExtra,
+      });
     } finally {
       ownBtf?.close(); // the map holds its own reference
     }
@@ -326,37 +341,6 @@ export class BpfMap implements MapShape {
     map.#keyCodec = opts.key;
     map.#valueCodec = opts.value;
     return map;
-  }
-
-  static #createFd(
-    type: number,
-    keySize: number,
-    valueSize: number,
-    maxEntries: number,
-    flags: number,
-    innerMapFd: number,
-    numaNode: number,
-    name: string,
-    ifindex: number,
-    btf: MapBtf | undefined,
-    mapExtra: bigint,
-  ): number {
-    return mapCreate({
-      mapType: type,
-      keySize,
-      valueSize,
-      maxEntries,
-      mapFlags: flags >>> 0,
-      innerMapFd,
-      numaNode,
-      name,
-      mapIfindex: ifindex,
-      btfFd: btf ? checkFd('btf.fd', btf.fd) : 0,
-      btfKeyTypeId: btf ? checkU32('btf.keyTypeId', btf.keyTypeId ?? 0) : 0,
-      btfValueTypeId: btf ? checkU32('btf.valueTypeId', btf.valueTypeId ?? 0) : 0,
-      btfVmlinuxValueTypeId: btf ? checkU32('btf.vmlinuxValueTypeId', btf.vmlinuxValueTypeId ?? 0) : 0,
-      mapExtra,
-    });
   }
 
   /**
@@ -458,7 +442,6 @@ export class BpfMap implements MapShape {
   #fdValue(value: unknown): Uint8Array {
     const name = this.#typeName();
     let fd = objectFd(value);
-    if (fd === undefined && value instanceof BpfMap) fd = value.fd;
     if (fd === undefined) {
       const bytes = checkBytes('value', value, this.valueSize, `the fd of what a ${name} map holds`);
       fd = this.valueSize >= 4 ? new DataView(bytes.buffer, bytes.byteOffset, 4).getInt32(0, true) : -1;
