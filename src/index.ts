@@ -84,7 +84,7 @@ export type { PerCpuTypedMap } from './typed-map.js';
 export { parseCpuList, possibleCpus } from './cpu.js';
 export { lpmIPv4, lpmIPv6, lpmKey } from './lpm.js';
 export type { LpmPrefixCodec } from './lpm.js';
-export { listMaps } from './map-info.js';
+export { listMapIds, listMaps } from './map-info.js';
 export type { MapInfo } from './map-info.js';
 export { Btf, mapTypeBtf, trimLog } from './btf/load.js';
 export type { MapTypeBtf } from './btf/load.js';

@@ -84,20 +84,29 @@ export function readMapInfo(fd: number): MapInfo {
  */
 export function listMaps(): MapInfo[] {
   const out: MapInfo[] = [];
-  let id = 0;
-  for (;;) {
-    const { ret, nextId } = getNextId(Cmd.BPF_MAP_GET_NEXT_ID, id);
-    if (ret === -ENOENT) return out;
-    if (ret < 0) throw new BpfError('BPF_MAP_GET_NEXT_ID', -ret, { hint: hintForIdWalk(-ret) });
-    id = nextId;
+  for (const id of listMapIds()) {
     const fd = getFdById(Cmd.BPF_MAP_GET_FD_BY_ID, id);
-    if (fd === -ENOENT) continue;
+    if (fd === -ENOENT) continue; // gone meanwhile
     if (fd < 0) throw new BpfError('BPF_MAP_GET_FD_BY_ID', -fd, { hint: `map id ${id}` });
     try {
       out.push(readMapInfo(fd));
     } finally {
       closeFd(fd);
     }
+  }
+  return out;
+}
+
+/** The ids of every map on the system, in order (BPF_MAP_GET_NEXT_ID; needs CAP_SYS_ADMIN). */
+export function listMapIds(): number[] {
+  const ids: number[] = [];
+  let id = 0;
+  for (;;) {
+    const { ret, nextId } = getNextId(Cmd.BPF_MAP_GET_NEXT_ID, id);
+    if (ret === -ENOENT) return ids;
+    if (ret < 0) throw new BpfError('BPF_MAP_GET_NEXT_ID', -ret, { hint: hintForIdWalk(-ret) });
+    id = nextId;
+    ids.push(id);
   }
 }
 

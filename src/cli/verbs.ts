@@ -1,7 +1,7 @@
 /** The verbs: each reads its words, does one job with the library, and prints for people or JSON. */
 import { possibleCpus } from '../cpu.js';
 import { BpfMap } from '../map.js';
-import { listMaps } from '../map-info.js';
+import { listMapIds } from '../map-info.js';
 import { fdInfoField } from '../sys/fd.js';
 import { MAP_FLAG_NAMES } from '../sys/uapi.js';
 import { type Parsed, UsageError, type Words, parseCount, parseMapRef, parseUpdateFlags } from './args.js';
@@ -62,7 +62,7 @@ const list: Verb = (w, p, io) => {
   w.end();
   const pins = pinnedPaths();
   const rows: ReturnType<typeof describeMap>[] = [];
-  for (const { id } of listMaps()) {
+  for (const id of listMapIds()) {
     let m: BpfMap;
     try {
       m = BpfMap.fromId(id);
