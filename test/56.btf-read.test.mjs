@@ -69,6 +69,24 @@ test('a map libbpf created from a clang object reads as records through its BTF'
   assert.equal(dumped.color, 'BLUE');
 });
 
+test('codecs read from BTF describe new maps in BTF again: enums, unions, bitfields and all', (t) => {
+  const { map, expected } = foreignMap(t);
+  const foreign = map.typedFromBtf();
+  const copy = tmpMap(t, { type: MapType.Hash, key: foreign.keyType, value: foreign.valueType, maxEntries: 4 });
+  const tm = copy.typedFromBtf();
+  tm.set(1, record);
+  assert.deepEqual(copy.lookup(u32.encode(1)), expected, 'the same bytes cc lays out');
+  assert.deepEqual(tm.get(1), record);
+  const ours = bpftool('map', 'dump', 'id', copy.id)[0].formatted.value;
+  map.update(u32.encode(1), expected);
+  const theirs = bpftool('map', 'dump', 'id', map.id).find((e) => e.formatted.key === 1).formatted.value;
+  // Records lift the anonymous struct's members and keep a union's first member only, so the copy
+  // names p and q directly and its union has just u; everything else, bitfields included, matches.
+  const { '': anon, n, ...theirsRest } = theirs;
+  assert.deepEqual(anon, { p: 9, q: 250 });
+  assert.deepEqual(ours, { ...theirsRest, n: { u: n.u }, p: 9, q: 250 }, 'bpftool formats both maps alike');
+});
+
 test('enum values: by name or number in, by name out (the number when unnamed); bad names refused', (t) => {
   const { map } = foreignMap(t);
   const tm = map.typedFromBtf();

@@ -6,6 +6,7 @@
  */
 import type { Codec } from '../codec/codec.js';
 import type { ArrayType, CStringType, StructType } from '../codec/struct.js';
+import type { BitfieldCodec } from './codecs.js';
 import {
   BTF_HEADER_SIZE,
   BTF_INT_BOOL,
@@ -171,7 +172,11 @@ export class BtfBuilder {
       case 'spinlock':
         return this.#spinLock();
       case 'struct':
-        return this.#struct(c as StructType<unknown>, path);
+        return this.#struct(c as StructType<unknown>, path, BtfKind.Struct);
+      case 'union':
+        return this.#struct(c as StructType<unknown>, path, BtfKind.Union);
+      case 'enum':
+        return this.#enum(c as Codec<unknown> & { values?: readonly { name: string; value: bigint }[]; signed?: boolean }, path);
       default:
         throw new BtfBuildError(`${path}: no BTF for a codec of kind ${String((c as Codec<unknown>).kind)}`);
     }
@@ -195,8 +200,22 @@ export class BtfBuilder {
     return id;
   }
 
-  #struct(s: StructType<unknown>, path: string): number {
-    const name = s.name.replace(/^struct /, '');
+  /** An enum read from BTF, back into BTF (ENUM, or ENUM64 for 8-byte enums). */
+  #enum(c: Codec<unknown> & { values?: readonly { name: string; value: bigint }[]; signed?: boolean }, path: string): number {
+    if (!c.values) throw new BtfBuildError(`${path}: enum ${c.name} has no list of values`);
+    const name = c.name.replace(/^enum /, '').replace('(anon)', '');
+    const wide = c.size === 8;
+    const words = [this.#str(name), btfInfo(wide ? BtfKind.Enum64 : BtfKind.Enum, c.values.length, c.signed === true), c.size];
+    for (const v of c.values) {
+      const u = BigInt.asUintN(64, v.value);
+      if (wide) words.push(this.#str(v.name), Number(u & 0xffff_ffffn), Number(u >> 32n));
+      else words.push(this.#str(v.name), Number(u & 0xffff_ffffn));
+    }
+    return this.#add(words);
+  }
+
+  #struct(s: StructType<unknown>, path: string, kind: BtfKind = BtfKind.Struct): number {
+    const name = s.name.replace(/^(struct|union) /, '').replace('(anon)', '');
     const locks = s.fields.filter((f) => f.type.kind === 'spinlock');
     if (locks.length > 1)
       throw new BtfBuildError(
@@ -205,8 +224,15 @@ export class BtfBuilder {
     for (const f of locks)
       if (f.offset % 4 !== 0)
         throw new BtfBuildError(`${path}.${f.name}: a bpf_spin_lock must be 4-byte aligned, it is at offset ${f.offset}`);
-    const members = s.fields.map((f) => [f.name, this.codec(f.type, `${path}.${f.name}`), f.offset * 8] as const);
-    const words = [this.#str(name), btfInfo(BtfKind.Struct, members.length), s.size];
+    // Bitfields (structs read from BTF) need kind_flag members: offset bits 0-23, width bits 24-31.
+    const bitfields = s.fields.some((f) => f.type.kind === 'bitfield');
+    const members = s.fields.map((f) => {
+      if (f.type.kind !== 'bitfield') return [f.name, this.codec(f.type, `${path}.${f.name}`), f.offset * 8] as const;
+      const b = f.type as BitfieldCodec;
+      const base = this.int(b.signed ? 'long long' : 'unsigned long long', 8, { signed: b.signed });
+      return [f.name, base, ((b.bits << 24) | (f.bitOffset ?? f.offset * 8)) >>> 0] as const;
+    });
+    const words = [this.#str(name), btfInfo(kind, members.length, bitfields), s.size];
     for (const [n, t, bits] of members) words.push(this.#str(n), t, bits);
     return this.#add(words);
   }

@@ -204,7 +204,7 @@ interface Member {
 }
 
 /** An integer of `width` bits at a bit offset: the offset is given to read/write in bits via the field list. */
-interface BitfieldCodec extends Codec<number | bigint> {
+export interface BitfieldCodec extends Codec<number | bigint> {
   readonly kind: 'bitfield';
   readonly bits: number;
   readonly signed: boolean;
@@ -264,7 +264,13 @@ function writeBits(view: DataView, base: number, bit: number, bits: number, valu
 function recordCodec(kind: 'struct' | 'union', name: string, size: number, members: readonly Member[]): Codec<unknown> {
   const data = members.filter((m) => m.codec.kind !== 'spinlock');
   const known = new Set(data.map((m) => m.name));
-  const fields: StructField[] = members.map((m) => ({ name: m.name, offset: m.bit >> 3, size: m.codec.size, type: m.codec }));
+  const fields: StructField[] = members.map((m) => ({
+    name: m.name,
+    offset: m.bit >> 3,
+    size: m.codec.size,
+    type: m.codec,
+    ...(m.codec.kind === 'bitfield' ? { bitOffset: m.bit } : {}),
+  }));
   const c = {
     kind,
     name,
@@ -336,11 +342,13 @@ function enumCodec(t: BtfType): Codec<unknown> {
     for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(view.getUint8(off + i));
     return signed ? BigInt.asIntN(bits, v) : v;
   };
-  const c: Codec<unknown> = {
+  const c: Codec<unknown> & { values: readonly { name: string; value: bigint }[]; signed: boolean } = {
     kind: 'enum',
     name,
     size,
     align: size,
+    values: Object.freeze([...(t.values ?? [])]),
+    signed,
     write(view, off, value, path) {
       let v: bigint;
       if (typeof value === 'string') {

@@ -28,6 +28,8 @@ export interface StructField {
   readonly offset: number;
   readonly size: number;
   readonly type: Codec<unknown>;
+  /** Bitfields only (structs read from BTF): the offset in bits from the struct's start. */
+  readonly bitOffset?: number;
 }
 
 export interface StructType<R> extends Codec<R> {
