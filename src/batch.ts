@@ -6,7 +6,7 @@
 import { errnoNumber } from './errors.js';
 import { mapError } from './hints.js';
 import type { MapShape } from './shape.js';
-import { Cmd, mapBatch } from './sys/bpf.js';
+import { Cmd, cmdName, mapBatch } from './sys/bpf.js';
 import { checkBytes, checkFlags, checkInt, describe } from './validate.js';
 
 const ENOENT = errnoNumber('ENOENT');
@@ -118,17 +118,8 @@ export function lookupBatchOn(
   count: number,
   opts?: BatchOptions,
 ): BatchResult {
-  return del
-    ? run(
-        Cmd.BPF_MAP_LOOKUP_AND_DELETE_BATCH,
-        'BPF_MAP_LOOKUP_AND_DELETE_BATCH',
-        m,
-        count,
-        { inBatch, outBatch, keys, values },
-        opts,
-        true,
-      )
-    : run(Cmd.BPF_MAP_LOOKUP_BATCH, 'BPF_MAP_LOOKUP_BATCH', m, count, { inBatch, outBatch, keys, values }, opts, true);
+  const cmd = del ? Cmd.BPF_MAP_LOOKUP_AND_DELETE_BATCH : Cmd.BPF_MAP_LOOKUP_BATCH;
+  return run(cmd, cmdName(cmd), m, count, { inBatch, outBatch, keys, values }, opts, true);
 }
 
 /** One update batch: `count` keys and values; returns how many were applied. */

@@ -17,7 +17,7 @@ import type { BpfMap } from './map.js';
 import { PAGE_SIZE, mmapFd, perfEventOpenBpfOutput, unmapBuffer } from './sys/bpf.js';
 import * as L from './sys/layout.js';
 import { MapType } from './sys/uapi.js';
-import { FdWaiter } from './sys/waiter.js';
+import { FdWaiter, readUntilClosed } from './sys/waiter.js';
 
 const PERF_RECORD_LOST = 2;
 const PERF_RECORD_SAMPLE = 9;
@@ -159,15 +159,13 @@ export class PerfEventReader implements AsyncIterable<PerfRecord> {
   }
 
   /** Records as they arrive; ends when `close()` is called. */
-  async *[Symbol.asyncIterator](): AsyncIterator<PerfRecord> {
-    while (!this.#closed) {
-      const rec = this.read();
-      if (rec !== undefined) {
-        yield rec;
-        continue;
-      }
-      await this.#waiter.wait(() => this.pending);
-    }
+  [Symbol.asyncIterator](): AsyncIterator<PerfRecord> {
+    return readUntilClosed(
+      () => this.read(),
+      this.#waiter,
+      () => this.pending,
+      () => this.#closed,
+    );
   }
 
   #release(): void {

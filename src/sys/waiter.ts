@@ -87,3 +87,23 @@ export class FdWaiter {
     this.#wake?.();
   }
 }
+
+/**
+ * Yields what `read()` returns until `closed()`; when `read()` has nothing,
+ * waits on `waiter` until `ready()`. The loop behind the readers' async iterators.
+ */
+export async function* readUntilClosed<T>(
+  read: () => T | undefined,
+  waiter: FdWaiter,
+  ready: () => boolean,
+  closed: () => boolean,
+): AsyncGenerator<T, void, undefined> {
+  while (!closed()) {
+    const r = read();
+    if (r !== undefined) {
+      yield r;
+      continue;
+    }
+    await waiter.wait(ready);
+  }
+}
