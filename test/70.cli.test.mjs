@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { BpfMap, MapType, defineStruct, u32, u64 } from 'bpfmap';
+import { MapType, defineStruct, u32, u64 } from 'bpfmap';
 import { bpftool, ensureBpffs, fromHex, pinPath, tmpMap } from './helpers/kernel.mjs';
 
 const BIN = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));

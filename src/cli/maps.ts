@@ -127,7 +127,7 @@ function decode(codec: Codec<unknown> | undefined, bytes: Uint8Array): unknown {
 }
 
 /** An entry as `bpftool map dump -j` prints it, plus `formatted` when the map has BTF. */
-export function jsonEntry(map: BpfMap, t: Typing, key: Uint8Array | null, value: MapValue): Record<string, unknown> {
+export function jsonEntry(t: Typing, key: Uint8Array | null, value: MapValue): Record<string, unknown> {
   const e: Record<string, unknown> = {};
   if (key) e.key = hexList(key);
   if (Array.isArray(value)) e.values = value.map((v, cpu) => ({ cpu, value: hexList(v) }));

@@ -118,7 +118,7 @@ const dump: Verb = (w, p, io) =>
     if (p.json)
       return io.out(
         json(
-          entries.map(([k, v]) => jsonEntry(m, t, k, v)),
+          entries.map(([k, v]) => jsonEntry(t, k, v)),
           p.pretty,
         ),
       );
@@ -133,7 +133,7 @@ const lookup: Verb = (w, p, io) =>
     w.end();
     const v = m.lookup(key);
     if (v === undefined) throw new CliError(`key ${key ? hexText(key) : '(none)'} not found in map ${m.id}`);
-    if (p.json) return io.out(json(jsonEntry(m, t, key, v), p.pretty));
+    if (p.json) return io.out(json(jsonEntry(t, key, v), p.pretty));
     io.out(table(humanHeader(m, possibleCpus()), [humanCells(m, t, key, v)]));
   });
 
@@ -195,7 +195,7 @@ const takeHead =
       w.end();
       const v = pop ? m.pop() : m.peek();
       if (v === undefined) throw new CliError(`map ${m.id} is empty`);
-      if (p.json) return io.out(json(jsonEntry(m, t, null, v), p.pretty));
+      if (p.json) return io.out(json(jsonEntry(t, null, v), p.pretty));
       io.out(t.value ? showValue(t.value.decode(v)) : hexText(v));
     });
 
