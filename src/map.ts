@@ -27,6 +27,7 @@ import {
   cPath,
   elem,
   elemInBlock,
+  elemKeyed,
   fromBlock,
   getFdById,
   mapCreate,
@@ -225,6 +226,14 @@ export class BpfMap implements MapShape {
   #valueCodec: Codec<unknown> | undefined;
   /** Keys and whole values fit the call block (the hot path; see sys/bpf.ts). */
   readonly #inBlock: boolean;
+  /**
+   * The key size the straight-line paths take, or -1 when they cannot be
+   * used (keyless or element-less maps, keys or values beyond the call
+   * block, a closed map): one comparison says "open, and the key fits".
+   */
+  #fastKey: number;
+  /** The value size `update`'s straight-line path takes, or -1 (fd-valued maps check each fd). */
+  readonly #fastValue: number;
   /** Values are fds of kernel objects, checked on update (prog arrays, sockmaps, …). */
   readonly #fdValues: boolean;
   /** Elements exist for every index and cannot be deleted (array, per-CPU array). */
@@ -249,6 +258,8 @@ export class BpfMap implements MapShape {
     this.#undeletable = info.type === MapType.Array || info.type === MapType.PercpuArray;
     this.#noElements = info.type === MapType.Ringbuf || info.type === MapType.UserRingbuf || info.type === MapType.Arena;
     this.#inBlock = this.keySize <= BLOCK_KEY_CAP && this.valueBufferSize <= BLOCK_VALUE_CAP;
+    this.#fastKey = this.#inBlock && this.keySize > 0 && !this.#noElements ? this.keySize : -1;
+    this.#fastValue = this.#fdValues ? -1 : this.valueBufferSize;
     own(this, fd);
   }
 
@@ -517,20 +528,36 @@ export class BpfMap implements MapShape {
 
   /**
    * One lookup-like command (lookup, lookup-and-delete) that copies a value out.
-   * The common case runs straight-line (open map, key of the map's size, no
-   * flags, no or a right-sized `out`): every helper call between two syscalls
-   * shows in the per-operation cost. Anything else takes the checked path.
+   * The common case (open map, key of the map's size, no options, or only a
+   * right-sized `out`) runs straight-line and small enough for the JIT to
+   * inline into the caller: after each syscall the CPU runs JavaScript cold,
+   * so every call and branch between two syscalls shows in the cost.
+   * Anything else takes the checked path.
    */
   #copyOut(cmd: number, command: string, key: Uint8Array | null, opts: LookupOptions | undefined): MapValue | undefined {
+    if (key instanceof Uint8Array && key.length === this.#fastKey) {
+      const n = this.valueBufferSize;
+      if (opts === undefined) {
+        const r = elemKeyed(cmd, this.#fd, key, n);
+        if (r === 0) return this.#copyResult(undefined, n);
+        if (r === -ENOENT) return undefined;
+        throw mapError(command, -r, this, 0);
+      }
+      const out = opts === null ? undefined : opts.out;
+      if (out instanceof Uint8Array && out.length === n && opts.flags === undefined) {
+        const r = elemKeyed(cmd, this.#fd, key, n);
+        if (r === 0) return this.#copyResult(out, n);
+        if (r === -ENOENT) return undefined;
+        throw mapError(command, -r, this, 0);
+      }
+    }
+    return this.#copyOutChecked(cmd, command, key, opts);
+  }
+
+  /** `#copyOut` for every case: checks each argument, then one syscall. */
+  #copyOutChecked(cmd: number, command: string, key: Uint8Array | null, opts: LookupOptions | undefined): MapValue | undefined {
     const out = opts?.out;
     const n = this.valueBufferSize;
-    if (this.#plain(key, opts?.flags) && (out === undefined || (out instanceof Uint8Array && out.length === n))) {
-      toBlock(key, BLOCK_KEY);
-      const r = elemInBlock(cmd, this.#fd, key.length, n, 0);
-      if (r === -ENOENT) return undefined;
-      if (r < 0) throw mapError(command, -r, this, 0);
-      return this.#copyResult(out, n);
-    }
     const fd = this.#live(command);
     const k = this.#key(key);
     const flags = opts?.flags === undefined ? 0 : checkFlags('flags', opts.flags);
@@ -546,18 +573,6 @@ export class BpfMap implements MapShape {
     if (r === -ENOENT) return undefined;
     if (r < 0) throw mapError(command, -r, this, flags);
     return this.#result(o);
-  }
-
-  /** The straight-line case: an open map whose values fit the call block, a key of its size, no flags. */
-  #plain(key: unknown, flags: number | undefined): key is Uint8Array {
-    return (
-      this.#inBlock &&
-      this.#fd >= 0 &&
-      flags === undefined &&
-      key instanceof Uint8Array &&
-      key.length === this.keySize &&
-      key.length > 0
-    );
   }
 
   /** The value the call block holds after a lookup, in `out` or a new buffer. */
@@ -593,17 +608,22 @@ export class BpfMap implements MapShape {
   update(key: Uint8Array | null, value: UpdateValue, opts?: UpdateOptions): void {
     // Straight-line common case (see #copyOut): bytes of the right sizes, no flags.
     if (
-      !this.#fdValues &&
-      this.#plain(key, opts?.flags) &&
+      key instanceof Uint8Array &&
+      key.length === this.#fastKey &&
       value instanceof Uint8Array &&
-      value.length === this.valueBufferSize
+      value.length === this.#fastValue &&
+      (opts === undefined || (opts !== null && opts.flags === undefined))
     ) {
-      toBlock(key, BLOCK_KEY);
       toBlock(value, BLOCK_VALUE);
-      const r = elemInBlock(Cmd.BPF_MAP_UPDATE_ELEM, this.#fd, key.length, value.length, 0);
+      const r = elemKeyed(Cmd.BPF_MAP_UPDATE_ELEM, this.#fd, key, value.length);
       if (r < 0) throw mapError('BPF_MAP_UPDATE_ELEM', -r, this, 0);
       return;
     }
+    this.#updateChecked(key, value, opts);
+  }
+
+  /** `update` for every case: checks each argument, then one syscall. */
+  #updateChecked(key: Uint8Array | null, value: UpdateValue, opts: UpdateOptions | undefined): void {
     const fd = this.#live('BPF_MAP_UPDATE_ELEM');
     const k = this.#key(key);
     const flags = opts?.flags === undefined ? 0 : checkFlags('flags', opts.flags);
@@ -624,21 +644,24 @@ export class BpfMap implements MapShape {
    * @throws {BpfError} EINVAL on arrays (elements cannot be deleted), EPERM.
    */
   delete(key: Uint8Array): boolean {
+    if (key instanceof Uint8Array && key.length === this.#fastKey && !this.#undeletable) {
+      const r = elemKeyed(Cmd.BPF_MAP_DELETE_ELEM, this.#fd, key, -1);
+      if (r === 0) return true;
+      if (r === -ENOENT) return false;
+      throw mapError('BPF_MAP_DELETE_ELEM', -r, this);
+    }
+    return this.#deleteChecked(key);
+  }
+
+  /** `delete` for every case. */
+  #deleteChecked(key: Uint8Array): boolean {
     if (this.#undeletable) {
       this.#live('BPF_MAP_DELETE_ELEM');
       throw mapError('BPF_MAP_DELETE_ELEM', EINVAL, this); // what the kernel says, without asking it
     }
-    let r: number;
-    if (this.#plain(key, undefined)) {
-      toBlock(key, BLOCK_KEY);
-      r = elemInBlock(Cmd.BPF_MAP_DELETE_ELEM, this.#fd, key.length, -1, 0);
-      if (r === -ENOENT) return false;
-      if (r < 0) throw mapError('BPF_MAP_DELETE_ELEM', -r, this);
-      return true;
-    }
     const fd = this.#live('BPF_MAP_DELETE_ELEM');
     const k = this.#key(key);
-    r = this.#inBlock
+    const r = this.#inBlock
       ? elemInBlock(Cmd.BPF_MAP_DELETE_ELEM, fd, this.#stageKey(k), -1, 0)
       : elem(Cmd.BPF_MAP_DELETE_ELEM, fd, k, this.keySize, null, 0, 0);
     if (r === -ENOENT) return false;
@@ -1270,6 +1293,7 @@ export class BpfMap implements MapShape {
     const fd = this.#fd;
     if (fd < 0) return;
     this.#fd = -1;
+    this.#fastKey = -1;
     release(this, fd);
   }
 

@@ -38,8 +38,8 @@ export interface Addon {
   epollWait(epfd: number, timeoutMs: number): number;
   /** The environment's call block (an ArrayBuffer shared with the addon; layout in native/bpfmap.c). */
   callBlock(): ArrayBuffer;
-  /** The element command whose arguments are in the call block's header. */
-  elemBlock(): number;
+  /** The element command whose arguments are in the call block's header; its result goes to the header's result word. */
+  elemBlock(): void;
 }
 
 const require = createRequire(import.meta.url);

@@ -51,10 +51,13 @@ export const elem: typeof addon.elem = addon.elem;
  * addon never has to find (and V8 never has to move off-heap) the caller's
  * small typed arrays, and the call takes no arguments. Layout: a 64-byte
  * header of u32 words (cmd, fd, key offset, key length, value offset, value
- * length, flags low, flags high), then the key area, then the value area.
+ * length, flags low, flags high, then the i32 result), then the key area,
+ * then the value area.
  */
 const block = new Uint8Array(addon.callBlock());
 const header = new Uint32Array(block.buffer, 0, 8);
+/** The header's result word, written by `elemBlock()`. */
+const result = new Int32Array(block.buffer, 32, 1);
 const NO_BUFFER = 0xffff_ffff;
 /** Offset of the key area in the call block. */
 export const BLOCK_KEY = 64;
@@ -99,7 +102,29 @@ export function elemInBlock(cmd: number, fd: number, keyLength: number, valueLen
   header[5] = Math.max(valueLength, 0);
   header[6] = flags >>> 0;
   header[7] = flags > 0xffff_ffff ? Math.floor(flags / 2 ** 32) : 0;
-  return addon.elemBlock();
+  addon.elemBlock();
+  return result[0] as number;
+}
+
+/**
+ * The hot path's element command: `key` copied to BLOCK_KEY, a value area of
+ * `valueLength` bytes at BLOCK_VALUE (none when negative), no flags. Returns
+ * the result or -errno. Kept small so that the JIT inlines it into callers.
+ */
+export function elemKeyed(cmd: number, fd: number, key: Uint8Array, valueLength: number): number {
+  const n = key.length;
+  if (n > 32) block.set(key, BLOCK_KEY);
+  else for (let i = 0; i < n; i++) block[BLOCK_KEY + i] = key[i] as number;
+  header[0] = cmd;
+  header[1] = fd;
+  header[2] = BLOCK_KEY;
+  header[3] = n;
+  header[4] = valueLength < 0 ? NO_BUFFER : BLOCK_VALUE;
+  header[5] = Math.max(valueLength, 0);
+  header[6] = 0;
+  header[7] = 0;
+  addon.elemBlock();
+  return result[0] as number;
 }
 
 /** close(2). */
