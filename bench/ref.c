@@ -17,7 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static long sys_bpf(int cmd, union bpf_attr *attr) { return syscall(__NR_bpf, cmd, attr, sizeof *attr); }
+#include <stddef.h>
+
+/* The attr sizes libbpf passes (and bpfmap): up to the last field each command uses. */
+#define ELEM_ATTR_SIZE (offsetof(union bpf_attr, flags) + sizeof(((union bpf_attr *)0)->flags))
+#define BATCH_ATTR_SIZE (offsetof(union bpf_attr, batch.flags) + sizeof(((union bpf_attr *)0)->batch.flags))
+
+static long sys_bpf(int cmd, union bpf_attr *attr, size_t size) { return syscall(__NR_bpf, cmd, attr, size); }
 
 static int map_create(enum bpf_map_type type, uint32_t ksz, uint32_t vsz, uint32_t max) {
   union bpf_attr a;
@@ -26,7 +32,7 @@ static int map_create(enum bpf_map_type type, uint32_t ksz, uint32_t vsz, uint32
   a.key_size = ksz;
   a.value_size = vsz;
   a.max_entries = max;
-  long fd = sys_bpf(BPF_MAP_CREATE, &a);
+  long fd = sys_bpf(BPF_MAP_CREATE, &a, sizeof a);
   if (fd < 0) {
     fprintf(stderr, "ref: map create (type %d): %s\n", type, strerror(errno));
     exit(1);
@@ -41,7 +47,7 @@ static long elem(int cmd, int fd, const void *key, void *value, uint64_t flags) 
   a.key = (uint64_t)(uintptr_t)key;
   a.value = (uint64_t)(uintptr_t)value;
   a.flags = flags;
-  return sys_bpf(cmd, &a);
+  return sys_bpf(cmd, &a, ELEM_ATTR_SIZE);
 }
 
 static double now_ns(void) {
@@ -135,7 +141,7 @@ static double run(const char *op) {
       at.batch.keys = (uint64_t)(uintptr_t)bkeys;
       at.batch.values = (uint64_t)(uintptr_t)bvals;
       at.batch.count = batch;
-      long r = sys_bpf(BPF_MAP_LOOKUP_BATCH, &at);
+      long r = sys_bpf(BPF_MAP_LOOKUP_BATCH, &at, BATCH_ATTR_SIZE);
       if (r < 0 && errno != ENOENT) must(r, "lookup batch");
       for (uint32_t i = 0; i < at.batch.count; i++) sink += bvals[i] + bkeys[i];
       count += at.batch.count;

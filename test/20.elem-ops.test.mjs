@@ -177,6 +177,41 @@ test('lookup with out fills and returns the given buffer', (t) => {
   );
 });
 
+test('every key and value size round-trips through the fast paths, as bpftool sees it', (t) => {
+  // The call block copies 4 and 8 bytes unrolled, other sizes up to 32 in a
+  // loop and larger ones with set(): each shape, both sides, against the kernel.
+  const sizes = [1, 3, 4, 5, 8, 9, 16, 32, 33, 100];
+  const bytes = (n, seed) => Uint8Array.from({ length: n }, (_, i) => (seed * 31 + i * 7 + 1) & 0xff);
+  for (const ks of sizes) {
+    for (const vs of [1, 4, 8, 12, 33, 256]) {
+      const m = tmpMap(t, { type: MapType.Hash, keySize: ks, valueSize: vs, maxEntries: 4 });
+      const k1 = bytes(ks, 1);
+      const k2 = bytes(ks, 2);
+      m.update(k1, bytes(vs, 3));
+      m.update(k2, bytes(vs, 4));
+      const where = `key ${ks}, value ${vs}`;
+      assert.deepEqual(m.lookup(k1), bytes(vs, 3), where);
+      // out at an odd offset inside a larger buffer: the bytes around it stay untouched
+      const big = new Uint8Array(vs + 3).fill(0xee);
+      const out = big.subarray(1, 1 + vs);
+      assert.equal(m.lookup(k2, { out }), out, where);
+      assert.deepEqual(out, bytes(vs, 4), where);
+      assert.equal(big[0], 0xee, where);
+      assert.equal(big[vs + 1], 0xee, where);
+      const dump = bpftool('map', 'dump', 'id', m.id);
+      const seen = new Map(dump.map((e) => [Buffer.from(fromHex(e.key)).toString('hex'), fromHex(e.value)]));
+      assert.deepEqual(seen.get(Buffer.from(k1).toString('hex')), bytes(vs, 3), where);
+      assert.deepEqual(seen.get(Buffer.from(k2).toString('hex')), bytes(vs, 4), where);
+      assert.equal(m.delete(k1), true, where);
+      assert.equal(m.delete(k1), false, where);
+      assert.equal(m.lookup(k1), undefined, where);
+      assert.deepEqual(m.lookupAndDelete(k2), bytes(vs, 4), where);
+      assert.equal(bpftool('map', 'dump', 'id', m.id).length, 0, where);
+      m.close();
+    }
+  }
+});
+
 test('what the library writes, bpftool reads; what bpftool writes, the library reads', (t) => {
   const m = tmpMap(t, { type: MapType.Hash, name: 'crosscheck', keySize: 4, valueSize: 8, maxEntries: 8 });
   m.update(u32(7), u64(0x0102030405060708n));
