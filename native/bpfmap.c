@@ -298,8 +298,6 @@ static napi_value ElemBlock(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-
-
 /*
  * mmap(fd, length, offset, writable) -> [ArrayBuffer, handle] over a
  * MAP_SHARED mapping of fd, or -errno. The mapping is released by

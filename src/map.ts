@@ -537,14 +537,8 @@ export class BpfMap implements MapShape {
   #copyOut(cmd: number, command: string, key: Uint8Array | null, opts: LookupOptions | undefined): MapValue | undefined {
     if (key instanceof Uint8Array && key.length === this.#fastKey) {
       const n = this.valueBufferSize;
-      if (opts === undefined) {
-        const r = elemKeyed(cmd, this.#fd, key, n);
-        if (r === 0) return this.#copyResult(undefined, n);
-        if (r === -ENOENT) return undefined;
-        throw mapError(command, -r, this, 0);
-      }
-      const out = opts === null ? undefined : opts.out;
-      if (out instanceof Uint8Array && out.length === n && opts.flags === undefined) {
+      const out = opts?.out;
+      if (opts === undefined || (opts !== null && opts.flags === undefined && out instanceof Uint8Array && out.length === n)) {
         const r = elemKeyed(cmd, this.#fd, key, n);
         if (r === 0) return this.#copyResult(out, n);
         if (r === -ENOENT) return undefined;

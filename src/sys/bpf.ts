@@ -148,16 +148,7 @@ export function elemInBlock(cmd: number, fd: number, keyLength: number, valueLen
  */
 export function elemKeyed(cmd: number, fd: number, key: Uint8Array, valueLength: number): number {
   toBlock(key, BLOCK_KEY);
-  header[0] = cmd;
-  header[1] = fd;
-  header[2] = BLOCK_KEY;
-  header[3] = key.length;
-  header[4] = valueLength < 0 ? NO_BUFFER : BLOCK_VALUE;
-  header[5] = Math.max(valueLength, 0);
-  header[6] = 0;
-  header[7] = 0;
-  addon.elemBlock();
-  return result[0] as number;
+  return elemInBlock(cmd, fd, key.length, valueLength, 0);
 }
 
 /** close(2). */
