@@ -1,9 +1,8 @@
 // fd ownership: every fd the library opens is closed by close(), and a forgotten map by the garbage collector.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { BpfMap, MapType } from 'bpfmap';
-import { openFdCount } from './helpers/kernel.mjs';
+import { gcChild, openFdCount } from './helpers/kernel.mjs';
 
 test('creating and closing 2,000 maps leaves the fd count where it started', () => {
   const before = openFdCount();
@@ -21,12 +20,7 @@ test('maps dropped without close() are closed by the garbage collector', () => {
     const leaked = count() - before;
     for (let i = 0; i < 10 && count() > before; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); }
     console.log(JSON.stringify({ leaked, after: count() - before }));`;
-  const out = JSON.parse(
-    execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      cwd: new URL('..', import.meta.url),
-    }),
-  );
+  const out = gcChild(script);
   assert.equal(out.leaked, 500, 'the maps were open before collection');
   assert.equal(out.after, 0, 'all were closed after collection');
 });
@@ -47,12 +41,7 @@ test('programs and BTF objects: close() frees the fd, and dropped ones are close
     const leaked = count() - start;
     for (let i = 0; i < 10 && count() > start; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); }
     console.log(JSON.stringify({ afterClose, leaked, after: count() - start }));`;
-  const out = JSON.parse(
-    execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      cwd: new URL('..', import.meta.url),
-    }),
-  );
+  const out = gcChild(script);
   assert.equal(out.afterClose, 0, 'close() released every fd');
   assert.equal(out.leaked, 400, 'the dropped ones were open before collection');
   assert.equal(out.after, 0, 'all were closed after collection');

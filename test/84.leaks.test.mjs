@@ -1,21 +1,8 @@
 // Leaks: fds and kernel maps after 100,000 create/close cycles and 10,000 dropped maps, and the heap
 // after a million lookups. Run in child processes (with --expose-gc) so nothing else skews the counts.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
-
-const root = new URL('..', import.meta.url);
-
-function child(script) {
-  const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
-    encoding: 'utf8',
-    cwd: root,
-    timeout: 300_000,
-  });
-  const figures = JSON.parse(out.trim().split('\n').at(-1));
-  console.log(`# ${JSON.stringify(figures)}`);
-  return figures;
-}
+import { gcChild } from './helpers/kernel.mjs';
 
 const PRELUDE = `
   import { BpfMap, MapType, listMaps } from 'bpfmap';
@@ -35,7 +22,7 @@ const PRELUDE = `
 `;
 
 test('100,000 maps created and closed, 10,000 dropped for the garbage collector: fds and kernel maps return to where they started', () => {
-  const f = child(`${PRELUDE}
+  const f = gcChild(`${PRELUDE}
     const fdsBefore = fds();
     const kernelBefore = await kernelCount(0);
     for (let i = 0; i < 100000; i++) BpfMap.create({ type: MapType.Hash, name: NAME, keySize: 4, valueSize: 4, maxEntries: 1 }).close();
@@ -58,7 +45,7 @@ test('100,000 maps created and closed, 10,000 dropped for the garbage collector:
 });
 
 test('a million lookups (bytes, ints, typed) keep the heap flat', () => {
-  const f = child(`${PRELUDE}
+  const f = gcChild(`${PRELUDE}
     import { u32, u64, defineStruct } from 'bpfmap';
     const s = defineStruct('s', { a: 'u32', b: 'u64' });
     const m = BpfMap.create({ type: MapType.Hash, key: u32, value: s, maxEntries: 1024 });

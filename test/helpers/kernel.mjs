@@ -1,4 +1,4 @@
-// Test fixtures: maps that close themselves, a bpffs mount, bpftool, fd counting.
+// Test fixtures: maps that close themselves, a bpffs mount, bpftool, fd counting, GC-enabled child scripts.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { BpfMap } from 'bpfmap';
@@ -69,6 +69,22 @@ export function readU32(b) {
 
 export function readU64(b) {
   return new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(0, true);
+}
+
+/**
+ * Runs an ES module `script` in a fresh node with --expose-gc (from the package root, so it can
+ * import 'bpfmap') and returns the JSON object its last output line prints. A fresh process keeps
+ * fd, heap and GC counts free of whatever the test runner holds.
+ */
+export function gcChild(script) {
+  const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    cwd: new URL('../..', import.meta.url),
+    timeout: 300_000,
+  });
+  const figures = JSON.parse(out.trim().split('\n').at(-1));
+  console.log(`# ${JSON.stringify(figures)}`);
+  return figures;
 }
 
 /** How many fds this process has open. */
