@@ -87,3 +87,56 @@ test('iteration, batch reads and BPF_F_LOCK writes while another process churns 
   assert.ok(figures.passes > 10 && figures.valuesChecked > 1000, JSON.stringify(figures));
   assert.ok(figures.keysSeen / figures.passes > 100, 'the passes saw a populated map');
 });
+
+test('element operations from worker threads and the main thread at once: each thread has its own call block', async (t) => {
+  // Every thread stages keys and values in its own call block (the addon finds it through a
+  // thread-local). Were one block shared, the threads would send each other's keys and values.
+  const KEYS = 256;
+  const ROUNDS = 200;
+  const m = tmpMap(t, { type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 4 * KEYS });
+  const run = (tag) =>
+    new Promise((resolve, reject) => {
+      const w = new Worker(new URL('./helpers/elem-worker.mjs', import.meta.url), {
+        workerData: { id: m.id, tag, base: tag * KEYS, keys: KEYS, rounds: ROUNDS },
+      });
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+  const workers = [run(1), run(2), run(3)];
+  // Meanwhile the main thread does the same on its own range (tag 0).
+  const key = new Uint8Array(4);
+  const value = new Uint8Array(8);
+  let mainMismatches = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    for (let i = 0; i < KEYS; i++) {
+      new DataView(key.buffer).setUint32(0, i, true);
+      new DataView(value.buffer).setUint32(4, r * KEYS + i, true);
+      m.update(key, value);
+      const v = m.lookup(key);
+      if (v === undefined || v[0] !== 0 || new DataView(v.buffer, v.byteOffset, 8).getUint32(4, true) !== r * KEYS + i)
+        mainMismatches++;
+    }
+    await new Promise((resolve) => setImmediate(resolve)); // let the workers' messages through
+  }
+  const results = await Promise.all(workers);
+  console.log(`# ${JSON.stringify({ main: { mismatches: mainMismatches }, workers: results })}`);
+  assert.equal(mainMismatches, 0);
+  for (const r of results) {
+    assert.equal(r.mismatches, 0, `worker ${r.tag}`);
+    assert.equal(r.ops, ROUNDS * KEYS * 4);
+  }
+  // What the map holds afterwards, read back in one pass: each worker's odd keys were deleted,
+  // its even keys hold its tag and the last round's value; the main thread's keys all hold tag 0.
+  const seen = new Map();
+  for (const [k, v] of m.entries()) {
+    const dv = new DataView(v.buffer, v.byteOffset, 8);
+    seen.set(new DataView(k.buffer, k.byteOffset, 4).getUint32(0, true), [dv.getUint32(0, true), dv.getUint32(4, true)]);
+  }
+  assert.equal(seen.size, KEYS + 3 * (KEYS / 2));
+  for (let i = 0; i < KEYS; i++) assert.deepEqual(seen.get(i), [0, (ROUNDS - 1) * KEYS + i]);
+  for (const tag of [1, 2, 3])
+    for (let i = 0; i < KEYS; i += 2) assert.deepEqual(seen.get(tag * KEYS + i), [tag, (ROUNDS - 1) * KEYS + i]);
+  // A worker's teardown clears only its own thread's block: the main thread goes on working.
+  m.update(key, value);
+  assert.deepEqual(m.lookup(key), value);
+});
