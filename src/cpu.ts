@@ -1,5 +1,6 @@
 /** CPU counting for per-CPU map values. */
 import { readFileSync } from 'node:fs';
+import { BpfError, errnoNumber } from './errors.js';
 
 /**
  * Parses a kernel CPU list such as `0-3,8-11` into the CPU numbers it names.
@@ -20,9 +21,27 @@ export function parseCpuList(text: string): number[] {
 
 let possible: number[] | undefined;
 
-/** The possible CPUs' numbers, from `/sys/devices/system/cpu/possible` (read once). */
+const POSSIBLE = '/sys/devices/system/cpu/possible';
+
+/**
+ * The possible CPUs' numbers, from `/sys/devices/system/cpu/possible` (read once).
+ * @throws {BpfError} (command `open`) when the file cannot be read, e.g. EMFILE when no fd is free.
+ */
 export function possibleCpuList(): readonly number[] {
-  possible ??= parseCpuList(readFileSync('/sys/devices/system/cpu/possible', 'utf8'));
+  if (possible === undefined) {
+    let text: string;
+    try {
+      text = readFileSync(POSSIBLE, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      let errno = errnoNumber('EIO');
+      try {
+        if (code) errno = errnoNumber(code);
+      } catch {}
+      throw new BpfError('open', errno, { hint: `reading ${POSSIBLE} (the number of possible CPUs)`, cause: err });
+    }
+    possible = parseCpuList(text);
+  }
   return possible;
 }
 

@@ -25,6 +25,7 @@ import {
   BLOCK_VALUE_CAP,
   Cmd,
   cPath,
+  dupFd,
   elem,
   elemInBlock,
   elemKeyed,
@@ -263,16 +264,17 @@ export class BpfMap implements MapShape {
     own(this, fd);
   }
 
-  /** Wraps a fresh fd, closing it if its info cannot be read. */
+  /**
+   * Wraps a fresh fd that nothing else owns, closing it if anything throws
+   * before the map owns it (its info, the possible CPUs of a per-CPU map).
+   */
   static #adopt(fd: number): BpfMap {
-    let info: MapInfo;
     try {
-      info = readMapInfo(fd);
+      return new BpfMap(TOKEN, fd, readMapInfo(fd));
     } catch (err) {
       release({}, fd);
       throw err;
     }
-    return new BpfMap(TOKEN, fd, info);
   }
 
   /**
@@ -317,6 +319,9 @@ export class BpfMap implements MapShape {
       ownBtf = Btf.load(t.blob);
       btf = { fd: ownBtf.fd, keyTypeId: t.keyTypeId, valueTypeId: t.valueTypeId };
     }
+    // Per-CPU sizes need the possible CPUs (a file read, which can fail with EMFILE): learn them
+    // before the map exists rather than between its creation and its owner.
+    if (isPerCpuType(type)) possibleCpus();
     let fd: number;
     try {
       fd = mapCreate({
@@ -385,11 +390,16 @@ export class BpfMap implements MapShape {
   }
 
   /**
-   * Wraps an fd that refers to a map, taking ownership: the `BpfMap` closes it.
-   * @throws {BpfError} EBADF when `fd` is not open. @throws {TypeError} when it is not a map.
+   * Wraps an fd that refers to a map. The `BpfMap` owns a duplicate of it
+   * (F_DUPFD_CLOEXEC): `fd` stays the caller's to keep or close, and closing
+   * either one (or the wrapper's collection) never closes the other, so no
+   * fd number has two owners.
+   * @throws {BpfError} EBADF when `fd` is not open, EMFILE when no fd is free. @throws {TypeError} when it is not a map.
    */
   static fromFd(fd: number): BpfMap {
-    return BpfMap.#adopt(requireMapFd(fd, 'BPF_OBJ_GET_INFO_BY_FD'));
+    const own = dupFd(requireMapFd(fd, 'BPF_OBJ_GET_INFO_BY_FD'));
+    if (own < 0) throw new BpfError('F_DUPFD_CLOEXEC', -own, { hint: `duplicating fd ${fd} for the BpfMap to own` });
+    return BpfMap.#adopt(own);
   }
 
   /** The map's fd, or -1 once closed. */

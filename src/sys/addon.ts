@@ -20,6 +20,8 @@ export interface Addon {
     flags: number,
   ): number;
   close(fd: number): number;
+  /** fcntl(fd, F_DUPFD_CLOEXEC, 0): a new fd for the same open file, or -errno. */
+  dup(fd: number): number;
   /** A MAP_SHARED mapping of fd: [the ArrayBuffer over it, its handle for unmap()], or -errno. */
   mmap(fd: number, length: number, offset: number, writable: boolean): [ArrayBuffer, object] | number;
   /** Detaches the ArrayBuffer (its views become empty), then munmaps. */
@@ -36,7 +38,7 @@ export interface Addon {
   epollAdd(epfd: number, fd: number): number;
   /** epoll_wait: ready count or -errno. Blocks; for worker threads. */
   epollWait(epfd: number, timeoutMs: number): number;
-  /** The environment's call block (an ArrayBuffer shared with the addon; layout in native/bpfmap.c). */
+  /** This load's call block (an ArrayBuffer shared with the addon, a guard page after it; layout in native/bpfmap.c). */
   callBlock(): ArrayBuffer;
   /** The element command whose arguments are in the call block's header; its result goes to the header's result word. */
   elemBlock(): void;

@@ -156,6 +156,11 @@ export function closeFd(fd: number): number {
   return addon.close(fd);
 }
 
+/** A duplicate of `fd` (close-on-exec): a second number for the same open file, or -errno. */
+export function dupFd(fd: number): number {
+  return addon.dup(fd);
+}
+
 export interface MapCreateParams {
   mapType: number;
   keySize: number;
