@@ -43,6 +43,7 @@ export type {
   UpdateValue,
 } from './map.js';
 export { IterationAbortedError } from './iterate.js';
+export { ReadOnlyMapping } from './mmap-view.js';
 
 // §5 Codecs
 export type { Codec, Infer } from './codec/codec.js';

@@ -16,6 +16,7 @@ import { createError, mapError } from './hints.js';
 import { checkValueFd, objectFd, takesFds } from './fd-values.js';
 import type { BpfProgram } from './prog/program.js';
 import { walkKeys } from './iterate.js';
+import { type ReadOnlyMapping, mappingBytes, readOnlyMapping } from './mmap-view.js';
 import { type MapInfo, readMapInfo, requireMapFd } from './map-info.js';
 import { type MapShape, isPerCpuType, valueBufferSize } from './shape.js';
 import {
@@ -1251,10 +1252,15 @@ export class BpfMap implements MapShape {
    * what programs write as they write it; writes are visible to programs.
    * The mapping lasts while the view is referenced (it keeps the map alive in
    * the kernel even after `close()`); `BpfMap.unmap(view)` releases it now.
-   * @param opts.writable default true; false maps it read-only (needed on frozen or read-only maps).
+   * @param opts.writable default true; false maps it read-only (needed on frozen or read-only maps)
+   *   and returns a `ReadOnlyMapping` (reads and copies only) rather than a `Uint8Array`: a write
+   *   through a typed array over read-only pages would kill the process.
    * @throws {TypeError} when the map is not an mmapable array. @throws {BpfError} EPERM for a writable view of a frozen map.
    */
-  mmap(opts: { writable?: boolean } = {}): Uint8Array {
+  mmap(opts?: { writable?: true }): Uint8Array;
+  mmap(opts: { writable: false }): ReadOnlyMapping;
+  mmap(opts?: { writable?: boolean }): Uint8Array | ReadOnlyMapping;
+  mmap(opts: { writable?: boolean } = {}): Uint8Array | ReadOnlyMapping {
     const fd = this.#live('mmap');
     const arena = this.type === MapType.Arena;
     if (!arena && (this.type !== MapType.Array || !(this.flags & BPF_F_MMAPABLE)))
@@ -1277,12 +1283,14 @@ export class BpfMap implements MapShape {
               : undefined;
       throw new BpfError('mmap', -r, { hint });
     }
-    return new Uint8Array(r, 0, len);
+    const view = new Uint8Array(r, 0, len);
+    return writable ? view : readOnlyMapping(view);
   }
 
   /** Releases a view from `mmap()` now rather than at garbage collection: it becomes empty. */
-  static unmap(view: Uint8Array): void {
-    if (!(view instanceof Uint8Array)) throw new TypeError(`unmap takes a view from mmap(), got ${describe(view)}`);
+  static unmap(mapping: Uint8Array | ReadOnlyMapping): void {
+    const view = mapping instanceof Uint8Array ? mapping : mappingBytes(mapping);
+    if (view === undefined) throw new TypeError(`unmap takes a view from mmap(), got ${describe(mapping)}`);
     if (view.buffer.byteLength === 0) return; // already released
     if (!unmapBuffer(view.buffer as ArrayBuffer)) throw new TypeError('unmap takes a view from mmap(); this one is not');
   }

@@ -88,7 +88,10 @@ test('BPF_F_MMAPABLE arrays: mmap() views values live, both ways, including a pr
     (e) => BpfError.is(e, 'EPERM') && /writable: false/.test(e.message),
   );
   const ro = m.mmap({ writable: false });
-  assert.equal(new DataView(ro.buffer).getBigUint64(3 * 8, true), 1234n);
+  assert.equal(ro.getBigUint64(3 * 8), 1234n);
+  assert.equal(ro.buffer, undefined, 'no typed array over read-only pages reaches the caller');
+  BpfMap.unmap(ro);
+  assert.equal(ro.released, true);
   const plain = tmpMap(t, { type: MapType.Array, keySize: 4, valueSize: 8, maxEntries: 1 });
   assert.throws(
     () => plain.mmap(),

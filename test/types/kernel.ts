@@ -10,6 +10,7 @@ import {
   ProgType,
   R0,
   R1,
+  type ReadOnlyMapping,
   RingBufReader,
   type TestRunResult,
   type TypedMap,
@@ -32,8 +33,13 @@ const routes = map.typed(lpmIPv4, u32);
 const hops: number | undefined = routes.get('10.0.0.0/8');
 const att = prog.attachCgroup('/sys/fs/cgroup/unified/x', AttachType.CgroupInetEgress);
 att.detach();
-const view: Uint8Array = map.mmap({ writable: false });
+const view: Uint8Array = map.mmap();
 BpfMap.unmap(view);
+const ro: ReadOnlyMapping = map.mmap({ writable: false }); // reads and copies only: no typed array over read-only pages
+const byte: number = ro.getUint8(0);
+BpfMap.unmap(ro);
+// @ts-expect-error a read-only mapping is not a Uint8Array
+const notBytes: Uint8Array = map.mmap({ writable: false });
 const reader = new RingBufReader(map);
 const first: Uint8Array | undefined = reader.read();
 async function drain(): Promise<void> {
@@ -41,7 +47,7 @@ async function drain(): Promise<void> {
 }
 const spec = readBtf(1);
 const name: string = spec.cName(1);
-void [retval, inner, foreign, hops, first, drain, name, MapType.Ringbuf];
+void [retval, inner, foreign, hops, first, drain, name, MapType.Ringbuf, byte, notBytes];
 
 // @ts-expect-error registers are R0…R10, not numbers
 new Asm().mov64(1, 0);

@@ -1,0 +1,111 @@
+/**
+ * `ReadOnlyMapping`: what `BpfMap.mmap({ writable: false })` returns.
+ *
+ * A read-only mapping must not be reachable through a `Uint8Array`: typed
+ * arrays cannot be made read-only, so one write through a view of PROT_READ
+ * pages kills the process with SIGSEGV (and bpf maps refuse MAP_PRIVATE, so
+ * the pages cannot be copy-on-write either). This object keeps its view of
+ * the pages private and offers reads and copies only; it is frozen, so there
+ * is nothing to write to.
+ */
+import { describe } from './validate.js';
+
+const TOKEN: unique symbol = Symbol('ReadOnlyMapping');
+
+/** The views behind mappings, for `BpfMap.unmap` (not exported from the package). */
+const views = new WeakMap<ReadOnlyMapping, Uint8Array>();
+
+/** A live, read-only view of a map's mmap()ed pages: reads see what programs write as they write it. */
+export class ReadOnlyMapping {
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
+
+  /** Not for direct use: see `BpfMap.mmap({ writable: false })`. */
+  constructor(token: typeof TOKEN, bytes: Uint8Array) {
+    if (token !== TOKEN) throw new TypeError('use BpfMap.mmap({ writable: false })');
+    this.#bytes = bytes;
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    views.set(this, bytes);
+    Object.freeze(this);
+  }
+
+  /** Bytes in the view; 0 once released (`BpfMap.unmap`). */
+  get length(): number {
+    return this.#bytes.length;
+  }
+
+  get byteLength(): number {
+    return this.#bytes.length;
+  }
+
+  /** True once `BpfMap.unmap` released the mapping. */
+  get released(): boolean {
+    return this.#bytes.buffer.byteLength === 0;
+  }
+
+  /** The byte at `index` (negative: from the end), or undefined outside the view. */
+  at(index: number): number | undefined {
+    return this.#bytes.at(index);
+  }
+
+  /** A copy of bytes [start, end), as `Uint8Array.prototype.slice` takes them. */
+  slice(start?: number, end?: number): Uint8Array {
+    return this.#bytes.slice(start, end);
+  }
+
+  /**
+   * Copies bytes [start, end) into `target` at `targetOffset` (nothing allocated).
+   * @returns the number of bytes copied. @throws {RangeError} when they do not fit `target`.
+   */
+  copyTo(target: Uint8Array, targetOffset = 0, start = 0, end = this.#bytes.length): number {
+    if (!(target instanceof Uint8Array)) throw new TypeError(`copyTo takes a Uint8Array target, got ${describe(target)}`);
+    const part = this.#bytes.subarray(start, end);
+    target.set(part, targetOffset);
+    return part.length;
+  }
+
+  getUint8(offset: number): number {
+    return this.#view.getUint8(offset);
+  }
+  getInt8(offset: number): number {
+    return this.#view.getInt8(offset);
+  }
+  /** Little-endian unless `littleEndian` is false (as the kernel stores values on little-endian machines). */
+  getUint16(offset: number, littleEndian = true): number {
+    return this.#view.getUint16(offset, littleEndian);
+  }
+  getInt16(offset: number, littleEndian = true): number {
+    return this.#view.getInt16(offset, littleEndian);
+  }
+  getUint32(offset: number, littleEndian = true): number {
+    return this.#view.getUint32(offset, littleEndian);
+  }
+  getInt32(offset: number, littleEndian = true): number {
+    return this.#view.getInt32(offset, littleEndian);
+  }
+  getBigUint64(offset: number, littleEndian = true): bigint {
+    return this.#view.getBigUint64(offset, littleEndian);
+  }
+  getBigInt64(offset: number, littleEndian = true): bigint {
+    return this.#view.getBigInt64(offset, littleEndian);
+  }
+  getFloat64(offset: number, littleEndian = true): number {
+    return this.#view.getFloat64(offset, littleEndian);
+  }
+
+  /** The bytes, in order (each read live). */
+  *[Symbol.iterator](): IterableIterator<number> {
+    const b = this.#bytes;
+    for (let i = 0; i < b.length; i++) yield b[i] as number;
+  }
+}
+
+/** Wraps the view of a read-only mapping. */
+export function readOnlyMapping(bytes: Uint8Array): ReadOnlyMapping {
+  return new ReadOnlyMapping(TOKEN, bytes);
+}
+
+/** The private view behind a `ReadOnlyMapping`, for releasing it; undefined for anything else. */
+export function mappingBytes(m: unknown): Uint8Array | undefined {
+  return typeof m === 'object' && m !== null ? views.get(m as ReadOnlyMapping) : undefined;
+}
