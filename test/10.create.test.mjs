@@ -1,6 +1,7 @@
 // Creating maps and opening existing ones: properties come back from the kernel, bad options throw before any syscall.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { closeSync } from 'node:fs';
 import { test } from 'node:test';
 import {
   BPF_F_NO_PREALLOC,
@@ -169,7 +170,7 @@ test('fromId opens a map created by bpftool, with its properties read from the k
   );
 });
 
-test('fromFd wraps a map fd and takes ownership; non-map and closed fds are refused', (t) => {
+test('fromFd wraps its own duplicate of a map fd; the caller keeps theirs; non-map and closed fds are refused', (t) => {
   ensureBpffs();
   const src = tmpMap(t, { type: MapType.Hash, name: 'fromfd', keySize: 4, valueSize: 4, maxEntries: 4 });
   const path = pinPath(t, 'fromfd');
@@ -177,12 +178,16 @@ test('fromFd wraps a map fd and takes ownership; non-map and closed fds are refu
   const raw = bpfObjGet(path);
   const m = BpfMap.fromFd(raw);
   assert.equal(m.id, src.id);
-  assert.equal(m.fd, raw);
+  assert.notEqual(m.fd, raw, 'the map owns a duplicate, not the number the caller holds');
   m.close();
+  const again = BpfMap.fromFd(raw); // the caller's fd is still open
+  assert.equal(again.id, src.id);
+  again.close();
+  closeSync(raw);
   assert.throws(
     () => BpfMap.fromFd(raw),
     (e) => e instanceof BpfError && e.code === 'EBADF',
-    'its fd was closed with it',
+    'a closed fd is refused',
   );
   assert.throws(
     () => BpfMap.fromFd(0),

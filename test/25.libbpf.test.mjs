@@ -1,5 +1,6 @@
 // The libbpf-shaped functions, with a BpfMap and with a plain fd number.
 import assert from 'node:assert/strict';
+import { closeSync } from 'node:fs';
 import { test } from 'node:test';
 import {
   BPF_EXIST,
@@ -112,6 +113,7 @@ test('bpfMapFreeze, bpfObjPin and bpfObjGet', (t) => {
     (e) => e.code === 'EEXIST' && e.command === 'BPF_OBJ_PIN',
   );
   const fd = bpfObjGet(path);
+  t.after(() => closeSync(fd)); // fromFd wraps a duplicate: this fd stays the caller's
   const again = BpfMap.fromFd(fd);
   t.after(() => again.close());
   assert.equal(again.id, map.id);
