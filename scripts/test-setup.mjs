@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// npm's pretest step: makes a new Debian/Ubuntu machine ready for `npm test`. The tests run against
+// the real kernel and compare with the tools BPF users have, so they need:
+//   bpftool                        results read back another way (most test files)
+//   clang, llvm                    a BPF object built from C (56.btf-read)
+//   cc + libc headers + uapi       C layouts checked against the compiler (05, 35, 56; bench/ref.c)
+//   python3, make, g++             node-gyp: the AddressSanitizer build of the addon (82.fuzz)
+//   python3                        a pseudo-terminal for `bpfmap watch` (70.cli, helpers/pty-run.py)
+//   tmux                           the CLI in a real terminal
+//   setpriv, mount                 dropping privileges (88.privilege); mounting bpffs
+// and bpffs at /sys/fs/bpf and tracefs at /sys/kernel/tracing. Missing packages are installed with
+// apt-get when root (BPFMAP_NO_APT=1 turns that off); otherwise ONE message names the command to run.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { aptInstall, which } from './setup-common.mjs';
+
+/** [what must be there, the Debian package that brings it]. */
+const needs = [
+  [() => which('bpftool'), 'bpftool'],
+  [() => which('clang'), 'clang'],
+  [() => which('llc') || which('llc-14') || existsSync('/usr/lib/llvm-14/bin/llc'), 'llvm'],
+  [() => which('cc') && which('gcc'), 'gcc'],
+  [() => existsSync('/usr/include/stdio.h'), 'libc6-dev'],
+  [() => existsSync('/usr/include/linux/bpf.h'), 'linux-libc-dev'],
+  [() => which('g++'), 'g++'],
+  [() => which('make'), 'make'],
+  [() => which('python3'), 'python3'],
+  [() => which('tmux'), 'tmux'],
+  [() => which('setpriv'), 'util-linux'],
+  [() => which('mount'), 'mount'],
+];
+aptInstall(
+  needs.filter(([present]) => !present()).map(([, pkg]) => pkg),
+  'the test suite',
+);
+
+const mounted = (dir, type) =>
+  readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === dir && l.split(' ')[2] === type);
+for (const [dir, type] of [
+  ['/sys/fs/bpf', 'bpf'],
+  ['/sys/kernel/tracing', 'tracefs'],
+]) {
+  if (mounted(dir, type) || !existsSync(dir)) continue;
+  try {
+    execFileSync('mount', ['-t', type, type, dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    console.error(
+      `bpfmap: the test suite needs ${type} at ${dir}. Run \`sudo mount -t ${type} ${type} ${dir}\` (${String(e.stderr || e.message).trim()}).`,
+    );
+    process.exit(1);
+  }
+}
