@@ -13,7 +13,8 @@ BRANCH=$(git -C "$REPO" rev-parse --abbrev-ref HEAD)
 
 unmount_all() {
   # Deepest first; never leave a bind mount of /sys or /dev under $ROOT.
-  findmnt -rn -o TARGET | grep -E "^$ROOT(/|$)" | sort -r | while read -r m; do umount -l "$m" || true; done
+  local m
+  for m in $(findmnt -rn -o TARGET | { grep -E "^$ROOT(/|$)" || true; } | sort -r); do umount -l "$m" || true; done
 }
 remove_root() {
   unmount_all

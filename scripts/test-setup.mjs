@@ -7,11 +7,13 @@
 //   python3, make, g++             node-gyp: the AddressSanitizer build of the addon (82.fuzz)
 //   python3                        a pseudo-terminal for `bpfmap watch` (70.cli, helpers/pty-run.py)
 //   tmux                           the CLI in a real terminal
+//   the other arch's cross gcc     `npm pack` builds both prebuilds (97.package)
 //   setpriv, mount                 dropping privileges (88.privilege); mounting bpffs
 // and bpffs at /sys/fs/bpf and tracefs at /sys/kernel/tracing. Missing packages are installed with
 // apt-get when root (BPFMAP_NO_APT=1 turns that off); otherwise ONE message names the command to run.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { arch } from 'node:os';
 import { aptInstall, which } from './setup-common.mjs';
 
 /** [what must be there, the Debian package that brings it]. */
@@ -26,6 +28,9 @@ const needs = [
   [() => which('make'), 'make'],
   [() => which('python3'), 'python3'],
   [() => which('tmux'), 'tmux'],
+  arch() === 'arm64'
+    ? [() => which('x86_64-linux-gnu-gcc'), 'gcc-x86-64-linux-gnu']
+    : [() => which('aarch64-linux-gnu-gcc'), 'gcc-aarch64-linux-gnu'],
   [() => which('setpriv'), 'util-linux'],
   [() => which('mount'), 'mount'],
 ];
