@@ -9,7 +9,8 @@
 //   tmux                           the CLI in a real terminal
 //   the other arch's cross gcc     `npm pack` builds both prebuilds (97.package)
 //   setpriv, mount                 dropping privileges (88.privilege); mounting bpffs
-// and bpffs at /sys/fs/bpf and tracefs at /sys/kernel/tracing. Missing packages are installed with
+// and bpffs at /sys/fs/bpf, tracefs at /sys/kernel/tracing and a cgroup2 hierarchy (cgroup maps and
+// programs, 65.map-types) at /sys/fs/cgroup. Missing packages are installed with
 // apt-get when root (BPFMAP_NO_APT=1 turns that off); otherwise ONE message names the command to run.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -42,12 +43,13 @@ aptInstall(
 const mounted = (dir, type) =>
   readFileSync('/proc/self/mounts', 'utf8')
     .split('\n')
-    .some((l) => l.split(' ')[1] === dir && l.split(' ')[2] === type);
+    .some((l) => (dir === '*' || l.split(' ')[1] === dir) && l.split(' ')[2] === type);
 for (const [dir, type] of [
   ['/sys/fs/bpf', 'bpf'],
   ['/sys/kernel/tracing', 'tracefs'],
+  ['/sys/fs/cgroup', 'cgroup2'],
 ]) {
-  if (mounted(dir, type) || !existsSync(dir)) continue;
+  if (mounted(type === 'cgroup2' ? '*' : dir, type) || !existsSync(dir)) continue;
   try {
     execFileSync('mount', ['-t', type, type, dir], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
