@@ -33,8 +33,9 @@ for (const target of ['x64', 'arm64']) {
     const prefix = cross[target];
     for (const tool of ['gcc', 'strip']) {
       if (!which(`${prefix}-${tool}`)) {
+        const libc = target === 'arm64' ? 'libc6-dev-arm64-cross' : 'libc6-dev-amd64-cross';
         console.error(
-          `bpfmap: the ${target} prebuild needs ${prefix}-${tool}: run \`apt-get install -y gcc-${prefix.replace(/_/g, '-')}\`.`,
+          `bpfmap: the ${target} prebuild needs ${prefix}-${tool} and its libc: run \`apt-get install -y gcc-${prefix.replace(/_/g, '-')} ${libc}\`.`,
         );
         process.exit(1);
       }

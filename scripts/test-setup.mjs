@@ -7,7 +7,7 @@
 //   python3, make, g++             node-gyp: the AddressSanitizer build of the addon (82.fuzz)
 //   python3                        a pseudo-terminal for `bpfmap watch` (70.cli, helpers/pty-run.py)
 //   tmux                           the CLI in a real terminal
-//   the other arch's cross gcc     `npm pack` builds both prebuilds (97.package)
+//   the other arch's gcc and libc  `npm pack` builds both prebuilds (97.package)
 //   setpriv, mount                 dropping privileges (88.privilege); mounting bpffs
 // and bpffs at /sys/fs/bpf, tracefs at /sys/kernel/tracing and a cgroup2 hierarchy (cgroup maps and
 // programs, 65.map-types) at /sys/fs/cgroup. Missing packages are installed with
@@ -29,9 +29,15 @@ const needs = [
   [() => which('make'), 'make'],
   [() => which('python3'), 'python3'],
   [() => which('tmux'), 'tmux'],
-  arch() === 'arm64'
-    ? [() => which('x86_64-linux-gnu-gcc'), 'gcc-x86-64-linux-gnu']
-    : [() => which('aarch64-linux-gnu-gcc'), 'gcc-aarch64-linux-gnu'],
+  ...(arch() === 'arm64'
+    ? [
+        [() => which('x86_64-linux-gnu-gcc'), 'gcc-x86-64-linux-gnu'],
+        [() => existsSync('/usr/x86_64-linux-gnu/include/stdio.h'), 'libc6-dev-amd64-cross'],
+      ]
+    : [
+        [() => which('aarch64-linux-gnu-gcc'), 'gcc-aarch64-linux-gnu'],
+        [() => existsSync('/usr/aarch64-linux-gnu/include/stdio.h'), 'libc6-dev-arm64-cross'],
+      ]),
   [() => which('setpriv'), 'util-linux'],
   [() => which('mount'), 'mount'],
 ];
