@@ -32,7 +32,7 @@ const missing = [];
 if (!which('python3')) missing.push('python3');
 if (!which('make')) missing.push('make');
 if (!which('g++') || !which('cc')) missing.push('g++');
-aptInstall(missing, 'building the native addon (no prebuilt one fits this machine)');
+aptInstall(missing, 'building the native addon from source');
 
 const gyp = nodeGypJs();
 if (!gyp) {
