@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { localNodedir } from './setup-common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'build-asan');
@@ -17,7 +18,8 @@ const npmCli = process.env.npm_execpath;
 if (!npmCli) throw new Error('run this through npm: npm run build:asan');
 const nodeGyp = join(dirname(npmCli), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
 const args = [nodeGyp, 'rebuild'];
-if (process.env.npm_config_nodedir) args.push(`--nodedir=${process.env.npm_config_nodedir}`);
+const nodedir = process.env.npm_config_nodedir || localNodedir(); // the running Node's headers: no download
+if (nodedir) args.push(`--nodedir=${nodedir}`);
 execFileSync(process.execPath, args, {
   cwd: out,
   stdio: ['ignore', 'ignore', 'inherit'],

@@ -3,11 +3,24 @@
 // needs no privilege (codecs, the instruction builder, argument checks) must keep working.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { test } from 'node:test';
+import { chmodSync, cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const BIN = `${root}dist/cli/bin.js`;
+const here = fileURLToPath(new URL('..', import.meta.url));
+
+// uid 65534 may not be able to read the checkout (a clone in /root is mode 0700): the children run
+// from a world-readable copy of what importing 'bpfmap' needs (package.json, dist/, the addon and
+// node-gyp-build, which finds it).
+const root = mkdtempSync(join(tmpdir(), 'bpfmap-privilege-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+for (const part of ['package.json', 'dist', 'build/Release/bpfmap.node', 'prebuilds', 'node_modules/node-gyp-build']) {
+  if (existsSync(join(here, part))) cpSync(join(here, part), join(root, part), { recursive: true });
+}
+for (const dir of [root, join(root, 'node_modules')]) chmodSync(dir, 0o755);
+const BIN = join(root, 'dist/cli/bin.js');
 
 function as(caps, args) {
   const r = spawnSync(

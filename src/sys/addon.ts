@@ -3,6 +3,7 @@
  * Every function returns the syscall's result, or -errno.
  */
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 export interface Addon {
   /** bpf(cmd, attr, size = attr.length), after writing each buffer's address at its offset in attr. */
@@ -45,24 +46,35 @@ export interface Addon {
 }
 
 const require = createRequire(import.meta.url);
+const packageRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Where the addon is loaded from (worker threads load it again from here). */
+/**
+ * Where the addon is loaded from (worker threads load it again from here): BPFMAP_ADDON when set
+ * (another build of the same addon: the fuzz test loads the AddressSanitizer build), else what
+ * node-gyp-build picks: build/Release/ when built from source, otherwise the prebuild in
+ * prebuilds/linux-<arch>/ (one N-API build serves every Node version).
+ */
 export const addonPath: string = (() => {
-  const p = process.env.BPFMAP_ADDON || '../../build/Release/bpfmap.node';
+  if (process.env.BPFMAP_ADDON) {
+    try {
+      return require.resolve(process.env.BPFMAP_ADDON);
+    } catch {
+      return process.env.BPFMAP_ADDON; // load() explains
+    }
+  }
   try {
-    return require.resolve(p);
+    return (require('node-gyp-build') as { path(dir: string): string }).path(packageRoot);
   } catch {
-    return p; // load() explains
+    return `${packageRoot}build/Release/bpfmap.node`; // load() explains
   }
 })();
 
 function load(): Addon {
-  // BPFMAP_ADDON: another build of the same addon (the fuzz test loads the AddressSanitizer build).
   try {
     return require(addonPath) as Addon;
   } catch (err) {
     throw new Error(
-      'bpfmap: the native addon is not built. Run `npm install` (or `npm run build:native`) in the package folder; it needs python3, make and a C compiler.',
+      `bpfmap: no native addon loads from ${addonPath} (no prebuild fits this machine and none was built). Run \`npm rebuild bpfmap\` (or \`npm run build:native\` in a checkout); building needs python3, make and g++.`,
       { cause: err },
     );
   }
