@@ -198,7 +198,7 @@ function jsSide() {
           const fd = h.fd;
           for (let k = 0; k < N; k++) {
             kv.setUint32(0, k, true);
-            if (elemKeyed(Cmd.BPF_MAP_LOOKUP_ELEM, fd, key, 8) !== 0) throw new Error('floor: missing key');
+            if (elemKeyed(Cmd.BPF_MAP_LOOKUP_ELEM, fd, key, key.length, 8) !== 0) throw new Error('floor: missing key');
           }
         }),
     ],
@@ -209,7 +209,7 @@ function jsSide() {
           const fd = h.fd;
           for (let k = 0; k < N; k++) {
             kv.setUint32(0, k, true);
-            if (elemKeyed(Cmd.BPF_MAP_LOOKUP_ELEM, fd, key, 8) !== 0) throw new Error('floor: missing key');
+            if (elemKeyed(Cmd.BPF_MAP_LOOKUP_ELEM, fd, key, key.length, 8) !== 0) throw new Error('floor: missing key');
             sink = (sink + fromBlock(new Uint8Array(8), BLOCK_VALUE, 8)[0]) & MASK;
           }
         }),

@@ -39,12 +39,15 @@ export function cursorSize(m: MapShape): number {
   return Math.max(m.keySize, 4);
 }
 
+/** The options, each read once (getters run here, before any buffer is checked), then checked. */
 function opt(opts: BatchOptions | undefined): { elemFlags: bigint; flags: bigint } {
   if (opts !== undefined && (typeof opts !== 'object' || opts === null))
     throw new TypeError(`batch options must be an object, got ${describe(opts)}`);
+  const elemFlags = opts?.elemFlags;
+  const flags = opts?.flags;
   return {
-    elemFlags: BigInt(checkFlags('elemFlags', opts?.elemFlags ?? 0)),
-    flags: BigInt(checkFlags('flags', opts?.flags ?? 0)),
+    elemFlags: BigInt(checkFlags('elemFlags', elemFlags ?? 0)),
+    flags: BigInt(checkFlags('flags', flags ?? 0)),
   };
 }
 
@@ -52,13 +55,20 @@ function checkCount(count: unknown): number {
   return checkInt('count', count, 1, 0xffff_ffff);
 }
 
-/** The caller's buffers; `null` where the command takes none (anything else is checked). */
+/**
+ * The caller's buffers, every one checked; `NONE` where the command takes none. `inBatch` may be
+ * null (from the start); a null `outBatch`, `keys` or `values` is refused before the syscall: a
+ * lookup-and-delete batch would delete the elements and only then fail to copy them out.
+ */
 interface BatchBuffers {
   inBatch: unknown;
   outBatch: unknown;
   keys: unknown;
   values: unknown;
 }
+
+/** Marks a buffer the command does not take. */
+const NONE: unique symbol = Symbol('none');
 
 /**
  * Checks the buffers of one batch command against the map, issues it, and
@@ -74,13 +84,16 @@ function run(
   opts: BatchOptions | undefined,
   endOk: boolean,
 ): BatchResult {
+  // Options first (their getters may detach buffers), then every check, then the syscall.
+  const o = opt(opts);
   const n = checkCount(count);
   const cur = cursorSize(m);
-  const inBatch = b.inBatch === null ? null : checkBytes('inBatch', b.inBatch, cur, 'max(key_size, 4)', true);
-  const outBatch = b.outBatch === null ? null : checkBytes('outBatch', b.outBatch, cur, 'max(key_size, 4)', true);
+  const inBatch =
+    b.inBatch === NONE || b.inBatch === null ? null : checkBytes('inBatch', b.inBatch, cur, 'max(key_size, 4)', true);
+  const outBatch = b.outBatch === NONE ? null : checkBytes('outBatch', b.outBatch, cur, 'max(key_size, 4)', true);
   const keys = checkBytes('keys', b.keys, n * m.keySize, 'count × key_size', true);
   const values =
-    b.values === null
+    b.values === NONE
       ? null
       : checkBytes(
           'values',
@@ -89,7 +102,6 @@ function run(
           m.isPerCpu ? 'count × roundUp(value_size, 8) × possibleCpus()' : 'count × value_size',
           true,
         );
-  const o = opt(opts);
   const { ret, count: got } = mapBatch(cmd, {
     fd: m.fd,
     inBatch,
@@ -129,7 +141,7 @@ export function updateBatchOn(m: MapShape, keys: Uint8Array, values: Uint8Array,
     'BPF_MAP_UPDATE_BATCH',
     m,
     count,
-    { inBatch: null, outBatch: null, keys, values },
+    { inBatch: NONE, outBatch: NONE, keys, values },
     opts,
     false,
   ).count;
@@ -142,7 +154,7 @@ export function deleteBatchOn(m: MapShape, keys: Uint8Array, count: number, opts
     'BPF_MAP_DELETE_BATCH',
     m,
     count,
-    { inBatch: null, outBatch: null, keys, values: null },
+    { inBatch: NONE, outBatch: NONE, keys, values: NONE },
     opts,
     false,
   ).count;

@@ -15,6 +15,7 @@ import { BpfError, closedError, errnoNumber } from './errors.js';
 import { createError, mapError } from './hints.js';
 import { checkValueFd, objectFd, takesFds } from './fd-values.js';
 import type { BpfProgram } from './prog/program.js';
+import { encodeValueInto, ownOpts } from './encode.js';
 import { walkKeys } from './iterate.js';
 import { type ReadOnlyMapping, mappingBytes, readOnlyMapping } from './mmap-view.js';
 import { type MapInfo, readMapInfo, requireMapFd } from './map-info.js';
@@ -43,7 +44,19 @@ import {
 } from './sys/bpf.js';
 import { fdKind, own, release } from './sys/fd.js';
 import { BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY, MapType } from './sys/uapi.js';
-import { checkBytes, checkFd, checkFlags, checkInt, checkMapName, checkPath, checkU32, describe } from './validate.js';
+import {
+  arrayElements,
+  bytesLength,
+  checkBytes,
+  checkFd,
+  checkFlags,
+  checkInt,
+  checkMapName,
+  checkPath,
+  checkU32,
+  describe,
+  isBytesOf,
+} from './validate.js';
 
 const ENOENT = errnoNumber('ENOENT');
 const EINVAL = errnoNumber('EINVAL');
@@ -224,6 +237,8 @@ export class BpfMap implements MapShape {
   #outViews: { out: Uint8Array; views: readonly Uint8Array[] } | undefined;
   #encScratch: Uint8Array | undefined;
   #encView: DataView | undefined;
+  /** A record is being encoded into #encScratch (its getters may call back into this map). */
+  #encoding = false;
   #keyCodec: Codec<unknown> | undefined;
   #valueCodec: Codec<unknown> | undefined;
   /** Keys and whole values fit the call block (the hot path; see sys/bpf.ts). */
@@ -466,7 +481,10 @@ export class BpfMap implements MapShape {
     let fd = objectFd(value);
     if (fd === undefined) {
       const bytes = checkBytes('value', value, this.valueSize, `the fd of what a ${name} map holds`);
-      fd = this.valueSize >= 4 ? new DataView(bytes.buffer, bytes.byteOffset, 4).getInt32(0, true) : -1;
+      fd =
+        this.valueSize >= 4
+          ? (bytes[0] as number) | ((bytes[1] as number) << 8) | ((bytes[2] as number) << 16) | ((bytes[3] as number) << 24)
+          : -1;
     } else if (value instanceof BpfMap && value.closed) throw closedError('BPF_MAP_UPDATE_ELEM', 'map given as the value');
     checkValueFd(this.type, fd, name);
     if (this.valueSize !== 4 && this.valueSize !== 8)
@@ -496,7 +514,7 @@ export class BpfMap implements MapShape {
   #result(buf: Uint8Array): MapValue {
     if (!this.isPerCpu) return buf;
     const stride = roundUp8(this.valueSize);
-    const n = buf.length / stride;
+    const n = this.valueBufferSize / stride;
     const out = new Array<Uint8Array>(n);
     for (let i = 0; i < n; i++) out[i] = buf.subarray(i * stride, i * stride + this.valueSize);
     return out;
@@ -508,24 +526,39 @@ export class BpfMap implements MapShape {
     if (!this.isPerCpu) return checkBytes('value', value, this.valueSize, "the map's value_size");
     const ncpu = possibleCpus();
     const stride = roundUp8(this.valueSize);
-    if (value instanceof Uint8Array && value.length === this.valueBufferSize) return value;
-    this.#perCpuScratch ??= new Uint8Array(this.valueBufferSize);
-    const buf = this.#perCpuScratch;
-    buf.fill(0);
     if (Array.isArray(value)) {
-      if (value.length !== ncpu)
-        throw new RangeError(`a per-CPU value needs one buffer per possible CPU: expected ${ncpu}, got ${value.length}`);
-      for (let i = 0; i < ncpu; i++)
-        buf.set(checkBytes(`value[${i}]`, value[i], this.valueSize, "the map's value_size"), i * stride);
+      // Every element read once (getters, proxy traps) and checked before the scratch is touched.
+      const list = arrayElements('value', value);
+      if (list.length !== ncpu)
+        throw new RangeError(`a per-CPU value needs one buffer per possible CPU: expected ${ncpu}, got ${list.length}`);
+      for (let i = 0; i < ncpu; i++) checkBytes(`value[${i}]`, list[i], this.valueSize, "the map's value_size");
+      const buf = this.#perCpu();
+      for (let i = 0; i < ncpu; i++) buf.set(list[i] as Uint8Array, i * stride);
       return buf;
     }
-    if (value instanceof Uint8Array && value.length === this.valueSize) {
-      for (let i = 0; i < ncpu; i++) buf.set(value, i * stride);
+    const n = bytesLength(value);
+    if (n === this.valueBufferSize) return value as Uint8Array;
+    if (n === this.valueSize) {
+      const buf = this.#perCpu();
+      for (let i = 0; i < ncpu; i++) buf.set(value as Uint8Array, i * stride);
       return buf;
     }
+    if (n >= 0)
+      checkBytes(
+        'value',
+        value,
+        this.valueBufferSize,
+        `a per-CPU value is ${this.valueSize} bytes (copied to every CPU), or roundUp(value_size, 8) × possibleCpus() laid out as the kernel does`,
+      );
     throw new TypeError(
       `a per-CPU value must be ${this.valueSize} bytes (copied to every CPU), an array of ${ncpu} such buffers, or ${this.valueBufferSize} bytes laid out as the kernel does; got ${describe(value)}`,
     );
+  }
+
+  /** The per-CPU staging buffer, zeroed (padding between CPUs' slots is sent as zeros). */
+  #perCpu(): Uint8Array {
+    this.#perCpuScratch ??= new Uint8Array(this.valueBufferSize);
+    return this.#perCpuScratch.fill(0);
   }
 
   /**
@@ -546,38 +579,41 @@ export class BpfMap implements MapShape {
    * Anything else takes the checked path.
    */
   #copyOut(cmd: number, command: string, key: Uint8Array | null, opts: LookupOptions | undefined): MapValue | undefined {
-    if (key instanceof Uint8Array && key.length === this.#fastKey) {
-      const n = this.valueBufferSize;
-      const out = opts?.out;
-      if (opts === undefined || (opts !== null && opts.flags === undefined && out instanceof Uint8Array && out.length === n)) {
-        const r = elemKeyed(cmd, this.#fd, key, n);
-        if (r === 0) return this.#copyResult(out, n);
-        if (r === -ENOENT) return undefined;
-        throw mapError(command, -r, this, 0);
-      }
+    // Each option is read once, before any argument is checked: a getter that detaches or shrinks
+    // a buffer runs before the checks that would see it, never between them and the syscall.
+    const out = opts?.out;
+    const flags = opts?.flags;
+    const fk = this.#fastKey;
+    const n = this.valueBufferSize;
+    if (flags === undefined && isBytesOf(key, fk) && (out === undefined || isBytesOf(out, n))) {
+      const r = elemKeyed(cmd, this.#fd, key, fk, n);
+      if (r === 0) return this.#copyResult(out as Uint8Array | undefined, n);
+      if (r === -ENOENT) return undefined;
+      throw mapError(command, -r, this, 0);
     }
-    return this.#copyOutChecked(cmd, command, key, opts);
+    return this.#copyOutChecked(cmd, command, key, out, flags);
   }
 
-  /** `#copyOut` for every case: checks each argument, then one syscall. */
-  #copyOutChecked(cmd: number, command: string, key: Uint8Array | null, opts: LookupOptions | undefined): MapValue | undefined {
-    const out = opts?.out;
+  /** `#copyOut` for every case, on options already read: checks each argument, then one syscall. */
+  #copyOutChecked(cmd: number, command: string, key: unknown, out: unknown, rawFlags: unknown): MapValue | undefined {
     const n = this.valueBufferSize;
     const fd = this.#live(command);
+    const flags = rawFlags === undefined ? 0 : checkFlags('flags', rawFlags);
     const k = this.#key(key);
-    const flags = opts?.flags === undefined ? 0 : checkFlags('flags', opts.flags);
+    const o = out === undefined ? undefined : this.#out(out as Uint8Array);
+    if (this.type === MapType.BloomFilter && cmd === Cmd.BPF_MAP_LOOKUP_ELEM)
+      throw new TypeError('a bloom filter holds no values to look up: test membership with peek(value)');
     if (this.#inBlock) {
-      const o = out === undefined ? undefined : this.#out(out);
       const r = elemInBlock(cmd, fd, this.#stageKey(k), n, flags);
       if (r === -ENOENT) return undefined;
       if (r < 0) throw mapError(command, -r, this, flags);
       return this.#copyResult(o, n);
     }
-    const o = this.#out(out);
-    const r = elem(cmd, fd, k, this.keySize, o, n, flags);
+    const buf = o ?? new Uint8Array(n);
+    const r = elem(cmd, fd, k, this.keySize, buf, n, flags);
     if (r === -ENOENT) return undefined;
     if (r < 0) throw mapError(command, -r, this, flags);
-    return this.#result(o);
+    return this.#result(buf);
   }
 
   /** The value the call block holds after a lookup, in `out` or a new buffer. */
@@ -600,8 +636,8 @@ export class BpfMap implements MapShape {
   /** Copies a checked key into the call block; its length there, or -1 for none. */
   #stageKey(k: Uint8Array | null): number {
     if (k === null) return -1;
-    toBlock(k, BLOCK_KEY);
-    return k.length;
+    toBlock(k, BLOCK_KEY, this.keySize);
+    return this.keySize;
   }
 
   /**
@@ -611,32 +647,45 @@ export class BpfMap implements MapShape {
    *   E2BIG (map full / index out of range), EPERM (read-only or frozen map).
    */
   update(key: Uint8Array | null, value: UpdateValue, opts?: UpdateOptions): void {
-    // Straight-line common case (see #copyOut): bytes of the right sizes, no flags.
+    // Straight-line common case (see #copyOut): bytes of the right sizes, no flags. The option is
+    // read once, first; both buffers' `instanceof` (which a prototype proxy could trap) come
+    // before either buffer's elements are probed.
+    const flags = opts?.flags;
+    const fk = this.#fastKey;
+    const fv = this.#fastValue;
     if (
+      flags === undefined &&
+      ArrayBuffer.isView(key) &&
+      ArrayBuffer.isView(value) &&
       key instanceof Uint8Array &&
-      key.length === this.#fastKey &&
       value instanceof Uint8Array &&
-      value.length === this.#fastValue &&
-      (opts === undefined || (opts !== null && opts.flags === undefined))
+      key[fk - 1] !== undefined &&
+      key[fk] === undefined &&
+      value[fv - 1] !== undefined &&
+      value[fv] === undefined
     ) {
-      toBlock(value, BLOCK_VALUE);
-      const r = elemKeyed(Cmd.BPF_MAP_UPDATE_ELEM, this.#fd, key, value.length);
+      toBlock(value, BLOCK_VALUE, fv);
+      const r = elemKeyed(Cmd.BPF_MAP_UPDATE_ELEM, this.#fd, key, fk, fv);
       if (r < 0) throw mapError('BPF_MAP_UPDATE_ELEM', -r, this, 0);
       return;
     }
-    this.#updateChecked(key, value, opts);
+    this.#updateChecked(key, value, flags);
   }
 
-  /** `update` for every case: checks each argument, then one syscall. */
-  #updateChecked(key: Uint8Array | null, value: UpdateValue, opts: UpdateOptions | undefined): void {
+  /**
+   * `update` for every case, on the option already read: the value is read (fd objects, per-CPU
+   * arrays: user code may run) and copied first, then the key is checked, then one syscall.
+   */
+  #updateChecked(key: unknown, value: unknown, rawFlags: unknown): void {
     const fd = this.#live('BPF_MAP_UPDATE_ELEM');
-    const k = this.#key(key);
-    const flags = opts?.flags === undefined ? 0 : checkFlags('flags', opts.flags);
+    const flags = rawFlags === undefined ? 0 : checkFlags('flags', rawFlags);
+    if (this.#noElements) this.#key(key); // says why there is nothing to update
     const v = this.#value(value);
+    const k = this.#key(key);
     let r: number;
     if (this.#inBlock) {
-      toBlock(v, BLOCK_VALUE);
-      r = elemInBlock(Cmd.BPF_MAP_UPDATE_ELEM, fd, this.#stageKey(k), v.length, flags);
+      toBlock(v, BLOCK_VALUE, this.valueBufferSize);
+      r = elemInBlock(Cmd.BPF_MAP_UPDATE_ELEM, fd, this.#stageKey(k), this.valueBufferSize, flags);
     } else {
       r = elem(Cmd.BPF_MAP_UPDATE_ELEM, fd, k, this.keySize, v, this.valueBufferSize, flags);
     }
@@ -649,8 +698,9 @@ export class BpfMap implements MapShape {
    * @throws {BpfError} EINVAL on arrays (elements cannot be deleted), EPERM.
    */
   delete(key: Uint8Array): boolean {
-    if (key instanceof Uint8Array && key.length === this.#fastKey && !this.#undeletable) {
-      const r = elemKeyed(Cmd.BPF_MAP_DELETE_ELEM, this.#fd, key, -1);
+    const fk = this.#fastKey;
+    if (isBytesOf(key, fk) && !this.#undeletable) {
+      const r = elemKeyed(Cmd.BPF_MAP_DELETE_ELEM, this.#fd, key, fk, -1);
       if (r === 0) return true;
       if (r === -ENOENT) return false;
       throw mapError('BPF_MAP_DELETE_ELEM', -r, this);
@@ -660,12 +710,10 @@ export class BpfMap implements MapShape {
 
   /** `delete` for every case. */
   #deleteChecked(key: Uint8Array): boolean {
-    if (this.#undeletable) {
-      this.#live('BPF_MAP_DELETE_ELEM');
-      throw mapError('BPF_MAP_DELETE_ELEM', EINVAL, this); // what the kernel says, without asking it
-    }
+    // Arguments, then what the map type allows, then the kernel.
     const fd = this.#live('BPF_MAP_DELETE_ELEM');
     const k = this.#key(key);
+    if (this.#undeletable) throw mapError('BPF_MAP_DELETE_ELEM', EINVAL, this); // what the kernel says, without asking it
     const r = this.#inBlock
       ? elemInBlock(Cmd.BPF_MAP_DELETE_ELEM, fd, this.#stageKey(k), -1, 0)
       : elem(Cmd.BPF_MAP_DELETE_ELEM, fd, k, this.keySize, null, 0, 0);
@@ -793,7 +841,7 @@ export class BpfMap implements MapShape {
       yield* this.#elementChunks(
         false,
         checkInt('batchSize', opts?.batchSize ?? BATCH_WALK_SIZE, 1, 1 << 20),
-        opts?.flags === undefined ? 0 : checkFlags('flags', opts.flags),
+        ((f) => (f === undefined ? 0 : checkFlags('flags', f)))(opts?.flags),
       );
   }
 
@@ -831,6 +879,7 @@ export class BpfMap implements MapShape {
    * @throws {RangeError} when `key` does not fit the key width.
    */
   lookupInt(key: number | bigint, opts?: Omit<LookupOptions, 'out'>): bigint | bigint[] | undefined {
+    const flags = opts?.flags; // read once, before the key is staged in the scratch
     this.#live('BPF_MAP_LOOKUP_ELEM');
     this.#intWidth('lookupInt');
     const k = this.#intKey(key, 'lookupInt');
@@ -839,7 +888,7 @@ export class BpfMap implements MapShape {
       this.#valueView = viewOf(this.#valueScratch);
       this.#valueOpts = { out: this.#valueScratch };
     }
-    const o = opts?.flags === undefined ? this.#valueOpts : { flags: opts.flags, out: this.#valueScratch };
+    const o = flags === undefined ? this.#valueOpts : { flags, out: this.#valueScratch };
     if (this.lookup(k, o) === undefined) return undefined;
     const view = this.#valueView as DataView;
     if (!this.isPerCpu) return this.#readInt(view, 0);
@@ -871,16 +920,17 @@ export class BpfMap implements MapShape {
    * @throws {RangeError} when either does not fit its width (negative, too large, fractional, NaN).
    */
   updateInt(key: number | bigint, value: number | bigint | ReadonlyArray<number | bigint>, opts?: UpdateOptions): void {
+    // Option and value first (user code may run reading them), the key into the scratch last.
+    const o = ownOpts(opts);
     this.#live('BPF_MAP_UPDATE_ELEM');
     this.#intWidth('updateInt');
-    const k = this.#intKey(key, 'updateInt');
     const enc = (v: unknown, path: string) => {
       const b = new Uint8Array(this.valueSize);
       writeUintLE(b, 0, this.valueSize, toIntBig(v, this.valueSize * 8, false, path));
       return b;
     };
-    const v = Array.isArray(value) ? value.map((x, i) => enc(x, `value[${i}]`)) : enc(value, 'value');
-    this.update(k, v, opts);
+    const v = Array.isArray(value) ? arrayElements('value', value).map((x, i) => enc(x, `value[${i}]`)) : enc(value, 'value');
+    this.update(this.#intKey(key, 'updateInt'), v, o as UpdateOptions | undefined);
   }
 
   /** Deletes an integer key; false when absent. */
@@ -916,44 +966,35 @@ export class BpfMap implements MapShape {
    * zero), which the caller hands to one syscall before anything else runs.
    */
   #encodeValue<R>(record: R | readonly R[], type: Codec<R>): Uint8Array {
+    // A record's getters may call back into this map: a nested encode gets its own buffer.
+    if (this.#encoding) return encodeValueInto(new Uint8Array(this.valueBufferSize), this, record, type);
     if (this.#encScratch === undefined) {
       this.#encScratch = new Uint8Array(this.valueBufferSize);
       this.#encView = viewOf(this.#encScratch);
     }
-    const buf = this.#encScratch;
-    const view = this.#encView as DataView;
-    buf.fill(0);
-    if (!this.isPerCpu) {
-      type.write(view, 0, record, rootPath(type));
-      return buf;
+    this.#encoding = true;
+    try {
+      return encodeValueInto(this.#encScratch, this, record, type, this.#encView);
+    } finally {
+      this.#encoding = false;
     }
-    const perCpu = Array.isArray(record) && (type.kind !== 'array' || Array.isArray(record[0]) || ArrayBuffer.isView(record[0]));
-    const ncpu = possibleCpus();
-    const stride = roundUp8(this.valueSize);
-    if (perCpu) {
-      const list = record as readonly R[];
-      if (list.length !== ncpu)
-        throw new RangeError(`a per-CPU value needs one record per possible CPU: expected ${ncpu}, got ${list.length}`);
-      for (let i = 0; i < ncpu; i++) type.write(view, i * stride, list[i], `value[${i}]`);
-    } else {
-      type.write(view, 0, record, 'value');
-      for (let i = 1; i < ncpu; i++) buf.copyWithin(i * stride, 0, this.valueSize);
-    }
-    return buf;
   }
 
   /** Looks up `keyBytes` and decodes the value with `type` (per-CPU: one record per CPU); `undefined` when absent. */
   lookupStruct<R>(keyBytes: Uint8Array | null, type: Codec<R>, opts?: Omit<LookupOptions, 'out'>): R | R[] | undefined {
+    const o = ownOpts(opts) as LookupOptions | undefined;
     this.#live('BPF_MAP_LOOKUP_ELEM');
     this.#fits(type, 'value', 'lookupStruct');
-    const v = this.lookup(keyBytes, opts);
+    const v = this.lookup(keyBytes, o);
     return v === undefined ? undefined : this.#decodeValue(v, type);
   }
 
   /** `lookupStruct` with an integer key. */
   lookupStructInt<R>(key: number | bigint, type: Codec<R>, opts?: Omit<LookupOptions, 'out'>): R | R[] | undefined {
+    const o = ownOpts(opts) as LookupOptions | undefined; // read before the key is in the scratch
     this.#live('BPF_MAP_LOOKUP_ELEM');
-    return this.lookupStruct(this.#intKey(key, 'lookupStructInt'), type, opts);
+    this.#fits(type, 'value', 'lookupStructInt');
+    return this.lookupStruct(this.#intKey(key, 'lookupStructInt'), type, o);
   }
 
   /**
@@ -961,17 +1002,20 @@ export class BpfMap implements MapShape {
    * @throws {TypeError|RangeError} naming the field path (`flow.src[2]`).
    */
   updateStruct<R>(keyBytes: Uint8Array | null, record: R | readonly R[], type: Codec<R>, opts?: UpdateOptions): void {
+    const o = ownOpts(opts) as UpdateOptions | undefined;
     this.#live('BPF_MAP_UPDATE_ELEM');
     this.#fits(type, 'value', 'updateStruct');
-    this.update(keyBytes, this.#encodeValue(record, type), opts);
+    this.update(keyBytes, this.#encodeValue(record, type), o);
   }
 
   /** `updateStruct` with an integer key. */
   updateStructInt<R>(key: number | bigint, record: R | readonly R[], type: Codec<R>, opts?: UpdateOptions): void {
+    // Option, then the record (its getters run), then the key into the scratch: nothing runs after.
+    const o = ownOpts(opts) as UpdateOptions | undefined;
     this.#live('BPF_MAP_UPDATE_ELEM');
     this.#fits(type, 'value', 'updateStructInt');
     const value = this.#encodeValue(record, type);
-    this.update(this.#intKey(key, 'updateStructInt'), value, opts);
+    this.update(this.#intKey(key, 'updateStructInt'), value, o);
   }
 
   /** Deletes the key `keyRecord` encodes to with `type`; false when absent. */
@@ -1049,7 +1093,8 @@ export class BpfMap implements MapShape {
     const command = del ? 'BPF_MAP_LOOKUP_AND_DELETE_BATCH' : 'BPF_MAP_LOOKUP_BATCH';
     this.#live(command);
     let size = checkInt('batchSize', opts?.batchSize ?? BATCH_WALK_SIZE, 1, 1 << 20);
-    const elemFlags = opts?.flags === undefined ? 0 : checkFlags('flags', opts.flags);
+    const rawFlags = opts?.flags;
+    const elemFlags = rawFlags === undefined ? 0 : checkFlags('flags', rawFlags);
     // Two cursors, alternating: the previous call's out-cursor is the next call's in-cursor.
     const cursors = [new Uint8Array(cursorSize(this)), new Uint8Array(cursorSize(this))] as const;
     let inBatch: Uint8Array | null = null;
@@ -1138,18 +1183,23 @@ export class BpfMap implements MapShape {
     width: number,
     element: (v: unknown, i: number) => Uint8Array,
   ): { bytes: Uint8Array; count: number } {
-    if (input instanceof Uint8Array) {
-      if (width === 0 || input.length % width !== 0 || input.length === 0)
-        throw new RangeError(`${what} must be a non-empty multiple of ${width} bytes, got ${input.length}`);
-      return { bytes: input, count: input.length / width };
+    const n = bytesLength(input);
+    if (n >= 0) {
+      if (width === 0 || n % width !== 0 || n === 0) {
+        checkBytes(what, input, width, 'a non-empty multiple of the element size', true); // detached: TypeError
+        throw new RangeError(`${what} must be a non-empty multiple of ${width} bytes, got ${n}`);
+      }
+      return { bytes: input as Uint8Array, count: n / width };
     }
-    if (!Array.isArray(input) || input.length === 0)
+    if (!Array.isArray(input))
       throw new TypeError(`${what} must be a flat Uint8Array or a non-empty array of buffers, got ${describe(input)}`);
-    const bytes = new Uint8Array(input.length * width);
-    input.forEach((v, i) => {
-      bytes.set(element(v, i), i * width);
-    });
-    return { bytes, count: input.length };
+    // Each element read once; a hole is a TypeError naming its index, never an all-zero element.
+    const list = arrayElements(what, input);
+    if (list.length === 0)
+      throw new TypeError(`${what} must be a flat Uint8Array or a non-empty array of buffers, got an empty array`);
+    const bytes = new Uint8Array(list.length * width);
+    for (let i = 0; i < list.length; i++) bytes.set(element(list[i], i), i * width);
+    return { bytes, count: list.length };
   }
 
   /**
@@ -1164,8 +1214,9 @@ export class BpfMap implements MapShape {
     values: Uint8Array | readonly UpdateValue[],
     opts?: UpdateOptions,
   ): number {
+    const rawFlags = opts?.flags; // read once
     this.#live('BPF_MAP_UPDATE_BATCH');
-    const flags = opts?.flags === undefined ? 0 : checkFlags('flags', opts.flags);
+    const flags = rawFlags === undefined ? 0 : checkFlags('flags', rawFlags);
     const k = this.#flat('keys', keys, this.keySize, (v, i) => checkBytes(`keys[${i}]`, v, this.keySize, "the map's key_size"));
     const v = this.#flat('values', values, this.valueBufferSize, (x, i) => {
       try {

@@ -10,6 +10,7 @@
  */
 import { type Codec, rootPath, viewOf } from './codec/codec.js';
 import { possibleCpus, roundUp8 } from './cpu.js';
+import { encodeValueInto, ownOpts } from './encode.js';
 import type { BpfMap, LookupOptions, UpdateOptions } from './map.js';
 
 export class TypedMap<K, V> {
@@ -26,6 +27,11 @@ export class TypedMap<K, V> {
   readonly #keyPath: string;
   /** Keys with padding (structs, arrays of odd sizes…) are zeroed before each encode; scalars fill every byte. */
   readonly #keyZero: boolean;
+  /** The scratch key is being written: a record getter that uses this view gets a key of its own. */
+  #keyBusy = false;
+  #enc: Uint8Array | undefined;
+  #encView: DataView | undefined;
+  #encBusy = false;
 
   /** Use `map.typed(keyType, valueType)`. */
   constructor(map: BpfMap, keyType: Codec<K>, valueType: Codec<V>) {
@@ -51,8 +57,20 @@ export class TypedMap<K, V> {
   /** Encodes `key` into the scratch key (zeroed first: padding bytes are part of a hash key). */
   #encodeKey(key: K): Uint8Array | null {
     if (this.map.keySize === 0) return null;
-    if (this.#keyZero) this.#key.fill(0);
-    this.keyType.write(this.#keyView, 0, key, this.#keyPath);
+    if (!this.#keyZero) {
+      // Scalars: the codec checks the number or bigint; no user code runs.
+      this.keyType.write(this.#keyView, 0, key, this.#keyPath);
+      return this.#key;
+    }
+    // Records: their getters run while the key is written, and may use this view.
+    if (this.#keyBusy) return this.keyType.encode(key);
+    this.#keyBusy = true;
+    try {
+      this.#key.fill(0);
+      this.keyType.write(this.#keyView, 0, key, this.#keyPath);
+    } finally {
+      this.#keyBusy = false;
+    }
     return this.#key;
   }
 
@@ -73,8 +91,27 @@ export class TypedMap<K, V> {
 
   /** Stores `value` under `key` (per-CPU maps: one value for every CPU, or an array of one per CPU). */
   set(key: K, value: V, opts?: UpdateOptions): this {
-    this.map.updateStruct(this.#encodeKey(key), value, this.valueType, opts);
+    // The option, then the value (record getters run), then the key: once the key is in the
+    // scratch no user code runs before the syscall.
+    const o = ownOpts(opts) as UpdateOptions | undefined;
+    const v = this.#encodeValue(value);
+    this.map.update(this.#encodeKey(key), v, o);
     return this;
+  }
+
+  #encodeValue(value: V): Uint8Array {
+    const m = this.map;
+    if (this.#encBusy) return encodeValueInto(new Uint8Array(m.valueBufferSize), m, value, this.valueType);
+    if (this.#enc === undefined) {
+      this.#enc = new Uint8Array(m.valueBufferSize);
+      this.#encView = viewOf(this.#enc);
+    }
+    this.#encBusy = true;
+    try {
+      return encodeValueInto(this.#enc, m, value, this.valueType, this.#encView);
+    } finally {
+      this.#encBusy = false;
+    }
   }
 
   has(key: K): boolean {

@@ -1,12 +1,48 @@
 /** Argument checks made before any syscall. Each throws a TypeError/RangeError that names what was expected. */
 
+/*
+ * Lengths come from the typed array's own data through the intrinsic
+ * getters, captured at load: a subclass (or an own property) can make
+ * `.length` say anything, and a Proxy of a Uint8Array passes `instanceof`
+ * but runs traps on every read. These getters run no user code.
+ */
+const TYPED_ARRAY = Object.getPrototypeOf(Uint8Array.prototype) as object;
+function intrinsicGetter(o: object, key: PropertyKey): (this: unknown) => unknown {
+  const get = Object.getOwnPropertyDescriptor(o, key)?.get;
+  if (get === undefined) throw new Error(`bpfmap: no intrinsic getter ${String(key)}`);
+  return get as (this: unknown) => unknown;
+}
+const tagOf = intrinsicGetter(TYPED_ARRAY, Symbol.toStringTag);
+const lengthOf = intrinsicGetter(TYPED_ARRAY, 'length');
+const bufferOf = intrinsicGetter(TYPED_ARRAY, 'buffer');
+const resizableOf = 'resizable' in ArrayBuffer.prototype ? intrinsicGetter(ArrayBuffer.prototype, 'resizable') : undefined;
+
+/** The real length of a Uint8Array (Buffer and subclasses included), or -1 for anything else (proxies too). */
+export function bytesLength(v: unknown): number {
+  return tagOf.call(v) === 'Uint8Array' ? (lengthOf.call(v) as number) : -1;
+}
+
+/** Why a Uint8Array of length 0 cannot be used: its ArrayBuffer was detached, or shrunk below the view. */
+function unusable(v: Uint8Array): string | undefined {
+  if (lengthOf.call(v) !== 0) return undefined;
+  const buf = bufferOf.call(v) as ArrayBufferLike;
+  if (typeof SharedArrayBuffer === 'function' && buf instanceof SharedArrayBuffer) return undefined;
+  try {
+    new Uint8Array(buf as ArrayBuffer, 0, 0); // throws on a detached buffer
+  } catch {
+    return 'detached (transferred or released)';
+  }
+  if (resizableOf?.call(buf) === true) return 'resized below the view';
+  return undefined;
+}
+
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';
   if (typeof v === 'symbol') return v.toString();
   if (typeof v === 'bigint') return `the bigint ${v}n`;
   if (Array.isArray(v)) return `an array of ${v.length}`;
-  if (v instanceof Uint8Array) return `${v.length} bytes`;
+  if (bytesLength(v) >= 0) return `${bytesLength(v)} bytes`;
   if (ArrayBuffer.isView(v)) return v.constructor.name;
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
   return typeof v === 'object' ? (v.constructor?.name ?? 'an object') : `${typeof v} ${String(v)}`;
@@ -39,13 +75,41 @@ export function checkFd(what: string, v: unknown): number {
 
 /** A Uint8Array of exactly `size` bytes (or at least `size` when `atLeast`). */
 export function checkBytes(what: string, v: unknown, size: number, because: string, atLeast = false): Uint8Array {
-  if (!(v instanceof Uint8Array))
+  const n = bytesLength(v);
+  if (n < 0)
     throw new TypeError(
       `${what} must be a Uint8Array of ${atLeast ? 'at least ' : ''}${size} bytes (${because}), got ${describe(v)}`,
     );
-  if (atLeast ? v.length < size : v.length !== size)
-    throw new RangeError(`${what} must be ${atLeast ? 'at least ' : ''}${size} bytes (${because}), got ${v.length}`);
-  return v;
+  if (atLeast ? n < size : n !== size) {
+    const why = size > 0 ? unusable(v as Uint8Array) : undefined;
+    if (why !== undefined)
+      throw new TypeError(`${what}'s ArrayBuffer was ${why}: pass a Uint8Array of ${size} bytes (${because})`);
+    throw new RangeError(`${what} must be ${atLeast ? 'at least ' : ''}${size} bytes (${because}), got ${n}`);
+  }
+  return v as Uint8Array;
+}
+
+/**
+ * The straight-line paths' test: `v` is a Uint8Array of exactly `n` elements (n >= 1; -1 never
+ * matches), judged from its elements rather than its overridable `length`. `isView` rules out
+ * proxies before any element is read; elements of a real typed array run no user code.
+ */
+export function isBytesOf(v: unknown, n: number): v is Uint8Array {
+  return ArrayBuffer.isView(v) && v instanceof Uint8Array && v[n - 1] !== undefined && v[n] === undefined;
+}
+
+/**
+ * The elements of an array argument, each read once (a hole is a TypeError naming its index),
+ * so that getters and proxy traps have all run before anything is checked or staged.
+ */
+export function arrayElements(what: string, v: readonly unknown[]): unknown[] {
+  const n = v.length;
+  const out = new Array<unknown>(n);
+  for (let i = 0; i < n; i++) {
+    if (!(i in v)) throw new TypeError(`${what}[${i}] is a hole (a sparse array): every element must be given`);
+    out[i] = v[i];
+  }
+  return out;
 }
 
 /** A filesystem path the kernel can take. */

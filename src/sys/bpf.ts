@@ -75,9 +75,12 @@ export const BLOCK_VALUE_CAP = block.length - BLOCK_VALUE;
  * `set` is cheaper than a loop.
  */
 
-/** Copies `src` into the call block at `offset`. */
-export function toBlock(src: Uint8Array, offset: number): void {
-  const n = src.length;
+/**
+ * Copies the first `n` bytes of `src` into the call block at `offset`. `n`
+ * is the length the caller checked (never `src.length`, which a subclass can
+ * override), and `src` a real Uint8Array of exactly `n` bytes.
+ */
+export function toBlock(src: Uint8Array, offset: number, n: number): void {
   if (n === 4) {
     block[offset] = src[0] as number;
     block[offset + 1] = src[1] as number;
@@ -93,11 +96,14 @@ export function toBlock(src: Uint8Array, offset: number): void {
     block[offset + 6] = src[6] as number;
     block[offset + 7] = src[7] as number;
   } else if (n > 32) {
-    block.set(src, offset);
+    block.set(src, offset); // `block` is ours; the callers' `src` is exactly `n` bytes
   } else {
     for (let i = 0; i < n; i++) block[offset + i] = src[i] as number;
   }
 }
+
+/** `Uint8Array.prototype.set` as loaded: a subclass of the caller's `out` may override `set`. */
+const typedArraySet = Uint8Array.prototype.set;
 
 /** Copies `n` bytes of the call block at `offset` into `dst` (from its start). */
 export function fromBlock(dst: Uint8Array, offset: number, n: number): Uint8Array {
@@ -116,7 +122,7 @@ export function fromBlock(dst: Uint8Array, offset: number, n: number): Uint8Arra
     dst[6] = block[offset + 6] as number;
     dst[7] = block[offset + 7] as number;
   } else if (n > 32) {
-    dst.set(block.subarray(offset, offset + n));
+    typedArraySet.call(dst, block.subarray(offset, offset + n));
   } else {
     for (let i = 0; i < n; i++) dst[i] = block[offset + i] as number;
   }
@@ -142,13 +148,14 @@ export function elemInBlock(cmd: number, fd: number, keyLength: number, valueLen
 }
 
 /**
- * The hot path's element command: `key` copied to BLOCK_KEY, a value area of
- * `valueLength` bytes at BLOCK_VALUE (none when negative), no flags. Returns
- * the result or -errno. Kept small so that the JIT inlines it into callers.
+ * The hot path's element command: `keyLength` bytes of `key` (checked by the
+ * caller) copied to BLOCK_KEY, a value area of `valueLength` bytes at
+ * BLOCK_VALUE (none when negative), no flags. Returns the result or -errno.
+ * Kept small so that the JIT inlines it into callers.
  */
-export function elemKeyed(cmd: number, fd: number, key: Uint8Array, valueLength: number): number {
-  toBlock(key, BLOCK_KEY);
-  return elemInBlock(cmd, fd, key.length, valueLength, 0);
+export function elemKeyed(cmd: number, fd: number, key: Uint8Array, keyLength: number, valueLength: number): number {
+  toBlock(key, BLOCK_KEY, keyLength);
+  return elemInBlock(cmd, fd, keyLength, valueLength, 0);
 }
 
 /** close(2). */
