@@ -11,8 +11,9 @@ export const VERBS: Readonly<Record<string, { usage: string; about: string; exam
     examples: ['bpfmap show id 42', 'bpfmap show pinned /sys/fs/bpf/flows'],
   },
   dump: {
-    usage: 'bpfmap dump MAP [--json]',
-    about: 'Every entry: typed fields when the map has BTF, bytes otherwise; per-CPU values by CPU with a sum.',
+    usage: 'bpfmap dump MAP [--json | --pretty]',
+    about:
+      'Every entry: typed fields when the map has BTF, bytes otherwise; per-CPU values by CPU with a sum. --json prints what bpftool map dump -j prints (plus "formatted" with BTF), streamed as it is read. Maps whose entries cannot be read (perf event arrays, cgroup arrays) list each key with its error.',
     examples: ['bpfmap dump name flows', 'bpfmap dump id 42 --json'],
   },
   lookup: {

@@ -34,6 +34,7 @@ export async function main(
     await fn(new Words(p.words.slice(1), verb), p, io);
     return 0;
   } catch (err) {
+    if ((err as NodeJS.ErrnoException | null)?.code === 'EPIPE') return 0; // the reader went away: not a failure
     if (err instanceof UsageError) {
       process.stderr.write(
         `bpfmap: ${err.message}\n${err.verb ? verbHelp(err.verb).split('\n')[0] : 'run bpfmap --help for the verbs'}\n`,
