@@ -5,7 +5,7 @@
 import { unlinkSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { type Codec, rootPath, show, viewOf } from './codec/codec.js';
-import { readUintLE, toIntBig, writeUintLE } from './codec/scalar.js';
+import { SCALARS, readUintLE, toIntBig, writeUintLE } from './codec/scalar.js';
 import { cursorSize, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
 import { readBtf } from './btf/codecs.js';
 import { Btf, mapTypeBtf } from './btf/load.js';
@@ -163,6 +163,9 @@ const BATCH_WALK: ReadonlySet<number> = new Set([
   MapType.Array,
   MapType.PercpuArray,
 ]);
+
+/** Types whose keys are u32 indices whatever the BTF says. */
+const ARRAY_KEYED: ReadonlySet<number> = new Set([MapType.Array, MapType.PercpuArray]);
 
 /** A value as lookups return it: bytes, or one `Uint8Array` per possible CPU on per-CPU maps. */
 export type MapValue = Uint8Array | Uint8Array[];
@@ -1009,6 +1012,7 @@ export class BpfMap implements MapShape {
     let key: Codec<unknown>;
     if (info.btfKeyTypeId !== 0) key = spec.codec(info.btfKeyTypeId, 'key');
     else if (this.keySize === 0) key = NO_KEY;
+    else if (this.keySize === 4 && ARRAY_KEYED.has(this.type)) key = SCALARS.u32; // an index (global-data maps have no key BTF)
     else throw new TypeError(`map ${this.id} has BTF for its value but not its key: use typed(keyType, valueType)`);
     return new TypedMap(this, key, value);
   }
