@@ -2,13 +2,16 @@
 // bpftool's spelling with the object word, and prog/link listings — each compared with bpftool.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { arch, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { BpfMap, MapType } from 'bpfmap';
+import { MapType } from 'bpfmap';
 import { bpftool, pinPath, tmpMap } from './helpers/kernel.mjs';
 
 const BIN = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
+const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
 function cli(...args) {
   const r = spawnSync(process.execPath, [BIN, ...args.map(String)], { encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -92,3 +95,86 @@ for (const type of ['perf_event_array', 'cgroup_array']) {
     assert.match(text.out, /0 entries, 3 unreadable/);
   });
 }
+
+test("bpftool's spelling with the object word: map list, map dump id N, map show", (t) => {
+  const m = tmpMap(t, { type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 4, name: 'cli_objword' });
+  m.update(Uint8Array.of(1, 0, 0, 0), Uint8Array.of(2, 0, 0, 0, 0, 0, 0, 0));
+  const listed = JSON.parse(cli('map', 'list', '--json').out);
+  assert.ok(listed.some((x) => x.id === m.id));
+  const dumped = cli('map', 'dump', 'id', m.id, '--json');
+  assert.equal(dumped.code, 0, dumped.err);
+  assert.deepEqual(JSON.parse(dumped.out), bpftool('map', 'dump', 'id', m.id));
+  assert.equal(JSON.parse(cli('map', 'show', 'id', m.id, '--json').out).name, 'cli_objword');
+  assert.equal(cli('map', 'lookup', 'id', m.id, '--key-int', 1).code, 0);
+});
+
+/** rawtp.bpf.c loaded by bpftool (program pinned), attached with BPF_RAW_TRACEPOINT_OPEN, link pinned. */
+async function rawTpLink(t) {
+  const { addon } = await import('../dist/sys/addon.js');
+  const { cPath, objGet, objPin, closeFd } = await import('../dist/sys/bpf.js');
+  const dir = mkdtempSync(join(tmpdir(), 'bpfmap-rawtp-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const obj = join(dir, 'r.o');
+  const multiarch = `/usr/include/${arch() === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`;
+  execFileSync('clang', ['-g', '-O2', '-target', 'bpf', `-I${multiarch}`, '-c', join(fixtures, 'rawtp.bpf.c'), '-o', obj]);
+  const pins = pinPath(t, 'rawtp');
+  mkdirSync(pins);
+  t.after(() => rmSync(pins, { recursive: true, force: true }));
+  execFileSync('bpftool', ['prog', 'loadall', obj, pins]);
+  const progPath = join(pins, 'on_enter');
+  const progFd = objGet(cPath(progPath), 0);
+  assert.ok(progFd >= 0, `open ${progPath}: ${progFd}`);
+  t.after(() => closeFd(progFd));
+  const name = cPath('sys_enter');
+  const attr = new Uint8Array(16);
+  new DataView(attr.buffer).setUint32(8, progFd, true);
+  const linkFd = addon.bpf(17 /* BPF_RAW_TRACEPOINT_OPEN */, attr, 0, name, name.length);
+  assert.ok(linkFd >= 0, `BPF_RAW_TRACEPOINT_OPEN: ${linkFd}`);
+  t.after(() => closeFd(linkFd));
+  const linkPath = join(pins, 'link');
+  assert.equal(objPin(linkFd, cPath(linkPath)), 0);
+  return { progPath, linkPath };
+}
+
+test('prog list and prog show agree with bpftool -j prog show: id, type, name, tag, map ids, BTF id, run stats', async (t) => {
+  const { progPath } = await rawTpLink(t);
+  const theirs = bpftool('prog', 'show', 'pinned', progPath);
+  const r = cli('prog', 'show', 'pinned', progPath, '--json');
+  assert.equal(r.code, 0, r.err);
+  const ours = JSON.parse(r.out);
+  for (const f of ['id', 'type', 'name', 'tag', 'map_ids', 'btf_id']) assert.deepEqual(ours[f], theirs[f], f);
+  assert.equal(ours.type, 'raw_tracepoint');
+  assert.equal(ours.map_ids.length, 1);
+  assert.deepEqual(cli('prog', 'show', 'id', ours.id, '--json').out, r.out);
+  const all = JSON.parse(cli('prog', 'list', '--json').out);
+  const mine = all.find((p) => p.id === ours.id);
+  assert.deepEqual(mine, ours);
+  const text = cli('prog', 'list');
+  assert.match(text.out, new RegExp(`${ours.id}\\s+raw_tracepoint\\s+on_enter\\s+${ours.tag}\\s+${ours.map_ids[0]}`));
+  // With statistics on, run time and count appear (and match bpftool's fields).
+  const before = readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim();
+  writeFileSync('/proc/sys/kernel/bpf_stats_enabled', '1');
+  t.after(() => writeFileSync('/proc/sys/kernel/bpf_stats_enabled', before));
+  execFileSync('true'); // a few syscalls for sys_enter
+  const stats = JSON.parse(cli('prog', 'show', 'id', ours.id, '--json').out);
+  assert.ok(stats.run_cnt > 0 && stats.run_time_ns > 0, JSON.stringify(stats));
+  const tool = bpftool('prog', 'show', 'id', ours.id);
+  assert.ok(tool.run_cnt >= stats.run_cnt, 'bpftool, later, saw at least as many runs');
+});
+
+test('link list and link show agree with bpftool -j link show', async (t) => {
+  const { linkPath } = await rawTpLink(t);
+  const theirs = bpftool('link', 'show', 'pinned', linkPath);
+  const r = cli('link', 'show', 'pinned', linkPath, '--json');
+  assert.equal(r.code, 0, r.err);
+  const ours = JSON.parse(r.out);
+  for (const f of ['id', 'type', 'prog_id', 'tp_name']) assert.deepEqual(ours[f], theirs[f], f);
+  assert.equal(ours.tp_name, 'sys_enter');
+  const listed = JSON.parse(cli('link', 'list', '--json').out).find((l) => l.id === ours.id);
+  assert.deepEqual(listed, ours);
+  assert.match(
+    cli('link', 'show', 'id', ours.id).out,
+    new RegExp(`^${ours.id}: raw_tracepoint  prog ${ours.prog_id}\\n\\ttp_name sys_enter`),
+  );
+  assert.match(cli('link', '--help').out, /usage: bpfmap link list/);
+});

@@ -70,6 +70,17 @@ export const VERBS: Readonly<Record<string, { usage: string; about: string; exam
     about: 'Freezes a map: later writes from userspace fail (programs may still write).',
     examples: ['bpfmap freeze id 42'],
   },
+  prog: {
+    usage: 'bpfmap prog list | prog show [id N | pinned PATH]  [--json]',
+    about:
+      'Loaded programs, as bpftool prog show: id, type, name, tag, map ids, BTF id, and run time/count when stats are on (sysctl kernel.bpf_stats_enabled=1).',
+    examples: ['bpfmap prog list', 'bpfmap prog show id 12 --json', 'bpfmap prog show pinned /sys/fs/bpf/my_prog'],
+  },
+  link: {
+    usage: 'bpfmap link list | link show [id N | pinned PATH]  [--json]',
+    about: 'BPF links, as bpftool link show: id, type, program id, and the tracepoint of raw tracepoint links.',
+    examples: ['bpfmap link list', 'bpfmap link show id 3 --json'],
+  },
   watch: {
     usage: 'bpfmap watch MAP [--interval S] [--sort FIELD] [--count N]',
     about:
@@ -82,7 +93,7 @@ export function usage(): string {
   const lines = [
     'usage: bpfmap VERB MAP … [--json]',
     '',
-    'MAP is  id N  |  pinned PATH  |  name NAME',
+    "MAP is  id N  |  pinned PATH  |  name NAME.  bpftool's spelling works too: bpfmap map dump id 3",
     'Keys and values:  key 0x01 0x00 …  |  key hex 01 00 …  |  --key-int N  |  --key JSON (maps with BTF); the same for value',
     '',
     'verbs:',
