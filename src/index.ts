@@ -45,7 +45,7 @@ export type {
 export { IterationAbortedError } from './iterate.js';
 
 // §5 Codecs
-export type { Codec, Infer } from './codec/codec.js';
+export type { Codec, DecodeOptions, Infer } from './codec/codec.js';
 export {
   be16,
   be32,

@@ -21,7 +21,7 @@
  *   (kind `struct`, `datasec: true`); a variable whose type has no codec reads
  *   as its bytes.
  */
-import { type Codec, decodeWith, encodeWith, fieldError } from '../codec/codec.js';
+import { type Codec, type DecodeOptions, decodeWith, encodeWith, fieldError } from '../codec/codec.js';
 import { SCALARS } from '../codec/scalar.js';
 import { type StructField, type StructType, array, bpfSpinLock, cstring } from '../codec/struct.js';
 import { BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED, BtfKind } from './kinds.js';
@@ -336,6 +336,20 @@ function recordCodec(kind: 'struct' | 'union', name: string, size: number, membe
       }
       return rec;
     },
+    readPrefix(view: DataView, base: number, avail: number) {
+      const rec: Record<string, unknown> = {};
+      for (const m of data) {
+        if (m.codec.kind === 'bitfield') {
+          const b = m.codec as BitfieldCodec;
+          if (m.bit + b.bits > avail * 8) break;
+          rec[m.name] = readBits(view, base, m.bit, b.bits, b.signed);
+        } else {
+          if ((m.bit >> 3) + m.codec.size > avail) break; // cut in the middle, or past the end: left out
+          rec[m.name] = m.codec.read(view, base + (m.bit >> 3));
+        }
+      }
+      return rec;
+    },
     zero() {
       const rec: Record<string, unknown> = {};
       for (const m of data) rec[m.name] = m.codec.zero();
@@ -346,7 +360,7 @@ function recordCodec(kind: 'struct' | 'union', name: string, size: number, membe
     },
     encode: (value: unknown, out?: Uint8Array, offset = 0): Uint8Array =>
       encodeWith(c as Codec<unknown>, value, out, offset, name),
-    decode: (bytes: Uint8Array, offset = 0): unknown => decodeWith(c as Codec<unknown>, bytes, offset),
+    decode: (bytes: Uint8Array, offset: number | DecodeOptions = 0): unknown => decodeWith(c as Codec<unknown>, bytes, offset),
   };
   return Object.freeze(c) as unknown as StructType<unknown> as Codec<unknown>;
 }
