@@ -70,6 +70,12 @@ export const VERBS: Readonly<Record<string, { usage: string; about: string; exam
     about: 'Freezes a map: later writes from userspace fail (programs may still write).',
     examples: ['bpfmap freeze id 42'],
   },
+  event_pipe: {
+    usage: 'bpfmap event_pipe MAP [--type NAME] [--json] [--count N]',
+    about:
+      "Records from a ring buffer or perf event array, one line each, until Ctrl-C (or N records): hex, or with --type the fields of a BTF type (from the map's BTF, else the BTF of a loaded program using the map; short records give the fields present). --json: JSON lines {cpu, size, data, formatted}. Perf arrays also report lost samples ({cpu, lost}).",
+    examples: ['bpfmap event_pipe name events', 'bpfmap event_pipe id 7 --type "struct event" --json | jq .formatted.pid'],
+  },
   prog: {
     usage: 'bpfmap prog list | prog show [id N | pinned PATH]  [--json]',
     about:

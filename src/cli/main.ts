@@ -35,6 +35,10 @@ export async function main(
       io.out(verbHelp(verb));
       return 0;
     }
+    if (verb === 'event_pipe') {
+      const { eventPipe } = await import('./event-pipe.js');
+      return await eventPipe(new Words(p.words.slice(1), verb), p);
+    }
     if (verb === 'watch') {
       const { watch } = await import('./watch.js');
       return await watch(new Words(p.words.slice(1), verb), p);

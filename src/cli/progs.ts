@@ -224,3 +224,8 @@ export function objectVerb(kind: Kind, w: Words, p: Parsed, io: Io) {
   if (p.json) return io.out(json(d, p.pretty));
   io.out(lines(d as never));
 }
+
+/** The programs whose map ids include `mapId` (to find the BTF of an object that uses a map). */
+export function programsUsing(mapId: number): ProgDescription[] {
+  return (describeAll('prog') as ProgDescription[]).filter((d) => d.map_ids?.includes(mapId));
+}
