@@ -982,15 +982,23 @@ export class BpfMap implements MapShape {
   }
 
   /**
-   * A `Map`-shaped view through codecs. With no arguments, the `key`/`value` codecs the map was created with.
+   * A `Map`-shaped view through codecs. With no arguments, the `key`/`value` codecs the map was created with,
+   * or else the map's BTF (as `typedFromBtf()`).
    * On per-CPU maps `get` returns one value per possible CPU (see `typedPerCpu` for that typing).
    * @throws {RangeError} when a codec's size differs from the map's.
    */
   typed<K = unknown, V = unknown>(keyType?: Codec<K>, valueType?: Codec<V>): TypedMap<K, V> {
     this.#live('BPF_MAP_LOOKUP_ELEM');
-    const k = (keyType ?? this.#keyCodec) as Codec<K> | undefined;
-    const v = (valueType ?? this.#valueCodec) as Codec<V> | undefined;
-    if (!k || !v) throw new TypeError('typed() needs a key type and a value type (or a map created with key and value codecs)');
+    let k = (keyType ?? this.#keyCodec) as Codec<K> | undefined;
+    let v = (valueType ?? this.#valueCodec) as Codec<V> | undefined;
+    if ((!k || !v) && this.info().btfValueTypeId !== 0) {
+      // No codecs given or remembered: the map's own BTF (libbpf, bpftool, another process) describes it.
+      const fromBtf = this.typedFromBtf();
+      k ??= fromBtf.keyType as Codec<K>;
+      v ??= fromBtf.valueType as Codec<V>;
+    }
+    if (!k || !v)
+      throw new TypeError('typed() needs a key type and a value type (or a map created with key and value codecs, or with BTF)');
     return new TypedMap(this, k, v);
   }
 
@@ -1017,7 +1025,7 @@ export class BpfMap implements MapShape {
     return new TypedMap(this, key, value);
   }
 
-  /** `typed()` for per-CPU maps, typed so that `get` returns `V[]`. @throws {TypeError} on other maps. */
+  /** `typed()` for per-CPU maps (with no arguments, codecs or BTF as `typed()`), typed so that `get` returns `V[]`. @throws {TypeError} on other maps. */
   typedPerCpu<K = unknown, V = unknown>(keyType?: Codec<K>, valueType?: Codec<V>): PerCpuTypedMap<K, V> {
     if (!this.isPerCpu) throw new TypeError(`typedPerCpu() is for per-CPU maps; this is a ${this.#typeName()} map (use typed())`);
     return this.typed(keyType, valueType) as unknown as PerCpuTypedMap<K, V>;
