@@ -1020,7 +1020,8 @@ export class BpfMap implements MapShape {
     let key: Codec<unknown>;
     if (info.btfKeyTypeId !== 0) key = spec.codec(info.btfKeyTypeId, 'key');
     else if (this.keySize === 0) key = NO_KEY;
-    else if (this.keySize === 4 && ARRAY_KEYED.has(this.type)) key = SCALARS.u32; // an index (global-data maps have no key BTF)
+    else if (this.keySize === 4 && ARRAY_KEYED.has(this.type))
+      key = SCALARS.u32; // an index (global-data maps have no key BTF)
     else throw new TypeError(`map ${this.id} has BTF for its value but not its key: use typed(keyType, valueType)`);
     return new TypedMap(this, key, value);
   }
