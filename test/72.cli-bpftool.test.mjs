@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { MapType } from 'bpfmap';
-import { bpftool, pinPath, tmpMap } from './helpers/kernel.mjs';
+import { BPFFS, bpftool, ensureBpffs, pinPath, tmpMap } from './helpers/kernel.mjs';
 
 const BIN = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -117,7 +117,8 @@ async function rawTpLink(t) {
   const obj = join(dir, 'r.o');
   const multiarch = `/usr/include/${arch() === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`;
   execFileSync('clang', ['-g', '-O2', '-target', 'bpf', `-I${multiarch}`, '-c', join(fixtures, 'rawtp.bpf.c'), '-o', obj]);
-  const pins = pinPath(t, 'rawtp');
+  ensureBpffs();
+  const pins = join(BPFFS, `bpfmap_test_${process.pid}_rawtp`);
   mkdirSync(pins);
   t.after(() => rmSync(pins, { recursive: true, force: true }));
   execFileSync('bpftool', ['prog', 'loadall', obj, pins]);
