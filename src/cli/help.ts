@@ -27,10 +27,12 @@ export const VERBS: Readonly<Record<string, { usage: string; about: string; exam
   },
   update: {
     usage: 'bpfmap update MAP key BYTES… value BYTES… [any|noexist|exist] [lock]   (or --key-int/--key, --value-int/--value)',
-    about: 'Stores a value (per-CPU maps: the same value on every CPU).',
+    about:
+      'Stores a value (per-CPU maps: the same value on every CPU). On a global-data map (.bss, .data, .rodata) --value JSON names only the variables to change; the others keep their values.',
     examples: [
       'bpfmap update id 42 key hex 01 00 00 00 value hex 2a 00 00 00 00 00 00 00',
       'bpfmap update pinned /sys/fs/bpf/x --key-int 1 --value-int 7 noexist',
+      'bpfmap update name my_prog.bss --key-int 0 --value \'{"my_pid": 123}\'',
     ],
   },
   delete: {
@@ -103,7 +105,7 @@ export function usage(): string {
     'Keys and values:  key 0x01 0x00 …  |  key hex 01 00 …  |  --key-int N  |  --key JSON (maps with BTF); the same for value',
     '',
     'verbs:',
-    ...Object.entries(VERBS).map(([v, h]) => `  ${v.padEnd(8)} ${h.about}`),
+    ...Object.entries(VERBS).map(([v, h]) => `  ${v.padEnd(10)} ${h.about}`),
     '',
     'bpfmap VERB --help shows examples. Exit codes: 0 ok, 1 failure (the reason on stderr), 2 usage error.',
   ];
