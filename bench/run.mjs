@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { BpfMap, MapType, defineStruct, possibleCpus, u32 } from 'bpfmap';
+import { cliDumpRows } from './cli-dump.mjs';
 // The floor rows call the syscall layer directly (what every BpfMap operation is built on).
 import { BLOCK_VALUE, elemKeyed, fromBlock } from '../dist/sys/bpf.js';
 import { Cmd } from '../dist/sys/uapi.js';
@@ -379,6 +380,7 @@ const rows = ORDER.map((op) => [op, js.ops[op]]).map(([op, [refOp]]) => {
 const gnk = median(lib['hash.iterate.getNextKey']);
 const batch = median(lib['hash.iterate.batch']);
 const memory = memoryRun();
+const cliDump = await cliDumpRows(smoke ? 2000 : 100_000, smoke ? 1 : 5);
 
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
@@ -398,6 +400,14 @@ console.log(
   `iterating ${memory.entries} entries: RSS grew ${memory.rssGrowthMiB.toFixed(1)} MiB at most (entries()), ${memory.typedRssGrowthMiB.toFixed(1)} MiB (typed entries()) (target < 64 MiB)`,
 );
 
+console.log(
+  `${pad('CLI dump --json', 24)}${lpad('bpfmap ms', 14)}${lpad('bpftool', 10)}${lpad('ratio', 8)}  peak RSS (vs bpftool map dump -j, same round)`,
+);
+for (const r of cliDump)
+  console.log(
+    `${pad(r.op, 24)}${lpad(r.cliMs.toFixed(0), 14)}${lpad(r.bpftoolMs.toFixed(0), 10)}${lpad(r.ratio.toFixed(2), 8)}  ${r.cliPeakRssMiB === null ? '?' : `${r.cliPeakRssMiB.toFixed(0)} MiB`} (${r.n} entries)`,
+  );
+
 const summary = {
   date: new Date().toISOString(),
   machine: { kernel: os.release(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '', node: process.version },
@@ -405,6 +415,7 @@ const summary = {
   rows,
   batchVsGetNextKey: gnk / batch,
   memory,
+  cliDump,
   raw: { lib, c, ratios },
 };
 mkdirSync(dirname(outFile), { recursive: true });

@@ -46,7 +46,7 @@ export { IterationAbortedError } from './iterate.js';
 export { ReadOnlyMapping } from './mmap-view.js';
 
 // §5 Codecs
-export type { Codec, Infer } from './codec/codec.js';
+export type { Codec, DecodeOptions, Infer } from './codec/codec.js';
 export {
   be16,
   be32,

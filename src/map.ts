@@ -5,7 +5,7 @@
 import { unlinkSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { type Codec, rootPath, show, viewOf } from './codec/codec.js';
-import { readUintLE, toIntBig, writeUintLE } from './codec/scalar.js';
+import { SCALARS, readUintLE, toIntBig, writeUintLE } from './codec/scalar.js';
 import { cursorSize, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
 import { readBtf } from './btf/codecs.js';
 import { Btf, mapTypeBtf } from './btf/load.js';
@@ -178,6 +178,9 @@ const BATCH_WALK: ReadonlySet<number> = new Set([
   MapType.Array,
   MapType.PercpuArray,
 ]);
+
+/** Types whose keys are u32 indices whatever the BTF says. */
+const ARRAY_KEYED: ReadonlySet<number> = new Set([MapType.Array, MapType.PercpuArray]);
 
 /** A value as lookups return it: bytes, or one `Uint8Array` per possible CPU on per-CPU maps. */
 export type MapValue = Uint8Array | Uint8Array[];
@@ -1034,15 +1037,23 @@ export class BpfMap implements MapShape {
   }
 
   /**
-   * A `Map`-shaped view through codecs. With no arguments, the `key`/`value` codecs the map was created with.
+   * A `Map`-shaped view through codecs. With no arguments, the `key`/`value` codecs the map was created with,
+   * or else the map's BTF (as `typedFromBtf()`).
    * On per-CPU maps `get` returns one value per possible CPU (see `typedPerCpu` for that typing).
    * @throws {RangeError} when a codec's size differs from the map's.
    */
   typed<K = unknown, V = unknown>(keyType?: Codec<K>, valueType?: Codec<V>): TypedMap<K, V> {
     this.#live('BPF_MAP_LOOKUP_ELEM');
-    const k = (keyType ?? this.#keyCodec) as Codec<K> | undefined;
-    const v = (valueType ?? this.#valueCodec) as Codec<V> | undefined;
-    if (!k || !v) throw new TypeError('typed() needs a key type and a value type (or a map created with key and value codecs)');
+    let k = (keyType ?? this.#keyCodec) as Codec<K> | undefined;
+    let v = (valueType ?? this.#valueCodec) as Codec<V> | undefined;
+    if ((!k || !v) && this.info().btfValueTypeId !== 0) {
+      // No codecs given or remembered: the map's own BTF (libbpf, bpftool, another process) describes it.
+      const fromBtf = this.typedFromBtf();
+      k ??= fromBtf.keyType as Codec<K>;
+      v ??= fromBtf.valueType as Codec<V>;
+    }
+    if (!k || !v)
+      throw new TypeError('typed() needs a key type and a value type (or a map created with key and value codecs, or with BTF)');
     return new TypedMap(this, k, v);
   }
 
@@ -1064,11 +1075,13 @@ export class BpfMap implements MapShape {
     let key: Codec<unknown>;
     if (info.btfKeyTypeId !== 0) key = spec.codec(info.btfKeyTypeId, 'key');
     else if (this.keySize === 0) key = NO_KEY;
+    else if (this.keySize === 4 && ARRAY_KEYED.has(this.type))
+      key = SCALARS.u32; // an index (global-data maps have no key BTF)
     else throw new TypeError(`map ${this.id} has BTF for its value but not its key: use typed(keyType, valueType)`);
     return new TypedMap(this, key, value);
   }
 
-  /** `typed()` for per-CPU maps, typed so that `get` returns `V[]`. @throws {TypeError} on other maps. */
+  /** `typed()` for per-CPU maps (with no arguments, codecs or BTF as `typed()`), typed so that `get` returns `V[]`. @throws {TypeError} on other maps. */
   typedPerCpu<K = unknown, V = unknown>(keyType?: Codec<K>, valueType?: Codec<V>): PerCpuTypedMap<K, V> {
     if (!this.isPerCpu) throw new TypeError(`typedPerCpu() is for per-CPU maps; this is a ${this.#typeName()} map (use typed())`);
     return this.typed(keyType, valueType) as unknown as PerCpuTypedMap<K, V>;

@@ -34,4 +34,10 @@ test('the benchmark runs end to end at smoke size and writes its JSON summary', 
   assert.equal(s.memory.entries, 20_000);
   assert.ok(s.memory.rssGrowthMiB < 64);
   assert.ok(s.batchVsGetNextKey > 0);
+  assert.deepEqual(
+    s.cliDump.map((r) => r.op),
+    ['cli.dump.u32→u64', 'cli.dump.struct(btf)', 'cli.dump.percpu'],
+  );
+  for (const r of s.cliDump) assert.ok(r.cliMs > 0 && r.bpftoolMs > 0 && r.ratio > 0 && r.cliPeakRssMiB > 0, r.op);
+  assert.match(text, /cli\.dump\.percpu\s+\d+\s+\d+\s+\d+\.\d\d/);
 });

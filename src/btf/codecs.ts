@@ -15,9 +15,13 @@
  * - unions as a record holding only their first named member (encoding
  *   writes that member and zeroes the rest of the union);
  * - typedef, const, volatile, restrict and type tags are looked through;
- * - `struct bpf_spin_lock` is the `bpfSpinLock` codec (left out of records).
+ * - `struct bpf_spin_lock` is the `bpfSpinLock` codec (left out of records);
+ * - a DATASEC (the value of a global-data map: `.bss`, `.data`, `.rodata`)
+ *   as a record of its variables, name → value at each variable's offset
+ *   (kind `struct`, `datasec: true`); a variable whose type has no codec reads
+ *   as its bytes.
  */
-import { type Codec, decodeWith, encodeWith, fieldError } from '../codec/codec.js';
+import { type Codec, type DecodeOptions, decodeWith, encodeWith, fieldError } from '../codec/codec.js';
 import { SCALARS } from '../codec/scalar.js';
 import { type StructField, type StructType, array, bpfSpinLock, cstring } from '../codec/struct.js';
 import { BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED, BtfKind } from './kinds.js';
@@ -124,6 +128,8 @@ export class BtfSpec {
         return this.#struct(t, path);
       case BtfKind.Union:
         return this.#union(t, path);
+      case BtfKind.Datasec:
+        return this.#datasec(t, path);
       default:
         throw new BtfCodecError(`${path}: no codec for BTF ${BtfKind[t.kind] ?? t.kind} ${t.name}`.trimEnd());
     }
@@ -186,6 +192,25 @@ export class BtfSpec {
     const members: Member[] = [];
     this.#flatten(t, 0, path, members);
     return recordCodec('struct', t.name ? `struct ${t.name}` : 'struct (anon)', t.size ?? 0, members);
+  }
+
+  #datasec(t: BtfType, path: string): Codec<unknown> {
+    const members: Member[] = [];
+    for (const v of t.vars ?? []) {
+      const vt = this.type(v.type);
+      if (vt.kind !== BtfKind.Var || vt.name === '') continue;
+      let codec: Codec<unknown>;
+      try {
+        codec = this.codec(vt.type ?? 0, `${path}.${vt.name}`);
+        if (codec.size !== v.size) codec = array('u8', v.size);
+      } catch (err) {
+        if (!(err instanceof BtfCodecError) || v.size < 1) throw err;
+        codec = array('u8', v.size);
+      }
+      members.push({ name: vt.name, bit: v.offset * 8, codec });
+    }
+    const c = recordCodec('struct', `datasec ${t.name}`, t.size ?? 0, members);
+    return Object.freeze({ ...c, datasec: true, section: t.name });
   }
 
   #union(t: BtfType, path: string): Codec<unknown> {
@@ -311,6 +336,20 @@ function recordCodec(kind: 'struct' | 'union', name: string, size: number, membe
       }
       return rec;
     },
+    readPrefix(view: DataView, base: number, avail: number) {
+      const rec: Record<string, unknown> = {};
+      for (const m of data) {
+        if (m.codec.kind === 'bitfield') {
+          const b = m.codec as BitfieldCodec;
+          if (m.bit + b.bits > avail * 8) break;
+          rec[m.name] = readBits(view, base, m.bit, b.bits, b.signed);
+        } else {
+          if ((m.bit >> 3) + m.codec.size > avail) break; // cut in the middle, or past the end: left out
+          rec[m.name] = m.codec.read(view, base + (m.bit >> 3));
+        }
+      }
+      return rec;
+    },
     zero() {
       const rec: Record<string, unknown> = {};
       for (const m of data) rec[m.name] = m.codec.zero();
@@ -321,7 +360,7 @@ function recordCodec(kind: 'struct' | 'union', name: string, size: number, membe
     },
     encode: (value: unknown, out?: Uint8Array, offset = 0): Uint8Array =>
       encodeWith(c as Codec<unknown>, value, out, offset, name),
-    decode: (bytes: Uint8Array, offset = 0): unknown => decodeWith(c as Codec<unknown>, bytes, offset),
+    decode: (bytes: Uint8Array, offset: number | DecodeOptions = 0): unknown => decodeWith(c as Codec<unknown>, bytes, offset),
   };
   return Object.freeze(c) as unknown as StructType<unknown> as Codec<unknown>;
 }

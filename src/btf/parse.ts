@@ -44,6 +44,16 @@ export interface BtfType {
   values?: BtfEnumValue[];
   /** ENUM/ENUM64: signed values. */
   signed?: boolean;
+  /** DATASEC: its variables (VAR type ids) with their offsets and sizes in the section. */
+  vars?: BtfVarSecinfo[];
+  /** VAR: 0 static, 1 global, 2 extern. */
+  linkage?: number;
+}
+
+export interface BtfVarSecinfo {
+  type: number;
+  offset: number;
+  size: number;
 }
 
 export class BtfParseError extends Error {
@@ -146,11 +156,16 @@ export function parseBtf(blob: Uint8Array): BtfType[] {
         break;
       case BtfKind.Var:
         t.type = sizeOrType;
-        p += 4;
+        t.linkage = u32();
         break;
       case BtfKind.Datasec:
         t.size = sizeOrType;
-        p += 12 * vlen;
+        t.vars = [];
+        for (let i = 0; i < vlen; i++) {
+          const vType = u32();
+          const offset = u32();
+          t.vars.push({ type: vType, offset, size: u32() });
+        }
         break;
       case BtfKind.DeclTag:
         t.type = sizeOrType;

@@ -15,7 +15,7 @@ export class UsageError extends Error {
 }
 
 /** Options that take a value, and flags that do not. */
-const VALUE_OPTIONS = new Set(['--key', '--value', '--key-int', '--value-int', '--interval', '--sort', '--count']);
+const VALUE_OPTIONS = new Set(['--key', '--value', '--key-int', '--value-int', '--interval', '--sort', '--count', '--type']);
 const FLAG_OPTIONS = new Set(['--json', '--help', '-h', '--pretty', '-j']);
 
 export interface Parsed {

@@ -11,8 +11,9 @@ export const VERBS: Readonly<Record<string, { usage: string; about: string; exam
     examples: ['bpfmap show id 42', 'bpfmap show pinned /sys/fs/bpf/flows'],
   },
   dump: {
-    usage: 'bpfmap dump MAP [--json]',
-    about: 'Every entry: typed fields when the map has BTF, bytes otherwise; per-CPU values by CPU with a sum.',
+    usage: 'bpfmap dump MAP [--json | --pretty]',
+    about:
+      'Every entry: typed fields when the map has BTF, bytes otherwise; per-CPU values by CPU with a sum. --json prints what bpftool map dump -j prints (plus "formatted" with BTF), streamed as it is read. Maps whose entries cannot be read (perf event arrays, cgroup arrays) list each key with its error.',
     examples: ['bpfmap dump name flows', 'bpfmap dump id 42 --json'],
   },
   lookup: {
@@ -26,10 +27,12 @@ export const VERBS: Readonly<Record<string, { usage: string; about: string; exam
   },
   update: {
     usage: 'bpfmap update MAP key BYTES… value BYTES… [any|noexist|exist] [lock]   (or --key-int/--key, --value-int/--value)',
-    about: 'Stores a value (per-CPU maps: the same value on every CPU).',
+    about:
+      'Stores a value (per-CPU maps: the same value on every CPU). On a global-data map (.bss, .data, .rodata) --value JSON names only the variables to change; the others keep their values.',
     examples: [
       'bpfmap update id 42 key hex 01 00 00 00 value hex 2a 00 00 00 00 00 00 00',
       'bpfmap update pinned /sys/fs/bpf/x --key-int 1 --value-int 7 noexist',
+      'bpfmap update name my_prog.bss --key-int 0 --value \'{"my_pid": 123}\'',
     ],
   },
   delete: {
@@ -69,6 +72,23 @@ export const VERBS: Readonly<Record<string, { usage: string; about: string; exam
     about: 'Freezes a map: later writes from userspace fail (programs may still write).',
     examples: ['bpfmap freeze id 42'],
   },
+  event_pipe: {
+    usage: 'bpfmap event_pipe MAP [--type NAME] [--json] [--count N]',
+    about:
+      "Records from a ring buffer or perf event array, one line each, until Ctrl-C (or N records): hex, or with --type the fields of a BTF type (from the map's BTF, else the BTF of a loaded program using the map; short records give the fields present). --json: JSON lines {cpu, size, data, formatted}. Perf arrays also report lost samples ({cpu, lost}).",
+    examples: ['bpfmap event_pipe name events', 'bpfmap event_pipe id 7 --type "struct event" --json | jq .formatted.pid'],
+  },
+  prog: {
+    usage: 'bpfmap prog list | prog show [id N | pinned PATH]  [--json]',
+    about:
+      'Loaded programs, as bpftool prog show: id, type, name, tag, map ids, BTF id, and run time/count when stats are on (sysctl kernel.bpf_stats_enabled=1).',
+    examples: ['bpfmap prog list', 'bpfmap prog show id 12 --json', 'bpfmap prog show pinned /sys/fs/bpf/my_prog'],
+  },
+  link: {
+    usage: 'bpfmap link list | link show [id N | pinned PATH]  [--json]',
+    about: 'BPF links, as bpftool link show: id, type, program id, and the tracepoint of raw tracepoint links.',
+    examples: ['bpfmap link list', 'bpfmap link show id 3 --json'],
+  },
   watch: {
     usage: 'bpfmap watch MAP [--interval S] [--sort FIELD] [--count N]',
     about:
@@ -81,11 +101,11 @@ export function usage(): string {
   const lines = [
     'usage: bpfmap VERB MAP … [--json]',
     '',
-    'MAP is  id N  |  pinned PATH  |  name NAME',
+    "MAP is  id N  |  pinned PATH  |  name NAME.  bpftool's spelling works too: bpfmap map dump id 3",
     'Keys and values:  key 0x01 0x00 …  |  key hex 01 00 …  |  --key-int N  |  --key JSON (maps with BTF); the same for value',
     '',
     'verbs:',
-    ...Object.entries(VERBS).map(([v, h]) => `  ${v.padEnd(8)} ${h.about}`),
+    ...Object.entries(VERBS).map(([v, h]) => `  ${v.padEnd(10)} ${h.about}`),
     '',
     'bpfmap VERB --help shows examples. Exit codes: 0 ok, 1 failure (the reason on stderr), 2 usage error.',
   ];

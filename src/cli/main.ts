@@ -15,7 +15,18 @@ export async function main(
   let verb: string | undefined;
   try {
     const p = parseArgv(argv);
+    // bpftool's spelling: the object word first (`map dump id 3`); `map` alone is our default object.
+    if (p.words[0] === 'map' && p.words.length > 1) p.words.shift();
     verb = p.words[0];
+    if (verb === 'prog' || verb === 'link') {
+      if (p.help) {
+        io.out(verbHelp(verb));
+        return 0;
+      }
+      const { objectVerb } = await import('./progs.js');
+      objectVerb(verb, new Words(p.words.slice(1), verb), p, io);
+      return 0;
+    }
     if (verb === undefined || verb === 'help') {
       io.out(p.words[1] ? verbHelp(p.words[1]) : usage());
       return p.help || verb === 'help' ? 0 : 2;
@@ -23,6 +34,10 @@ export async function main(
     if (p.help) {
       io.out(verbHelp(verb));
       return 0;
+    }
+    if (verb === 'event_pipe') {
+      const { eventPipe } = await import('./event-pipe.js');
+      return await eventPipe(new Words(p.words.slice(1), verb), p);
     }
     if (verb === 'watch') {
       const { watch } = await import('./watch.js');
@@ -34,6 +49,7 @@ export async function main(
     await fn(new Words(p.words.slice(1), verb), p, io);
     return 0;
   } catch (err) {
+    if ((err as NodeJS.ErrnoException | null)?.code === 'EPIPE') return 0; // the reader went away: not a failure
     if (err instanceof UsageError) {
       process.stderr.write(
         `bpfmap: ${err.message}\n${err.verb ? verbHelp(err.verb).split('\n')[0] : 'run bpfmap --help for the verbs'}\n`,

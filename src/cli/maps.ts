@@ -9,6 +9,7 @@ import { decodeIntValue, encodeIntKey } from '../codec/scalar.js';
 import { BpfMap, type MapValue } from '../map.js';
 import { listMaps } from '../map-info.js';
 import { MAP_TYPE_NAMES } from '../sys/uapi.js';
+import { isDatasec, mergeSection } from './datasec.js';
 import { type MapRef, type Parsed, UsageError, type Words, parseBytes } from './args.js';
 import { hexList, hexText, show } from './output.js';
 
@@ -108,7 +109,7 @@ export function bytesArg(
     } catch (e) {
       throw new UsageError(`${w.verb}: --${side} is not JSON: ${(e as Error).message}`, w.verb);
     }
-    bytes = codec.encode(parsed);
+    bytes = codec.encode(side === 'value' && isDatasec(codec) ? mergeSection(map, codec, parsed) : parsed);
   } else if (w.peek() === side) {
     w.next(side);
     const stop = new Set([side === 'key' ? 'value' : 'key', ...FLAG_WORDS]);

@@ -17,10 +17,13 @@ import {
   typeName,
   typing,
 } from './maps.js';
+import { type DumpSink, dump as streamDump } from './dump-stream.js';
 import { hexList, hexText, json, show as showValue, table } from './output.js';
 
 export interface Io {
   out(text: string): void;
+  /** Where `dump` streams to (default stdout). */
+  sink?: DumpSink;
 }
 
 type Verb = (w: Words, p: Parsed, io: Io) => void | Promise<void>;
@@ -109,22 +112,15 @@ const show: Verb = (w, p, io) =>
     );
   });
 
-const dump: Verb = (w, p, io) =>
-  withMap(w, (m) => {
+const dump: Verb = async (w, p, io) => {
+  const map = openMap(parseMapRef(w));
+  try {
     w.end();
-    if (m.keySize === 0) throw new CliError(`${typeName(m.type)} maps have no keys to dump: use peek or pop`);
-    const t = typing(m);
-    const entries = [...m.entries()];
-    if (p.json)
-      return io.out(
-        json(
-          entries.map(([k, v]) => jsonEntry(t, k, v)),
-          p.pretty,
-        ),
-      );
-    const rows = entries.map(([k, v]) => humanCells(m, t, k, v));
-    io.out(`${table(humanHeader(m, possibleCpus()), rows)}\n${rows.length} entr${rows.length === 1 ? 'y' : 'ies'}`);
-  });
+    await streamDump(map, typing(map), p, io.sink ?? process.stdout);
+  } finally {
+    map.close();
+  }
+};
 
 const lookup: Verb = (w, p, io) =>
   withMap(w, (m) => {

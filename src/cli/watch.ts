@@ -64,6 +64,30 @@ function fmtRate(r: number): string {
   return `${r.toFixed(r % 1 === 0 ? 0 : 1)}/s`;
 }
 
+/**
+ * One screen that fits the terminal: the top rows (already sorted), and a
+ * footer saying how many are hidden; lines are cut at the width so none
+ * wraps, and no newline follows the last line so nothing scrolls.
+ */
+export function fitScreen(
+  title: string,
+  header: readonly string[],
+  body: readonly (readonly string[])[],
+  field: string | undefined,
+  rows = process.stdout.rows || 24,
+  columns = process.stdout.columns || 80,
+): string {
+  const fixed = 4; // title, blank line, table header, footer
+  const room = Math.max(0, rows - fixed);
+  const shown = body.length > room ? body.slice(0, room) : body;
+  const hidden = body.length - shown.length;
+  const lines = [title, '', ...table(header, shown).split('\n')];
+  const more = `… ${hidden} more entr${hidden === 1 ? 'y' : 'ies'} not shown${field ? ` (top ${shown.length} by ${field})` : ''}  `;
+  lines.push(`${hidden > 0 ? more : ''}q quits`);
+  const cut = lines.slice(0, Math.max(1, rows)).map((l) => (l.length > columns ? `${l.slice(0, Math.max(0, columns - 1))}…` : l));
+  return `\x1b[H\x1b[2J${cut.join('\n')}`;
+}
+
 export async function watch(w: Words, p: Parsed): Promise<number> {
   const ref = parseMapRef(w);
   w.end();
@@ -110,6 +134,7 @@ export async function watch(w: Words, p: Parsed): Promise<number> {
   process.on('SIGINT', onSig);
   process.on('SIGTERM', onSig);
 
+  let render = () => {};
   const frame = () => {
     const now = performance.now();
     const rows = snapshot(map, t);
@@ -151,9 +176,9 @@ export async function watch(w: Words, p: Parsed): Promise<number> {
           ]
         : []),
     ]);
-    const title = `bpfmap watch: map ${map.id} ${typeName(map.type)} ${map.name || ''}  ${rows.length} entries  every ${intervalS}s${field ? `  sorted by ${field}` : ''}${tty ? '  (q quits)' : ''}`;
-    const text = `${title}\n\n${table(header, body)}\n`;
-    out(tty ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
+    const title = `bpfmap watch: map ${map.id} ${typeName(map.type)}${map.name ? ` ${map.name}` : ''}  ${rows.length} entries  every ${intervalS}s${field ? `  sorted by ${field}` : ''}`;
+    render = () => out(tty ? fitScreen(title, header, body, field) : `${title}\n\n${table(header, body)}\n\n`);
+    render();
     sortField = field;
     frames++;
     if (frames >= maxFrames) stop();
@@ -161,6 +186,9 @@ export async function watch(w: Words, p: Parsed): Promise<number> {
 
   let timer: NodeJS.Timeout | undefined;
   let failure: unknown;
+  // A resized terminal (SIGWINCH) redraws the last frame at its new size.
+  const onResize = () => render();
+  if (tty) process.stdout.on('resize', onResize);
   try {
     frame();
     timer = setInterval(() => {
@@ -175,6 +203,7 @@ export async function watch(w: Words, p: Parsed): Promise<number> {
   } finally {
     if (timer) clearInterval(timer);
     process.stdin.off('data', onKey);
+    process.stdout.off('resize', onResize);
     process.off('SIGINT', onSig);
     process.off('SIGTERM', onSig);
     restore();

@@ -19,14 +19,32 @@ export interface Codec<T> {
    * @throws {TypeError|RangeError} naming the field path when `value` does not fit.
    */
   encode(value: T, out?: Uint8Array, offset?: number): Uint8Array;
-  /** Decodes `size` bytes of `bytes` at `offset`. */
-  decode(bytes: Uint8Array, offset?: number): T;
+  /**
+   * Decodes `size` bytes of `bytes` at `offset` (a number, or `{ offset }`).
+   * With `{ partial: true }` a struct (or union, or BTF datasec) may be given
+   * fewer bytes than its size — a variable-length record, as bcc tools send:
+   * the record then holds only the fields wholly present; a field the bytes
+   * end in the middle of (a nested struct included) is left out, as are the
+   * fields after it. Other codecs still need all their bytes.
+   * @throws {RangeError} when the bytes are too short (and not a partial struct decode).
+   */
+  decode(bytes: Uint8Array, offset?: number | DecodeOptions): T;
   /** The zero value (all bytes zero). */
   zero(): T;
   /** @internal Writes `value` at `offset`; `path` names the value in errors. */
   write(view: DataView, offset: number, value: unknown, path: string): void;
   /** @internal Reads the value at `offset`. */
   read(view: DataView, offset: number): T;
+  /** @internal Structs: reads the fields wholly inside the first `avail` bytes at `offset`. */
+  readPrefix?(view: DataView, offset: number, avail: number): T;
+}
+
+/** The second argument of `decode`. */
+export interface DecodeOptions {
+  /** Where the value starts in the buffer (default 0). */
+  offset?: number;
+  /** Decode a struct from fewer bytes than its size: only the fields wholly present (see `Codec.decode`). */
+  partial?: boolean;
 }
 
 /** The decoded type of a codec: `Infer<typeof flow>`. */
@@ -60,9 +78,20 @@ export function encodeWith<T>(c: Codec<T>, value: T, out: Uint8Array | undefined
   return buf;
 }
 
-export function decodeWith<T>(c: Codec<T>, bytes: Uint8Array, offset: number): T {
+export function decodeWith<T>(c: Codec<T>, bytes: Uint8Array, at: number | DecodeOptions | undefined): T {
   if (!(bytes instanceof Uint8Array)) throw new TypeError(`${c.name}: decode takes a Uint8Array, got ${show(bytes)}`);
-  if (!Number.isInteger(offset) || offset < 0 || offset + c.size > bytes.length)
+  let offset = at ?? 0;
+  let partial = false;
+  if (typeof offset === 'object' && offset !== null) {
+    partial = offset.partial === true;
+    offset = offset.offset ?? 0;
+  }
+  if (partial && c.readPrefix !== undefined && Number.isInteger(offset) && offset >= 0 && offset + c.size > bytes.length) {
+    if (offset > bytes.length)
+      throw new RangeError(`${c.name}: offset ${offset} is past the end of the ${bytes.length}-byte buffer`);
+    return c.readPrefix(viewOf(bytes), offset, bytes.length - offset);
+  }
+  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0 || offset + c.size > bytes.length)
     throw new RangeError(`${c.name}: needs ${c.size} bytes at offset ${offset}, the buffer has ${bytes.length}`);
   return c.read(viewOf(bytes), offset);
 }

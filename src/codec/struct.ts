@@ -218,6 +218,14 @@ export function defineStruct<const F extends Record<string, FieldType>>(
       }
     },
     read: recordReader<R>(dataFields),
+    readPrefix(view, base, avail) {
+      const rec: Record<string, unknown> = {};
+      for (const f of dataFields) {
+        if (f.offset + f.size > avail) break; // cut in the middle, or past the end: left out
+        rec[f.name] = f.type.read(view, base + f.offset);
+      }
+      return rec as R;
+    },
     zero() {
       const rec: Record<string, unknown> = {};
       for (const f of dataFields) rec[f.name] = f.type.zero();

@@ -14,6 +14,7 @@ import * as L from '../sys/layout.js';
 import { AttachType, BPF_F_TEST_RUN_ON_CPU, ProgType } from '../sys/uapi.js';
 import { checkInt, checkMapName, checkU32, describe } from '../validate.js';
 import { Asm } from './asm.js';
+import { loadEpermHint } from './eperm.js';
 
 const LOG_SIZE = 1 << 22;
 
@@ -298,7 +299,7 @@ function loadWith(params: Parameters<typeof progLoad>[0]): BpfProgram {
     const code = -fd;
     const hint =
       code === 1
-        ? 'loading programs needs CAP_BPF (and CAP_PERFMON/CAP_NET_ADMIN for some types) or root'
+        ? loadEpermHint(params.progType, log.length > 0)
         : code === 13 || code === 22
           ? 'the verifier refused the program; its log follows'
           : undefined;

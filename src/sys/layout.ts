@@ -173,7 +173,21 @@ export const ProgInfoLayout = layout('struct bpf_prog_info', {
   type: ['type', 0, 4],
   id: ['id', 4, 4],
   tag: ['tag', 8, 8],
+  nrMapIds: ['nr_map_ids', 52, 4],
+  mapIds: ['map_ids', 56, 8],
   name: ['name', 64, 16],
+  btfId: ['btf_id', 128, 4],
+  runTimeNs: ['run_time_ns', 192, 8],
+  runCnt: ['run_cnt', 200, 8],
+});
+
+/** `struct bpf_link_info`: the common head and the raw tracepoint member of its union. */
+export const LinkInfoLayout = layout('struct bpf_link_info', {
+  type: ['type', 0, 4],
+  id: ['id', 4, 4],
+  progId: ['prog_id', 8, 4],
+  tpName: ['raw_tracepoint.tp_name', 16, 8],
+  tpNameLen: ['raw_tracepoint.tp_name_len', 24, 4],
 });
 
 /** BPF_PROG_ATTACH, BPF_PROG_DETACH. */
@@ -213,6 +227,7 @@ export const LAYOUTS: Readonly<Record<string, LayoutSpec>> = {
   ProgAttachAttr: ProgAttachAttr.SPEC,
   TestRunAttr: TestRunAttr.SPEC,
   ProgInfoLayout: ProgInfoLayout.SPEC,
+  LinkInfoLayout: LinkInfoLayout.SPEC,
   BtfLoadAttr: BtfLoadAttr.SPEC,
   BtfInfoLayout: BtfInfoLayout.SPEC,
   MapCreateAttr: MapCreateAttr.SPEC,
