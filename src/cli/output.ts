@@ -54,3 +54,20 @@ export function table(header: readonly string[], rows: readonly (readonly string
       .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
+
+/**
+ * Text for a terminal: control characters (C0, DEL, C1) and backslashes escaped as `\xNN`, `\n`, `\t`,
+ * `\\`, so that a pin named with escape sequences or newlines can neither drive the terminal nor break rows.
+ */
+export function printable(s: string): string {
+  let out = '';
+  for (const c of s) {
+    const n = c.charCodeAt(0);
+    if (c === '\\') out += '\\\\';
+    else if (c === '\n') out += '\\n';
+    else if (c === '\t') out += '\\t';
+    else if (n < 0x20 || (n >= 0x7f && n <= 0x9f)) out += `\\x${n.toString(16).padStart(2, '0')}`;
+    else out += c;
+  }
+  return out;
+}
