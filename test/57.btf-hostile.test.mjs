@@ -89,3 +89,41 @@ test('an array whose size would overflow is a BtfCodecError', () => {
   const r = tryCodec(blob([INT(4), ARRAY(1, 0xffffffff), ARRAY(2, 0xffffffff)]), 3);
   assert.match(r.codec, /^BtfCodecError: .*(too large|bytes)/);
 });
+
+test('a member named __proto__ (item 10) is an own field of decoded records, and round-trips', () => {
+  // struct a { int a; int __proto__; } — strings "\0a\0__proto__\0"
+  const types = [INT(4), STRUCT(8, MEMBER(1, 1, 0), MEMBER(1, 3, 32))];
+  const b = blob(types);
+  const strs = [0, 0x61, 0, ...Buffer.from('__proto__'), 0];
+  const bytes = Uint8Array.from([...b.slice(0, b.length - 4), ...strs]);
+  new DataView(bytes.buffer).setUint32(20, strs.length, true);
+  const script = `
+    import { BtfSpec, parseBtf, defineStruct } from 'bpfmap';
+    const c = new BtfSpec(parseBtf(Uint8Array.from(${JSON.stringify([...bytes])}))).codec(2);
+    const v = c.decode(Uint8Array.from([1, 0, 0, 0, 2, 0, 0, 0]));
+    const back = [...c.encode(v)];
+    const z = c.zero();
+    const s = defineStruct('p', JSON.parse('{"a":"u32","__proto__":"u32"}'));
+    const sv = s.decode(Uint8Array.from([3, 0, 0, 0, 4, 0, 0, 0]));
+    let literal;
+    try { c.encode({ a: 1, __proto__: { x: 1 } }); literal = 'encoded'; } catch (e) { literal = e.message; }
+    console.log(JSON.stringify({ own: Object.hasOwn(v, '__proto__'), value: v.__proto__, keys: Object.keys(v), back,
+      zeroOwn: Object.hasOwn(z, '__proto__'), structOwn: Object.hasOwn(sv, '__proto__'), structValue: sv.__proto__,
+      structBack: [...s.encode(sv)], literal }));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 10_000,
+    cwd: new URL('..', import.meta.url),
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const f = JSON.parse(r.stdout);
+  assert.deepEqual(f.keys, ['a', '__proto__']);
+  assert.equal(f.own, true, 'decode: __proto__ is an own field');
+  assert.equal(f.value, 2);
+  assert.deepEqual(f.back, [1, 0, 0, 0, 2, 0, 0, 0], 'encode(decode(x)) is x');
+  assert.equal(f.zeroOwn, true, 'zero() has the field too');
+  assert.equal(f.structOwn, true, 'defineStruct records too');
+  assert.equal(f.structValue, 4);
+  assert.deepEqual(f.structBack, [3, 0, 0, 0, 4, 0, 0, 0]);
+  assert.match(f.literal, /__proto__: missing field/, 'a prototype is not a field value');
+});

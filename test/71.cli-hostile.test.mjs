@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { MapType, u32 } from 'bpfmap';
+import { MapType, defineStruct, u32 } from 'bpfmap';
 import { ensureBpffs, pinPath, tmpMap } from './helpers/kernel.mjs';
 
 const BIN = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
@@ -86,4 +86,21 @@ test('list never follows symlinks in a bpffs: a symlink loop ends fast and each 
   assert.ok(ms < 5000, `list took ${ms} ms`);
   const pins = JSON.parse(r.out).find((x) => x.id === m.id).pinned;
   assert.deepEqual(pins, [`${dir}/a/m`], 'the pin once, by its real path');
+});
+
+test('a BTF member named __proto__ shows in dump and lookup output, and typedFromBtf round-trips it (item 10)', (t) => {
+  const p = defineStruct('proto_rec', JSON.parse('{"a": "u32", "__proto__": "u32"}'));
+  const m = tmpMap(t, { type: MapType.Hash, key: u32, value: p, maxEntries: 4 });
+  m.update(u32.encode(1), p.encode(JSON.parse('{"a": 5, "__proto__": 7}')));
+  const typed = m.typedFromBtf();
+  const v = typed.get(1);
+  assert.ok(Object.hasOwn(v, '__proto__'), 'typedFromBtf: own field');
+  assert.equal(v.__proto__, 7);
+  typed.set(2, typed.get(1));
+  assert.deepEqual([...m.lookup(u32.encode(2))], [5, 0, 0, 0, 7, 0, 0, 0], 't.set(k, t.get(k)) round-trips');
+  const r = cli('dump', 'id', m.id, '--json');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /"__proto__":7/, r.out);
+  const text = cli('lookup', 'id', m.id, '--key-int', 1);
+  assert.match(text.out, /__proto__: 7/, text.out);
 });

@@ -19,7 +19,7 @@
  */
 import { type Codec, decodeWith, encodeWith, fieldError } from '../codec/codec.js';
 import { SCALARS } from '../codec/scalar.js';
-import { type StructField, type StructType, array, bpfSpinLock, cstring } from '../codec/struct.js';
+import { type StructField, type StructType, array, bpfSpinLock, cstring, getField, putField } from '../codec/struct.js';
 import { BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED, BtfKind } from './kinds.js';
 import { type BtfType, parseBtf, readBtfBlob } from './parse.js';
 
@@ -320,7 +320,7 @@ function recordCodec(kind: 'struct' | 'union', name: string, size: number, membe
         if (!known.has(k)) throw new TypeError(`${path}.${k}: unknown field (${name} has ${[...known].join(', ')})`);
       for (let i = 0; i < size; i++) view.setUint8(base + i, 0);
       for (const m of data) {
-        const v = rec[m.name];
+        const v = getField(rec, m.name);
         if (v === undefined) throw new TypeError(`${path}.${m.name}: missing field (expected ${m.codec.name})`);
         if (m.codec.kind === 'bitfield') {
           const b = m.codec as BitfieldCodec;
@@ -341,14 +341,14 @@ function recordCodec(kind: 'struct' | 'union', name: string, size: number, membe
       for (const m of data) {
         if (m.codec.kind === 'bitfield') {
           const b = m.codec as BitfieldCodec;
-          rec[m.name] = readBits(view, base, m.bit, b.bits, b.signed);
-        } else rec[m.name] = m.codec.read(view, base + (m.bit >> 3));
+          putField(rec, m.name, readBits(view, base, m.bit, b.bits, b.signed));
+        } else putField(rec, m.name, m.codec.read(view, base + (m.bit >> 3)));
       }
       return rec;
     },
     zero() {
       const rec: Record<string, unknown> = {};
-      for (const m of data) rec[m.name] = m.codec.zero();
+      for (const m of data) putField(rec, m.name, m.codec.zero());
       return rec;
     },
     make(partial?: Record<string, unknown>) {

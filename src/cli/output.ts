@@ -1,4 +1,5 @@
 /** Output helpers: bpftool-style hex, JSON that survives bigints, aligned tables. */
+import { putField } from '../codec/struct.js';
 
 /** `["0x01","0x00"]`, as bpftool prints bytes in JSON. */
 export function hexList(b: Uint8Array): string[] {
@@ -19,7 +20,7 @@ export function jsonSafe(v: unknown): unknown {
   if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
   if (v !== null && typeof v === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = jsonSafe(x);
+    for (const [k, x] of Object.entries(v)) putField(out, k, jsonSafe(x)); // a BTF member may be named __proto__
     return out;
   }
   return v;
