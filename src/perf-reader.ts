@@ -10,11 +10,10 @@
  * were dropped because the ring was full. Records may wrap around the end of
  * the ring; they are copied out whole. Order holds per CPU, not across CPUs.
  */
-import { closeSync } from 'node:fs';
 import { possibleCpuList } from './cpu.js';
-import { BpfError } from './errors.js';
+import { BpfError, closedError, errnoNumber } from './errors.js';
 import type { BpfMap } from './map.js';
-import { PAGE_SIZE, mmapFd, perfEventOpenBpfOutput, unmapBuffer } from './sys/bpf.js';
+import { PAGE_SIZE, closeFd, mmapFd, perfEventOpenBpfOutput, unmapBuffer } from './sys/bpf.js';
 import * as L from './sys/layout.js';
 import { MapType } from './sys/uapi.js';
 import { FdWaiter, readUntilClosed } from './sys/waiter.js';
@@ -35,6 +34,11 @@ export interface PerfReaderOptions {
   wakeupEvents?: number;
 }
 
+/** Perf event fds of readers dropped without `close()`: closed when the reader is collected. */
+const collected = new FinalizationRegistry<number[]>((fds) => {
+  for (const fd of fds) closeFd(fd);
+});
+
 interface CpuRing {
   cpu: number;
   fd: number;
@@ -47,6 +51,8 @@ interface CpuRing {
 export class PerfEventReader implements AsyncIterable<PerfRecord> {
   readonly map: BpfMap;
   readonly #rings: CpuRing[] = [];
+  /** The perf event fds this reader owns (what the collector closes if it is dropped). */
+  readonly #fds: number[] = [];
   readonly #waiter: FdWaiter;
   #next = 0;
   #closed = false;
@@ -68,6 +74,7 @@ export class PerfEventReader implements AsyncIterable<PerfRecord> {
         `the perf event array has ${map.maxEntries} entries; it needs one per possible CPU (up to CPU ${highest})`,
       );
     this.map = map;
+    collected.register(this, this.#fds, this);
     try {
       for (const cpu of cpus) {
         const fd = perfEventOpenBpfOutput(cpu, wakeup);
@@ -77,10 +84,10 @@ export class PerfEventReader implements AsyncIterable<PerfRecord> {
             hint: -fd === 1 || -fd === 13 ? 'needs CAP_PERFMON (or CAP_SYS_ADMIN)' : `CPU ${cpu}`,
           });
         }
+        this.#fds.push(fd);
         const len = (1 + pages) * PAGE_SIZE;
         const buf = mmapFd(fd, len, 0, true);
         if (typeof buf === 'number') {
-          closeSync(fd);
           throw new BpfError('mmap', -buf, { hint: `the perf ring of CPU ${cpu}` });
         }
         const ctl = new DataView(buf, 0, PAGE_SIZE);
@@ -107,9 +114,9 @@ export class PerfEventReader implements AsyncIterable<PerfRecord> {
     this.#waiter = new FdWaiter(this.#rings.map((r) => r.fd));
   }
 
-  /** True when some CPU's ring holds a record not read yet. */
+  /** True when some CPU's ring holds a record not read yet (false once the reader or its map is closed). */
   get pending(): boolean {
-    if (this.#closed) return false;
+    if (this.#closed || this.map.closed) return false;
     return this.#rings.some((r) => Atomics.load(r.tail, 0) < Atomics.load(r.head, 0));
   }
 
@@ -124,9 +131,13 @@ export class PerfEventReader implements AsyncIterable<PerfRecord> {
     return out;
   }
 
-  /** The next record from any CPU (taking CPUs in turn), or undefined when every ring is empty. Never blocks. */
+  /**
+   * The next record from any CPU (taking CPUs in turn), or undefined when every ring is empty. Never blocks.
+   * @throws {BpfError} EBADF once the reader or its map is closed.
+   */
   read(): PerfRecord | undefined {
-    if (this.#closed) throw new BpfError('read', 9, { hint: 'the perf event reader is closed' });
+    if (this.#closed) throw new BpfError('read', errnoNumber('EBADF'), { hint: 'the perf event reader is closed' });
+    if (this.map.closed) throw closedError('read', 'perf event array');
     for (let i = 0; i < this.#rings.length; i++) {
       const r = this.#rings[(this.#next + i) % this.#rings.length] as CpuRing;
       let tail = Atomics.load(r.tail, 0);
@@ -158,22 +169,25 @@ export class PerfEventReader implements AsyncIterable<PerfRecord> {
     return undefined;
   }
 
-  /** Records as they arrive; ends when `close()` is called. */
+  /**
+   * Records as they arrive; ends when `close()` is called, throws EBADF when the map is closed.
+   * Several loops may iterate one reader: each record goes to one of them.
+   */
   [Symbol.asyncIterator](): AsyncIterator<PerfRecord> {
     return readUntilClosed(
       () => this.read(),
       this.#waiter,
-      () => this.pending,
+      () => this.map.closed || this.pending,
       () => this.#closed,
     );
   }
 
   #release(): void {
-    for (const r of this.#rings) {
-      unmapBuffer(r.buffer);
-      closeSync(r.fd);
-    }
+    collected.unregister(this);
+    for (const r of this.#rings) unmapBuffer(r.buffer);
+    for (const fd of this.#fds) closeFd(fd);
     this.#rings.length = 0;
+    this.#fds.length = 0;
   }
 
   /** Stops waiting, empties the map slots it filled, unmaps the rings and closes the perf events. Idempotent. */

@@ -11,7 +11,7 @@
  * map fd (sys/waiter.ts). Records come out in the order the kernel committed
  * them.
  */
-import { BpfError } from './errors.js';
+import { BpfError, closedError, errnoNumber } from './errors.js';
 import type { BpfMap } from './map.js';
 import { MapType } from './sys/uapi.js';
 import {
@@ -40,18 +40,20 @@ export class RingBufReader implements AsyncIterable<Uint8Array> {
     this.#waiter = new FdWaiter([map.fd]);
   }
 
-  /** Bytes the producer has written that this reader has not consumed yet. */
+  /** Bytes the producer has written that this reader has not consumed yet (0 once the reader or its map is closed). */
   get pending(): number {
-    if (this.#closed) return 0;
+    if (this.#closed || this.map.closed) return 0;
     return Number(Atomics.load(this.#ring.prod, 0) - Atomics.load(this.#ring.cons, 0));
   }
 
   /**
    * The next committed record (a copy), or undefined when the ring is empty
    * or its next record is still being written. Never blocks.
+   * @throws {BpfError} EBADF once the reader or its map is closed.
    */
   read(): Uint8Array | undefined {
-    if (this.#closed) throw new BpfError('read', 9, { hint: 'the ring buffer reader is closed' });
+    if (this.#closed) throw new BpfError('read', errnoNumber('EBADF'), { hint: 'the ring buffer reader is closed' });
+    if (this.map.closed) throw closedError('read', 'ring buffer map');
     const { cons: consPos, prod: prodPos, data, size } = this.#ring;
     const mask = BigInt(size - 1);
     for (;;) {
@@ -68,12 +70,15 @@ export class RingBufReader implements AsyncIterable<Uint8Array> {
     }
   }
 
-  /** Records as they arrive, in order; ends when `close()` is called. */
+  /**
+   * Records as they arrive, in order; ends when `close()` is called, throws EBADF when the map is closed.
+   * Several loops may iterate one reader: each record goes to one of them.
+   */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     return readUntilClosed(
       () => this.read(),
       this.#waiter,
-      () => this.pending > 0,
+      () => this.map.closed || this.pending > 0,
       () => this.#closed,
     );
   }

@@ -9,7 +9,7 @@
  * it becomes visible to the kernel when the BUSY bit is cleared, after its
  * bytes are in place. Records are 8-byte aligned, after an 8-byte header.
  */
-import { BpfError } from './errors.js';
+import { BpfError, closedError, errnoNumber } from './errors.js';
 import type { BpfMap } from './map.js';
 import { MapType } from './sys/uapi.js';
 import { RING_BUSY, RING_HEADER, type RingPages, mapRingPages, ringRecordSize, unmapRingPages } from './sys/ring-pages.js';
@@ -40,7 +40,8 @@ export class UserRingBufWriter {
    * @throws {RangeError} when the record could never fit the ring.
    */
   write(record: Uint8Array): boolean {
-    if (this.#closed) throw new BpfError('write', 9, { hint: 'the user ring buffer writer is closed' });
+    if (this.#closed) throw new BpfError('write', errnoNumber('EBADF'), { hint: 'the user ring buffer writer is closed' });
+    if (this.map.closed) throw closedError('write', 'user ring buffer map');
     if (!(record instanceof Uint8Array)) throw new TypeError('write takes a Uint8Array record');
     const { size, prod: prodPos, cons, data } = this.#ring;
     const total = ringRecordSize(record.length);

@@ -184,7 +184,7 @@ test('mistakes: one line on stderr, exit 1 (or 2 for usage), nothing written', (
     [['lookup', 'id', m.id, 'key'], 2, /key needs bytes/],
     [['lookup', 'id', m.id, 'key', '0x1ff'], 2, /"0x1ff" is not a byte/],
     [['update', 'id', m.id, 'key', 1, 0, 0, 0, 'value', 1, 2], 1, /value is 2 bytes but this map's value_size is 4/],
-    [['update', 'id', m.id, '--key-int', 1, '--value-int', 2 ** 32], 1, /--value-int 4294967296 does not fit 4 bytes/],
+    [['update', 'id', m.id, '--key-int', 1, '--value-int', 2 ** 32], 2, /--value-int 4294967296 is out of range for 4 bytes/],
     [['update', 'id', m.id, '--key-int', 1, '--value-int', 1, 'sometimes'], 2, /unknown flag "sometimes"/],
     [['update', 'id', m.id, '--key', '1', '--value-int', 1], 1, /--key takes JSON only for maps with BTF/],
     [['push', 'id', m.id, '--value-int', 1], 1, /push\(\) is for queue, stack and bloom filter maps/],

@@ -23,7 +23,7 @@
  */
 import { type Codec, type DecodeOptions, decodeWith, encodeWith, fieldError } from '../codec/codec.js';
 import { SCALARS } from '../codec/scalar.js';
-import { type StructField, type StructType, array, bpfSpinLock, cstring } from '../codec/struct.js';
+import { type StructField, type StructType, array, bpfSpinLock, cstring, getField, putField } from '../codec/struct.js';
 import { BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED, BtfKind } from './kinds.js';
 import { type BtfType, parseBtf, readBtfBlob } from './parse.js';
 
@@ -38,10 +38,22 @@ export class BtfCodecError extends TypeError {
 const MODIFIERS = new Set([BtfKind.Typedef, BtfKind.Const, BtfKind.Volatile, BtfKind.Restrict, BtfKind.TypeTag]);
 const BE: Record<string, Codec<unknown>> = { __be16: SCALARS.be16, __be32: SCALARS.be32, __be64: SCALARS.be64 };
 
-/** Builds codecs from one parsed BTF object, caching one codec per type id. */
+/** How deep types may nest (C code stays far below); deeper is refused, as a cycle would be. */
+const MAX_DEPTH = 64;
+/** How deep `cName` spells a type before it writes `…`. */
+const NAME_DEPTH = 8;
+/** The largest type a codec is built for: far above any map value the kernel allows. */
+const MAX_SIZE = 2 ** 31;
+
+/**
+ * Builds codecs from one parsed BTF object, caching one codec per type id. Any BTF, hostile or not,
+ * yields a codec or a `BtfCodecError`: cycles and nesting deeper than `MAX_DEPTH` are refused.
+ */
 export class BtfSpec {
   readonly types: readonly BtfType[];
   readonly #cache = new Map<number, Codec<unknown>>();
+  /** Type ids whose codec is being built: meeting one again means a type contains itself. */
+  readonly #building = new Set<number>();
 
   constructor(types: readonly BtfType[]) {
     this.types = types;
@@ -55,9 +67,11 @@ export class BtfSpec {
   }
 
   /** The C spelling of a type, for messages: `struct flow`, `unsigned int`, `__be32`. */
-  cName(id: number): string {
+  cName(id: number, depth = 0): string {
     if (id === 0) return 'void';
+    if (depth > NAME_DEPTH) return '…';
     const t = this.type(id);
+    const inner = (to: number | undefined) => this.cName(to ?? 0, depth + 1);
     switch (t.kind) {
       case BtfKind.Struct:
         return `struct ${t.name || '(anon)'}`;
@@ -67,23 +81,28 @@ export class BtfSpec {
       case BtfKind.Enum64:
         return `enum ${t.name || '(anon)'}`;
       case BtfKind.Array:
-        return `${this.cName(t.elemType ?? 0)}[${t.nelems}]`;
+        return `${inner(t.elemType)}[${t.nelems}]`;
       case BtfKind.Ptr:
-        return `${this.cName(t.type ?? 0)} *`;
+        return `${inner(t.type)} *`;
       case BtfKind.Const:
-        return `const ${this.cName(t.type ?? 0)}`;
+        return `const ${inner(t.type)}`;
       case BtfKind.Volatile:
-        return `volatile ${this.cName(t.type ?? 0)}`;
+        return `volatile ${inner(t.type)}`;
       default:
         return t.name || BtfKind[t.kind] || `kind ${t.kind}`;
     }
   }
 
   /** Size in bytes of type `id`. */
-  sizeOf(id: number): number {
+  sizeOf(id: number, depth = 0): number {
+    if (depth > MAX_DEPTH) throw this.#tooDeep(this.cName(id));
     const t = this.type(id);
-    if (MODIFIERS.has(t.kind)) return this.sizeOf(t.type ?? 0);
-    if (t.kind === BtfKind.Array) return this.sizeOf(t.elemType ?? 0) * (t.nelems ?? 0);
+    if (MODIFIERS.has(t.kind)) return this.sizeOf(t.type ?? 0, depth + 1);
+    if (t.kind === BtfKind.Array) {
+      const n = this.sizeOf(t.elemType ?? 0, depth + 1) * (t.nelems ?? 0);
+      if (n > MAX_SIZE) throw new BtfCodecError(`${this.cName(id)} is too large: ${n} bytes (at most ${MAX_SIZE})`);
+      return n;
+    }
     if (t.kind === BtfKind.Ptr) return 8;
     if (t.size !== undefined) return t.size;
     throw new BtfCodecError(`${this.cName(id)} has no size`);
@@ -93,9 +112,20 @@ export class BtfSpec {
   codec(id: number, path = this.cName(id)): Codec<unknown> {
     const known = this.#cache.get(id);
     if (known !== undefined) return known;
-    const c = this.#build(id, path);
-    this.#cache.set(id, c);
-    return c;
+    if (this.#building.has(id)) throw new BtfCodecError(`${path}: ${this.cName(id)} contains itself (a cycle in the BTF)`);
+    if (this.#building.size >= MAX_DEPTH) throw this.#tooDeep(path);
+    this.#building.add(id);
+    try {
+      const c = this.#build(id, path);
+      this.#cache.set(id, c);
+      return c;
+    } finally {
+      this.#building.delete(id);
+    }
+  }
+
+  #tooDeep(path: string): BtfCodecError {
+    return new BtfCodecError(`${path}: types nest more than ${MAX_DEPTH} deep (a cycle in the BTF?)`);
   }
 
   #build(id: number, path: string): Codec<unknown> {
@@ -118,6 +148,7 @@ export class BtfSpec {
       case BtfKind.Array: {
         const n = t.nelems ?? 0;
         if (n === 0) throw new BtfCodecError(`${path}: a zero-length array has no values`);
+        this.sizeOf(id); // refuses arrays too large to hold
         const elem = this.#resolved(t.elemType ?? 0);
         if (elem.kind === BtfKind.Int && elem.size === 1 && (elem.name === 'char' || (elem.intEncoding ?? 0) & BTF_INT_CHAR))
           return cstring(n);
@@ -137,7 +168,10 @@ export class BtfSpec {
 
   #resolved(id: number): BtfType {
     let t = this.type(id);
-    while (MODIFIERS.has(t.kind)) t = this.type(t.type ?? 0);
+    for (let n = 0; MODIFIERS.has(t.kind); n++) {
+      if (n > this.types.length) throw new BtfCodecError(`${this.cName(id)}: a cycle of typedefs and modifiers in the BTF`);
+      t = this.type(t.type ?? 0);
+    }
     return t;
   }
 
@@ -155,18 +189,19 @@ export class BtfSpec {
   }
 
   /** Members with anonymous struct/union members lifted, offsets in bits from `base`. */
-  #flatten(t: BtfType, baseBits: number, path: string, out: Member[]): void {
+  #flatten(t: BtfType, baseBits: number, path: string, out: Member[], depth = 0): void {
+    if (depth > MAX_DEPTH) throw this.#tooDeep(path);
     for (const m of t.members ?? []) {
       const bit = baseBits + m.bitOffset;
       if (m.name === '') {
         const inner = this.#resolved(m.type);
         if (inner.kind === BtfKind.Struct) {
-          this.#flatten(inner, bit, path, out);
+          this.#flatten(inner, bit, path, out, depth + 1);
           continue;
         }
         if (inner.kind === BtfKind.Union) {
           const first = (inner.members ?? [])[0];
-          if (first) this.#flatten({ ...inner, members: [first] }, bit, path, out);
+          if (first) this.#flatten({ ...inner, members: [first] }, bit, path, out, depth + 1);
           continue;
         }
         continue; // an unnamed non-aggregate member (padding) holds nothing to show
@@ -310,7 +345,7 @@ function recordCodec(kind: 'struct' | 'union', name: string, size: number, membe
         if (!known.has(k)) throw new TypeError(`${path}.${k}: unknown field (${name} has ${[...known].join(', ')})`);
       for (let i = 0; i < size; i++) view.setUint8(base + i, 0);
       for (const m of data) {
-        const v = rec[m.name];
+        const v = getField(rec, m.name);
         if (v === undefined) throw new TypeError(`${path}.${m.name}: missing field (expected ${m.codec.name})`);
         if (m.codec.kind === 'bitfield') {
           const b = m.codec as BitfieldCodec;
@@ -331,8 +366,8 @@ function recordCodec(kind: 'struct' | 'union', name: string, size: number, membe
       for (const m of data) {
         if (m.codec.kind === 'bitfield') {
           const b = m.codec as BitfieldCodec;
-          rec[m.name] = readBits(view, base, m.bit, b.bits, b.signed);
-        } else rec[m.name] = m.codec.read(view, base + (m.bit >> 3));
+          putField(rec, m.name, readBits(view, base, m.bit, b.bits, b.signed));
+        } else putField(rec, m.name, m.codec.read(view, base + (m.bit >> 3)));
       }
       return rec;
     },
@@ -352,7 +387,7 @@ function recordCodec(kind: 'struct' | 'union', name: string, size: number, membe
     },
     zero() {
       const rec: Record<string, unknown> = {};
-      for (const m of data) rec[m.name] = m.codec.zero();
+      for (const m of data) putField(rec, m.name, m.codec.zero());
       return rec;
     },
     make(partial?: Record<string, unknown>) {

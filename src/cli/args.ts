@@ -45,6 +45,7 @@ export function parseArgv(argv: readonly string[]): Parsed {
     if (VALUE_OPTIONS.has(name)) {
       const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
       if (v === undefined) throw new UsageError(`${name} needs a value`);
+      if (options.has(name)) throw new UsageError(`${name} given twice`);
       options.set(name, v);
     } else if (FLAG_OPTIONS.has(name)) {
       if (name === '--json' || name === '-j') json = true;
@@ -167,4 +168,20 @@ export function parseCount(s: string, what: string, verb: string, max = 0xffff_f
   if (!Number.isSafeInteger(n) || n < 0 || n > max)
     throw new UsageError(`${verb}: ${what} must be an integer from 0 to ${max}, got ${JSON.stringify(s)}`, verb);
   return n;
+}
+
+/**
+ * An integer for a field of `size` bytes (1 to 8), as C would store it: from -2^(8·size-1) to 2^(8·size)-1,
+ * negatives in two's complement. Anything outside is a usage error, never wrapped into range.
+ */
+export function parseSizedInt(s: string, size: number, what: string, verb: string): bigint {
+  const m = /^(-?)(0x[0-9a-fA-F]+|\d+)$/.exec(s);
+  if (!m) throw new UsageError(`${verb}: ${what} takes an integer, got ${JSON.stringify(s)}`, verb);
+  const bits = size * 8;
+  const v = m[1] ? -BigInt(m[2] as string) : BigInt(m[2] as string);
+  const min = -(1n << BigInt(bits - 1));
+  const max = (1n << BigInt(bits)) - 1n;
+  if (v < min || v > max)
+    throw new UsageError(`${verb}: ${what} ${s} is out of range for ${size} bytes (from ${min} to ${max})`, verb);
+  return BigInt.asUintN(bits, v);
 }

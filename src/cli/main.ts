@@ -7,6 +7,7 @@ import { BpfError } from '../errors.js';
 import { UsageError, Words, parseArgv } from './args.js';
 import { usage, verbHelp } from './help.js';
 import { CliError } from './maps.js';
+import { printable } from './output.js';
 
 export async function main(
   argv: readonly string[],
@@ -52,12 +53,12 @@ export async function main(
     if ((err as NodeJS.ErrnoException | null)?.code === 'EPIPE') return 0; // the reader went away: not a failure
     if (err instanceof UsageError) {
       process.stderr.write(
-        `bpfmap: ${err.message}\n${err.verb ? verbHelp(err.verb).split('\n')[0] : 'run bpfmap --help for the verbs'}\n`,
+        `bpfmap: ${printable(err.message)}\n${err.verb ? verbHelp(err.verb).split('\n')[0] : 'run bpfmap --help for the verbs'}\n`,
       );
       return 2;
     }
     if (err instanceof CliError || err instanceof BpfError || err instanceof TypeError || err instanceof RangeError) {
-      process.stderr.write(`bpfmap: ${err.message.split('\n')[0]}\n`);
+      process.stderr.write(`bpfmap: ${printable(err.message.split('\n')[0] as string)}\n`);
       return 1;
     }
     process.stderr.write(`bpfmap: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -2,7 +2,7 @@
  * What the verbs share: opening a map from a reference, its codecs from BTF,
  * reading key/value arguments, and rendering entries for people and for JSON.
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Codec } from '../codec/codec.js';
 import { decodeIntValue, encodeIntKey } from '../codec/scalar.js';
@@ -10,7 +10,7 @@ import { BpfMap, type MapValue } from '../map.js';
 import { listMaps } from '../map-info.js';
 import { MAP_TYPE_NAMES } from '../sys/uapi.js';
 import { isDatasec, mergeSection } from './datasec.js';
-import { type MapRef, type Parsed, UsageError, type Words, parseBytes } from './args.js';
+import { type MapRef, type Parsed, UsageError, type Words, parseBytes, parseSizedInt } from './args.js';
 import { hexList, hexText, show } from './output.js';
 
 /** A failure the user can fix that is not a usage mistake: exit code 1. */
@@ -91,12 +91,7 @@ export function bytesArg(
   if (intOpt !== undefined) {
     if (size < 1 || size > 8)
       throw new CliError(`--${side}-int needs a ${side} of 1 to 8 bytes; this map's ${side}_size is ${size}`);
-    if (!/^-?(0x[0-9a-fA-F]+|\d+)$/.test(intOpt))
-      throw new UsageError(`${w.verb}: --${side}-int takes an integer, got ${JSON.stringify(intOpt)}`, w.verb);
-    const neg = intOpt.startsWith('-');
-    let v = BigInt(neg ? intOpt.slice(1) : intOpt);
-    if (neg) v = BigInt.asUintN(size * 8, -v); // two's complement, as C stores it
-    if (v >= 1n << BigInt(size * 8)) throw new CliError(`--${side}-int ${intOpt} does not fit ${size} bytes`);
+    const v = parseSizedInt(intOpt, size, `--${side}-int`, w.verb);
     bytes = encodeIntKey(v, size);
   } else if (jsonOpt !== undefined) {
     if (!codec)
@@ -199,12 +194,13 @@ export function pinnedPaths(): Map<number, string[]> {
     }
     for (const n of names) {
       const p = join(dir, n);
-      let st: ReturnType<typeof statSync>;
+      let st: ReturnType<typeof lstatSync>;
       try {
-        st = statSync(p);
+        st = lstatSync(p); // never through a symlink: a loop would walk forever and name pins twice
       } catch {
         continue;
       }
+      if (st.isSymbolicLink()) continue;
       if (st.isDirectory()) {
         if (depth < 6) walk(p, depth + 1);
         continue;

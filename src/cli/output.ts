@@ -1,4 +1,5 @@
 /** Output helpers: bpftool-style hex, JSON that survives bigints, aligned tables. */
+import { putField } from '../codec/struct.js';
 
 /** `["0x01","0x00"]`, as bpftool prints bytes in JSON. */
 export function hexList(b: Uint8Array): string[] {
@@ -19,7 +20,7 @@ export function jsonSafe(v: unknown): unknown {
   if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
   if (v !== null && typeof v === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = jsonSafe(x);
+    for (const [k, x] of Object.entries(v)) putField(out, k, jsonSafe(x)); // a BTF member may be named __proto__
     return out;
   }
   return v;
@@ -53,4 +54,21 @@ export function table(header: readonly string[], rows: readonly (readonly string
       .join('  ')
       .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
+}
+
+/**
+ * Text for a terminal: control characters (C0, DEL, C1) and backslashes escaped as `\xNN`, `\n`, `\t`,
+ * `\\`, so that a pin named with escape sequences or newlines can neither drive the terminal nor break rows.
+ */
+export function printable(s: string): string {
+  let out = '';
+  for (const c of s) {
+    const n = c.charCodeAt(0);
+    if (c === '\\') out += '\\\\';
+    else if (c === '\n') out += '\\n';
+    else if (c === '\t') out += '\\t';
+    else if (n < 0x20 || (n >= 0x7f && n <= 0x9f)) out += `\\x${n.toString(16).padStart(2, '0')}`;
+    else out += c;
+  }
+  return out;
 }

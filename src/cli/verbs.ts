@@ -18,7 +18,7 @@ import {
   typing,
 } from './maps.js';
 import { type DumpSink, dump as streamDump } from './dump-stream.js';
-import { hexList, hexText, json, show as showValue, table } from './output.js';
+import { hexList, hexText, json, printable, show as showValue, table } from './output.js';
 
 export interface Io {
   out(text: string): void;
@@ -91,7 +91,7 @@ const list: Verb = (w, p, io) => {
         String(r.max_entries),
         flagNames(r.flags),
         String(r.bytes_memlock),
-        r.pinned.join(',') || '-',
+        r.pinned.map(printable).join(',') || '-',
       ]),
     ),
   );
@@ -107,7 +107,7 @@ const show: Verb = (w, p, io) =>
         `${d.id}: ${d.type}  name ${d.name || '-'}  flags ${flagNames(d.flags)}`,
         `\tkey ${d.bytes_key}B  value ${d.bytes_value}B  max_entries ${d.max_entries}  memlock ${d.bytes_memlock}B${d.frozen ? '  frozen' : ''}`,
         ...(d.btf_id ? [`\tbtf_id ${d.btf_id}`] : []),
-        ...d.pinned.map((x) => `\tpinned ${x}`),
+        ...d.pinned.map((x) => `\tpinned ${printable(x)}`),
       ].join('\n'),
     );
   });
@@ -202,6 +202,7 @@ const create: Verb = (w, p, io) => {
     const k = w.next('attribute');
     if (!['type', 'key', 'value', 'entries', 'name', 'flags'].includes(k))
       throw usageErrorFor(w.verb, `unknown attribute ${JSON.stringify(k)} (type, key, value, entries, name, flags)`);
+    if (fields.has(k)) throw usageErrorFor(w.verb, `${k} given twice`);
     fields.set(k, w.next(`${k} value`));
   }
   for (const k of ['type', 'key', 'value', 'entries'])

@@ -7,6 +7,20 @@
 import { type Codec, decodeWith, encodeWith, fieldError, show } from './codec.js';
 import { SCALARS, type ScalarName, type ScalarValue } from './scalar.js';
 
+/**
+ * Sets a record's field as an own property whatever its name: `rec.__proto__ = v` would set the
+ * prototype instead (C allows a member named `__proto__`).
+ */
+export function putField(rec: Record<string, unknown>, name: string, v: unknown): void {
+  if (name === '__proto__') Object.defineProperty(rec, name, { value: v, writable: true, enumerable: true, configurable: true });
+  else rec[name] = v;
+}
+
+/** A record's own field `name` (undefined when absent), never one inherited: `__proto__` is a field like any other. */
+export function getField(rec: Record<string, unknown>, name: string): unknown {
+  return name === '__proto__' && !Object.hasOwn(rec, name) ? undefined : rec[name];
+}
+
 /** What a struct field may be: a scalar by name, or any codec (scalar, struct, array, cstring, spin lock). */
 export type FieldType = ScalarName | Codec<unknown>;
 
@@ -182,7 +196,6 @@ export function defineStruct<const F extends Record<string, FieldType>>(
   let align = 1;
   for (const [fname, ftype] of Object.entries(fields)) {
     if (!IDENT.test(fname)) throw new TypeError(`${name}.${fname}: field names must be C identifiers`);
-    if (fname === '__proto__') throw new TypeError(`${name}.__proto__: not usable as a field name in JavaScript records`);
     const type = resolve(ftype, `${name}.${fname}`);
     const a = packed ? 1 : type.align;
     offset = Math.ceil(offset / a) * a;
@@ -212,9 +225,9 @@ export function defineStruct<const F extends Record<string, FieldType>>(
       // Padding and spin locks are zeroed; fields are written over them.
       new Uint8Array(view.buffer, view.byteOffset + base, size).fill(0);
       for (const f of dataFields) {
-        if (!(f.name in rec) || rec[f.name] === undefined)
-          throw new TypeError(`${path}.${f.name}: missing field (expected ${f.type.name})`);
-        f.type.write(view, base + f.offset, rec[f.name], `${path}.${f.name}`);
+        const v = getField(rec, f.name);
+        if (v === undefined) throw new TypeError(`${path}.${f.name}: missing field (expected ${f.type.name})`);
+        f.type.write(view, base + f.offset, v, `${path}.${f.name}`);
       }
     },
     read: recordReader<R>(dataFields),
@@ -228,7 +241,7 @@ export function defineStruct<const F extends Record<string, FieldType>>(
     },
     zero() {
       const rec: Record<string, unknown> = {};
-      for (const f of dataFields) rec[f.name] = f.type.zero();
+      for (const f of dataFields) putField(rec, f.name, f.type.zero());
       return rec as R;
     },
     make(partial?: Partial<R>) {
@@ -237,7 +250,7 @@ export function defineStruct<const F extends Record<string, FieldType>>(
         if (typeof partial !== 'object' || partial === null) throw fieldError(name, `a partial ${name} record`, partial);
         for (const [k, v] of Object.entries(partial)) {
           if (!known.has(k)) throw new TypeError(`${name}.${k}: unknown field (struct ${name} has ${[...known].join(', ')})`);
-          if (v !== undefined) rec[k] = v;
+          if (v !== undefined) putField(rec, k, v);
         }
         // Validate by encoding once: make() never returns a record encode() would refuse.
         c.write(new DataView(new ArrayBuffer(size)), 0, rec, name);
@@ -257,7 +270,9 @@ export function defineStruct<const F extends Record<string, FieldType>>(
  * place in generated source.
  */
 function recordReader<R>(fields: readonly StructField[]): (view: DataView, base: number) => R {
-  const body = fields.map((f, i) => `${f.name}: t[${i}].read(view, base + ${f.offset})`).join(', ');
+  // A computed key defines an own property even for `__proto__` (a plain `__proto__:` would set the prototype).
+  const key = (name: string) => (name === '__proto__' ? '["__proto__"]' : name);
+  const body = fields.map((f, i) => `${key(f.name)}: t[${i}].read(view, base + ${f.offset})`).join(', ');
   const make = new Function('t', `return function read(view, base) { return { ${body} }; };`) as (
     t: readonly Codec<unknown>[],
   ) => (view: DataView, base: number) => R;

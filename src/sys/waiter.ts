@@ -4,87 +4,178 @@
  * message, but only after the main thread has armed it (so a readable fd that
  * has not been drained yet cannot make it spin). Used by the ring buffer and
  * perf event readers.
+ *
+ * Ownership: the main thread creates the epoll fd and closes it, only after
+ * the thread has exited (so the thread never waits on a number reused since).
+ * The thread's listeners hold the waiter weakly: a reader dropped while a loop
+ * waits is collected, and collecting it stops the thread and closes the fd.
+ * Any number of loops may wait at once; `close()` ends them all.
  */
 import { Worker } from 'node:worker_threads';
 import { BpfError } from '../errors.js';
-import { addonPath } from './addon.js';
+import { addon, addonPath } from './addon.js';
+import { closeFd } from './bpf.js';
 
 const WAITER = `(() => {
 const { parentPort, workerData } = require('node:worker_threads');
 const addon = require(workerData.addonPath);
 const flag = new Int32Array(workerData.flag);
-const ep = addon.epollCreate();
-if (ep < 0) { parentPort.postMessage({ error: -ep }); return; }
-for (const fd of workerData.fds) {
-  const r = addon.epollAdd(ep, fd);
-  if (r < 0) { parentPort.postMessage({ error: -r }); return; }
-}
-// Some fds (perf events) report readiness once per wakeup: data that came before they were added here
-// may never be reported, so the main thread looks for itself now.
-parentPort.postMessage({ registered: true });
+const ep = workerData.ep;
 for (;;) {
   Atomics.wait(flag, 0, 0);          // 0: idle; 1: armed; 2: stop
   if (Atomics.load(flag, 0) === 2) break;
   const r = addon.epollWait(ep, 200); // short timeouts so that stop is noticed
   if (Atomics.load(flag, 0) === 2) break;
+  if (r < 0 && r !== -4) { parentPort.postMessage({ error: -r }); break; } // EINTR aside
   if (r > 0 && Atomics.compareExchange(flag, 0, 1, 0) === 1) parentPort.postMessage({ ready: true });
 }
-addon.close(ep);
 })();
 `;
 
+/** How often a waiting loop looks at its reader without a wakeup: a map closed under it, a missed wakeup. */
+const RECHECK_MS = 250;
+
+/** What stopping a waiter needs, held apart from the waiter so that collecting it can stop the thread. */
+interface Core {
+  readonly flag: Int32Array;
+  ep: number;
+  worker: Worker | undefined;
+  timer: ReturnType<typeof setInterval> | undefined;
+  stopped: boolean;
+}
+
+function stop(core: Core): void {
+  if (core.stopped) return;
+  core.stopped = true;
+  Atomics.store(core.flag, 0, 2);
+  Atomics.notify(core.flag, 0);
+  clearInterval(core.timer);
+  core.timer = undefined;
+  // With a thread, its exit closes the epoll fd (see start); without, nothing else has it.
+  if (core.worker) void core.worker.terminate();
+  else if (core.ep >= 0) closeFd(core.ep);
+}
+
+const collected = new FinalizationRegistry<Core>(stop);
+
 export class FdWaiter {
   readonly #fds: readonly number[];
-  readonly #flag = new Int32Array(new SharedArrayBuffer(4));
-  #worker: Worker | undefined;
-  #wake: (() => void) | undefined;
+  readonly #core: Core = {
+    flag: new Int32Array(new SharedArrayBuffer(4)),
+    ep: -1,
+    worker: undefined,
+    timer: undefined,
+    stopped: false,
+  };
+  readonly #wakers = new Set<() => void>();
   #failure: BpfError | undefined;
   #closed = false;
   #ready: (() => boolean) | undefined;
 
   constructor(fds: readonly number[]) {
     this.#fds = fds;
+    collected.register(this, this.#core, this);
+  }
+
+  /** Creates the epoll fd (registering the fds now, so errors surface here) and starts the thread. */
+  #start(): void {
+    const core = this.#core;
+    const ep = addon.epollCreate();
+    if (ep < 0) throw new BpfError('epoll_create1', -ep, { hint: 'waiting on the fds to read' });
+    core.ep = ep;
+    for (const fd of this.#fds) {
+      const r = addon.epollAdd(ep, fd);
+      if (r < 0) throw new BpfError('epoll_ctl', -r, { hint: `waiting on fd ${fd}` });
+    }
+    // execArgv: [] so that the thread runs this script as CommonJS even under --input-type=module.
+    const worker = new Worker(WAITER, { eval: true, execArgv: [], workerData: { addonPath, ep, flag: core.flag.buffer } });
+    core.worker = worker;
+    FdWaiter.#listen(worker, new WeakRef(this), ep);
+    worker.unref(); // after the listeners (adding one refs the thread's port); wait() refs it while a loop waits
+  }
+
+  /**
+   * The thread's listeners, made here (not in a method whose closures see `this`) so that they hold the
+   * waiter only weakly: a running thread must not keep a dropped reader alive.
+   */
+  static #listen(worker: Worker, self: WeakRef<FdWaiter>, ep: number): void {
+    worker.on('exit', () => closeFd(ep));
+    worker.on('message', (m: { ready?: boolean; error?: number }) => {
+      const w = self.deref();
+      if (!w) return;
+      if (m.error !== undefined) w.#failure = new BpfError('epoll_wait', m.error, { hint: 'waiting on the fds to read' });
+      w.#wakeAll();
+    });
+    worker.on('error', (err) => {
+      const w = self.deref();
+      if (!w) return;
+      w.#failure = new BpfError('epoll_wait', 5, { hint: `the waiter thread failed: ${err.message}`, cause: err });
+      w.#wakeAll();
+    });
+  }
+
+  /** The recheck timer's callback; like the listeners, it holds the waiter weakly. */
+  static #tick(self: WeakRef<FdWaiter>): void {
+    const w = self.deref();
+    if (w) w.#recheck();
+  }
+
+  #wakeAll(): void {
+    clearInterval(this.#core.timer);
+    this.#core.timer = undefined;
+    this.#core.worker?.unref();
+    for (const wake of [...this.#wakers]) wake();
+  }
+
+  /** Wakes the loops when `ready()` says so without a message from the thread. */
+  #recheck(): void {
+    if (this.#closed || this.#ready?.()) {
+      Atomics.compareExchange(this.#core.flag, 0, 1, 0);
+      this.#wakeAll();
+    }
   }
 
   /** Resolves once one of the fds is readable (or at once when `ready()` already says so, or on close). */
   wait(ready: () => boolean): Promise<void> {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#closed || ready()) return Promise.resolve();
-    if (!this.#worker) {
-      this.#worker = new Worker(WAITER, { eval: true, workerData: { addonPath, fds: this.#fds, flag: this.#flag.buffer } });
-      this.#worker.unref();
-      this.#worker.on('message', (m: { ready?: boolean; registered?: boolean; error?: number }) => {
-        if (m.error !== undefined) this.#failure = new BpfError('epoll_ctl', m.error, { hint: 'waiting on the fds to read' });
-        if (m.registered && !(this.#ready?.() && Atomics.compareExchange(this.#flag, 0, 1, 0) === 1)) return;
-        this.#wake?.();
-      });
-      this.#worker.on('error', (err) => {
-        this.#failure = new BpfError('epoll_wait', 5, { hint: `the waiter thread failed: ${err.message}`, cause: err });
-        this.#wake?.();
-      });
+    if (!this.#core.worker) {
+      try {
+        this.#start();
+      } catch (err) {
+        this.#failure = err as BpfError;
+        stop(this.#core);
+        return Promise.reject(err);
+      }
     }
     this.#ready = ready;
     return new Promise((resolve, reject) => {
-      this.#wake = () => {
-        this.#wake = undefined;
+      const wake = () => {
+        this.#wakers.delete(wake);
         if (this.#failure) reject(this.#failure);
         else resolve();
       };
-      Atomics.store(this.#flag, 0, 1);
-      Atomics.notify(this.#flag, 0);
-      // Data may have arrived between the check above and arming the waiter.
-      if (ready() && Atomics.compareExchange(this.#flag, 0, 1, 0) === 1) this.#wake();
+      this.#wakers.add(wake);
+      const core = this.#core;
+      core.worker?.ref(); // a loop waiting for records keeps the process alive, as a socket being read does
+      Atomics.store(core.flag, 0, 1);
+      Atomics.notify(core.flag, 0);
+      if (core.timer === undefined) {
+        core.timer = setInterval(FdWaiter.#tick, RECHECK_MS, new WeakRef(this));
+        core.timer.unref();
+      }
+      // Data may have arrived before the fds were registered or between the check above and arming the thread.
+      if (ready() && Atomics.compareExchange(core.flag, 0, 1, 0) === 1) this.#wakeAll();
     });
   }
 
-  /** Stops the waiter thread; a pending wait resolves. Idempotent. */
+  /** Stops the waiter thread (its epoll fd is closed once it has exited); every pending wait resolves. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    Atomics.store(this.#flag, 0, 2);
-    Atomics.notify(this.#flag, 0);
-    this.#worker?.terminate();
-    this.#wake?.();
+    collected.unregister(this);
+    stop(this.#core);
+    this.#wakeAll();
   }
 }
 
