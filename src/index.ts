@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" preserve="true" />
 /**
  * bpfmap: userspace access to Linux BPF maps through the bpf(2) syscall.
  * This file is the package's only entry; its sections follow API.md.
@@ -38,6 +39,7 @@ export type {
   MapBtf,
   MapCreateOptions,
   MapValue,
+  NetSocketLike,
   OpenOptions,
   UpdateOptions,
   UpdateValue,

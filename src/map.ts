@@ -3,7 +3,6 @@
  * operations checked against the map's real key and value sizes.
  */
 import { unlinkSync } from 'node:fs';
-import type { Server, Socket } from 'node:net';
 import { type Codec, rootPath, show, viewOf } from './codec/codec.js';
 import { readUintLE, toIntBig, writeUintLE } from './codec/scalar.js';
 import { cursorSize, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
@@ -54,7 +53,7 @@ export interface MapBtf {
   vmlinuxValueTypeId?: number;
 }
 
-export interface MapCreateOptions {
+export interface MapCreateOptions<K = unknown, V = unknown> {
   type: MapType | number;
   /** Up to 15 of `A-Za-z0-9_.`; null or omitted for none. */
   name?: string | null;
@@ -77,9 +76,9 @@ export interface MapCreateOptions {
   ifindex?: number;
   btf?: MapBtf;
   /** Key codec: sets keySize and is the default key type of `typed()`. */
-  key?: Codec<unknown>;
+  key?: Codec<K>;
   /** Value codec: sets valueSize and is the default value type of `typed()`. */
-  value?: Codec<unknown>;
+  value?: Codec<V>;
 }
 
 export interface LookupOptions {
@@ -168,10 +167,20 @@ const BATCH_WALK: ReadonlySet<number> = new Set([
 export type MapValue = Uint8Array | Uint8Array[];
 
 /**
+ * A `net.Socket` or `net.Server`, by shape: the declarations then compile without `@types/node`.
+ * Its fd is the one libuv holds (the socket must be connected, or the server listening).
+ */
+export interface NetSocketLike {
+  address(): unknown;
+  ref(): unknown;
+  unref(): unknown;
+}
+
+/**
  * A value as updates take it: bytes, one buffer per CPU, or (fd-valued maps) the kernel object
  * itself: a map (array/hash of maps), a program (prog array), a socket or server (sockmap, sockhash).
  */
-export type UpdateValue = Uint8Array | readonly Uint8Array[] | BpfMap | BpfProgram | Socket | Server;
+export type UpdateValue = Uint8Array | readonly Uint8Array[] | BpfMap | BpfProgram | NetSocketLike;
 
 const TOKEN: unique symbol = Symbol('BpfMap');
 
@@ -193,7 +202,7 @@ const NO_KEY: Codec<null> = Object.freeze({
  * without closing is closed by the garbage collector. Every operation on a
  * closed map throws `BpfError` `EBADF` before any syscall.
  */
-export class BpfMap implements MapShape {
+export class BpfMap<K = unknown, V = unknown> implements MapShape {
   #fd: number;
   readonly type: MapType;
   readonly name: string;
@@ -280,7 +289,7 @@ export class BpfMap implements MapShape {
    * @throws {TypeError|RangeError} for bad options, before any syscall.
    * @throws {BpfError} EINVAL (the hint names the suspect argument), EPERM, ENOMEM, E2BIG.
    */
-  static create(opts: MapCreateOptions): BpfMap {
+  static create<K = unknown, V = unknown>(opts: MapCreateOptions<K, V>): BpfMap<K, V> {
     if (typeof opts !== 'object' || opts === null)
       throw new TypeError(`BpfMap.create takes an options object, got ${describe(opts)}`);
     const type = checkU32('type', opts.type);
@@ -983,10 +992,10 @@ export class BpfMap implements MapShape {
    * On per-CPU maps `get` returns one value per possible CPU (see `typedPerCpu` for that typing).
    * @throws {RangeError} when a codec's size differs from the map's.
    */
-  typed<K = unknown, V = unknown>(keyType?: Codec<K>, valueType?: Codec<V>): TypedMap<K, V> {
+  typed<TK = K, TV = V>(keyType?: Codec<TK>, valueType?: Codec<TV>): TypedMap<TK, TV> {
     this.#live('BPF_MAP_LOOKUP_ELEM');
-    const k = (keyType ?? this.#keyCodec) as Codec<K> | undefined;
-    const v = (valueType ?? this.#valueCodec) as Codec<V> | undefined;
+    const k = (keyType ?? this.#keyCodec) as Codec<TK> | undefined;
+    const v = (valueType ?? this.#valueCodec) as Codec<TV> | undefined;
     if (!k || !v) throw new TypeError('typed() needs a key type and a value type (or a map created with key and value codecs)');
     return new TypedMap(this, k, v);
   }
@@ -1014,9 +1023,9 @@ export class BpfMap implements MapShape {
   }
 
   /** `typed()` for per-CPU maps, typed so that `get` returns `V[]`. @throws {TypeError} on other maps. */
-  typedPerCpu<K = unknown, V = unknown>(keyType?: Codec<K>, valueType?: Codec<V>): PerCpuTypedMap<K, V> {
+  typedPerCpu<TK = K, TV = V>(keyType?: Codec<TK>, valueType?: Codec<TV>): PerCpuTypedMap<TK, TV> {
     if (!this.isPerCpu) throw new TypeError(`typedPerCpu() is for per-CPU maps; this is a ${this.#typeName()} map (use typed())`);
-    return this.typed(keyType, valueType) as unknown as PerCpuTypedMap<K, V>;
+    return this.typed(keyType, valueType) as unknown as PerCpuTypedMap<TK, TV>;
   }
 
   // ---- Batches (API.md §4) ----
