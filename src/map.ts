@@ -799,7 +799,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     return this.entries();
   }
 
-  // ---- Integers: little-endian, widths from the map (API.md §4) ----
+  // ---- Integers: little-endian, widths from the map ----
 
   #intKey(key: unknown, command: string): Uint8Array {
     if (this.keySize < 1 || this.keySize > 8)
@@ -895,7 +895,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     return next === undefined ? undefined : readUintLE(next, 0, this.keySize);
   }
 
-  // ---- Structs and other codecs (API.md §4, §5) ----
+  // ---- Structs and other codecs ----
 
   #fits(type: Codec<unknown>, side: 'key' | 'value', command: string): void {
     if (typeof type !== 'object' || type === null || typeof (type as Codec<unknown>).write !== 'function')
@@ -1028,7 +1028,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     return this.typed(keyType, valueType) as unknown as PerCpuTypedMap<TK, TV>;
   }
 
-  // ---- Batches (API.md §4) ----
+  // ---- Batches ----
 
   /**
    * Walks the whole map in chunks with BPF_MAP_LOOKUP_BATCH (one syscall per chunk). Falls back to
