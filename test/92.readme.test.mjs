@@ -88,3 +88,59 @@ for (const [label, script] of compilers) {
     }
   });
 }
+
+// The CLI examples, against the maps the README says they use: `flows` (the codecs example's
+// map: flow_key → stats, with BTF) and `counts`, created by the example itself. `name flows` is
+// run as `id N` (other tests may have maps of that name at the same time), the counts pin gets a
+// path of this test's own, and `watch` (interactive) is left to the watch tests.
+test("the README's CLI examples and the help's JSON key example work on the README's maps", async () => {
+  const { BpfMap, MapType, cstring, defineStruct } = await import('bpfmap');
+  const flowKey = defineStruct('flow_key', { src: 'be32', dst: 'be32', port: 'be16', proto: 'u8' });
+  const stats = defineStruct('stats', { packets: 'u64', drops: 'u32', comm: cstring(16) });
+  const flows = BpfMap.create({ type: MapType.Hash, name: 'flows', key: flowKey, value: stats, maxEntries: 4096 });
+  const counts = `/sys/fs/bpf/bpfmap_test_${process.pid}_readme_counts`;
+  const bin = join(root, 'dist/cli/bin.js');
+  const sh = (line) =>
+    spawnSync('sh', ['-c', line.replace(/^(npx )?bpfmap /, `"${process.execPath}" "${bin}" `)], { encoding: 'utf8' });
+  try {
+    const cli = blocks.find((b) => b.lang === 'sh' && b.code.includes('bpfmap list'));
+    assert.ok(cli, 'README.md has a sh block of bpfmap examples');
+    const lines = cli.code.split('\n').filter((l) => /^(npx )?bpfmap /.test(l) && !/ watch /.test(l));
+    assert.ok(lines.length >= 6);
+    for (const [i, line] of lines.entries()) {
+      const cmd = line.replaceAll('name flows', `id ${flows.id}`).replaceAll('/sys/fs/bpf/counts', counts);
+      const r = sh(cmd);
+      assert.equal(
+        r.status,
+        0,
+        `README.md:${cli.line + 1 + cli.code.split('\n').indexOf(line)}: ${line}\n${r.stdout}${r.stderr}`,
+      );
+      if (i === 0) assert.match(r.stdout, /flows/);
+    }
+    const got = flows.typed().get({ src: 167772161, dst: 167772162, port: 443, proto: 6 });
+    assert.deepEqual(got, { packets: 1n, drops: 0, comm: 'curl' });
+    const shown = JSON.parse(
+      sh(`bpfmap lookup id ${flows.id} --key '{"src": 167772161, "dst": 167772162, "port": 443, "proto": 6}' --json --pretty`)
+        .stdout,
+    );
+    assert.deepEqual(shown.formatted.value, { packets: 1, drops: 0, comm: 'curl' });
+
+    const help = sh('bpfmap lookup --help').stdout;
+    assert.match(help, /--pretty/);
+    assert.match(sh('bpfmap --help').stdout, /--pretty/);
+    const example = help.split('\n').find((l) => l.includes("--key '{"));
+    assert.ok(example, help);
+    const r = sh(example.trim().replace('id 42', `id ${flows.id}`));
+    assert.equal(r.status, 0, `${example}\n${r.stdout}${r.stderr}`);
+
+    // Usage errors: exit 2, the reason and then the usage, as the README says.
+    const u = sh('bpfmap dump');
+    assert.equal(u.status, 2);
+    const errLines = u.stderr.trimEnd().split('\n');
+    assert.equal(errLines.length, 2, u.stderr);
+    assert.match(errLines[1], /^usage: bpfmap dump/);
+  } finally {
+    flows.close();
+    rmSync(counts, { force: true });
+  }
+});
