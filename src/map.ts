@@ -53,6 +53,7 @@ export interface MapBtf {
   vmlinuxValueTypeId?: number;
 }
 
+/** What `BpfMap.create` takes: the BPF_MAP_CREATE attributes, or codecs that give the sizes. */
 export interface MapCreateOptions<K = unknown, V = unknown> {
   type: MapType | number;
   /** Up to 15 of `A-Za-z0-9_.`; null or omitted for none. */
@@ -81,6 +82,7 @@ export interface MapCreateOptions<K = unknown, V = unknown> {
   value?: Codec<V>;
 }
 
+/** Options of lookups. */
 export interface LookupOptions {
   /** `BPF_F_LOCK`, … */
   flags?: number;
@@ -88,11 +90,13 @@ export interface LookupOptions {
   out?: Uint8Array;
 }
 
+/** Options of updates. */
 export interface UpdateOptions {
   /** `BPF_ANY` (default), `BPF_NOEXIST`, `BPF_EXIST`, optionally `| BPF_F_LOCK`. */
   flags?: number;
 }
 
+/** How `openPinned`/`fromId` open a map's fd. */
 export interface OpenOptions {
   /** Open with `BPF_F_RDONLY`: syscall writes are refused. */
   readOnly?: boolean;
@@ -107,6 +111,7 @@ export interface BatchChunk {
   values: Uint8Array;
 }
 
+/** Options of `lookupBatch`/`lookupAndDeleteBatch` walks. */
 export interface BatchWalkOptions {
   /** Elements per syscall (default 256); grown automatically when a hash bucket is larger (ENOSPC). */
   batchSize?: number;
@@ -171,8 +176,11 @@ export type MapValue = Uint8Array | Uint8Array[];
  * Its fd is the one libuv holds (the socket must be connected, or the server listening).
  */
 export interface NetSocketLike {
+  /** `net.Socket#address` / `net.Server#address`. */
   address(): unknown;
+  /** `ref()` of the handle. */
   ref(): unknown;
+  /** `unref()` of the handle. */
   unref(): unknown;
 }
 
@@ -795,6 +803,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
       );
   }
 
+  /** `entries()`: every key with its value, read in batches where the map type has them. */
   [Symbol.iterator](): IterableIterator<[Uint8Array, MapValue]> {
     return this.entries();
   }
@@ -1300,6 +1309,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     release(this, fd);
   }
 
+  /** `close()`, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }
