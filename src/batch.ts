@@ -11,6 +11,7 @@ import { checkBytes, checkFlags, checkInt, describe } from './validate.js';
 
 const ENOENT = errnoNumber('ENOENT');
 
+/** Options of the libbpf-shaped batch functions (`bpfMapLookupBatch`, …), as libbpf's `bpf_map_batch_opts`. */
 export interface BatchOptions {
   /** Per-element flags (`BPF_F_LOCK`, or `BPF_ANY`/`BPF_NOEXIST`/`BPF_EXIST` for updates). */
   elemFlags?: number;
@@ -18,6 +19,7 @@ export interface BatchOptions {
   flags?: number;
 }
 
+/** What one batch call did: how many elements, and whether the kernel reached the end of the map. */
 export interface BatchResult {
   /** Elements copied into keys/values by this call. */
   count: number;

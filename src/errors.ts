@@ -64,6 +64,7 @@ export function errnoNumber(code: ErrnoCode): number {
   return n;
 }
 
+/** Extra details a `BpfError` carries besides its errno and command. */
 export interface BpfErrorOptions {
   /** What to check or change; appended to the message in parentheses. */
   hint?: string | undefined;

@@ -1,6 +1,8 @@
+/// <reference lib="esnext.disposable" preserve="true" />
 /**
  * bpfmap: userspace access to Linux BPF maps through the bpf(2) syscall.
- * This file is the package's only entry; its sections follow API.md.
+ * This file is the package's only entry. Its sections: constants, errors, libbpf-shaped
+ * functions, `BpfMap`, codecs, utilities. `npm run docs` builds the API reference from them.
  */
 
 // §1 Constants (values from <linux/bpf.h>)
@@ -38,6 +40,7 @@ export type {
   MapBtf,
   MapCreateOptions,
   MapValue,
+  NetSocketLike,
   OpenOptions,
   UpdateOptions,
   UpdateValue,

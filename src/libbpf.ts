@@ -52,6 +52,7 @@ function valueArg(m: MapShape, value: unknown, what = 'value'): Uint8Array {
   );
 }
 
+/** The optional attributes of `bpfMapCreate`, as libbpf's `bpf_map_create_opts`. */
 export interface BpfMapCreateOpts
   extends Omit<MapCreateOptions, 'type' | 'name' | 'keySize' | 'valueSize' | 'maxEntries' | 'flags' | 'btf'> {
   mapFlags?: number;

@@ -6,6 +6,7 @@ import { MapInfoLayout as I } from './sys/layout.js';
 import type { MapType } from './sys/uapi.js';
 import { checkFd } from './validate.js';
 
+/** A map's `bpf_map_info` (BPF_OBJ_GET_INFO_BY_FD), as `BpfMap.info()` and `listMaps()` return it. */
 export interface MapInfo {
   /** Kernel-wide map id. */
   id: number;

@@ -3,7 +3,6 @@
  * operations checked against the map's real key and value sizes.
  */
 import { unlinkSync } from 'node:fs';
-import type { Server, Socket } from 'node:net';
 import { type Codec, rootPath, show, viewOf } from './codec/codec.js';
 import { SCALARS, readUintLE, toIntBig, writeUintLE } from './codec/scalar.js';
 import { cursorSize, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
@@ -69,7 +68,8 @@ export interface MapBtf {
   vmlinuxValueTypeId?: number;
 }
 
-export interface MapCreateOptions {
+/** What `BpfMap.create` takes: the BPF_MAP_CREATE attributes, or codecs that give the sizes. */
+export interface MapCreateOptions<K = unknown, V = unknown> {
   type: MapType | number;
   /** Up to 15 of `A-Za-z0-9_.`; null or omitted for none. */
   name?: string | null;
@@ -92,11 +92,12 @@ export interface MapCreateOptions {
   ifindex?: number;
   btf?: MapBtf;
   /** Key codec: sets keySize and is the default key type of `typed()`. */
-  key?: Codec<unknown>;
+  key?: Codec<K>;
   /** Value codec: sets valueSize and is the default value type of `typed()`. */
-  value?: Codec<unknown>;
+  value?: Codec<V>;
 }
 
+/** Options of lookups. */
 export interface LookupOptions {
   /** `BPF_F_LOCK`, … */
   flags?: number;
@@ -104,11 +105,13 @@ export interface LookupOptions {
   out?: Uint8Array;
 }
 
+/** Options of updates. */
 export interface UpdateOptions {
   /** `BPF_ANY` (default), `BPF_NOEXIST`, `BPF_EXIST`, optionally `| BPF_F_LOCK`. */
   flags?: number;
 }
 
+/** How `openPinned`/`fromId` open a map's fd. */
 export interface OpenOptions {
   /** Open with `BPF_F_RDONLY`: syscall writes are refused. */
   readOnly?: boolean;
@@ -123,6 +126,7 @@ export interface BatchChunk {
   values: Uint8Array;
 }
 
+/** Options of `lookupBatch`/`lookupAndDeleteBatch` walks. */
 export interface BatchWalkOptions {
   /** Elements per syscall (default 256); grown automatically when a hash bucket is larger (ENOSPC). */
   batchSize?: number;
@@ -186,10 +190,23 @@ const ARRAY_KEYED: ReadonlySet<number> = new Set([MapType.Array, MapType.PercpuA
 export type MapValue = Uint8Array | Uint8Array[];
 
 /**
+ * A `net.Socket` or `net.Server`, by shape: the declarations then compile without `@types/node`.
+ * Its fd is the one libuv holds (the socket must be connected, or the server listening).
+ */
+export interface NetSocketLike {
+  /** `net.Socket#address` / `net.Server#address`. */
+  address(): unknown;
+  /** `ref()` of the handle. */
+  ref(): unknown;
+  /** `unref()` of the handle. */
+  unref(): unknown;
+}
+
+/**
  * A value as updates take it: bytes, one buffer per CPU, or (fd-valued maps) the kernel object
  * itself: a map (array/hash of maps), a program (prog array), a socket or server (sockmap, sockhash).
  */
-export type UpdateValue = Uint8Array | readonly Uint8Array[] | BpfMap | BpfProgram | Socket | Server;
+export type UpdateValue = Uint8Array | readonly Uint8Array[] | BpfMap | BpfProgram | NetSocketLike;
 
 const TOKEN: unique symbol = Symbol('BpfMap');
 
@@ -211,7 +228,7 @@ const NO_KEY: Codec<null> = Object.freeze({
  * without closing is closed by the garbage collector. Every operation on a
  * closed map throws `BpfError` `EBADF` before any syscall.
  */
-export class BpfMap implements MapShape {
+export class BpfMap<K = unknown, V = unknown> implements MapShape {
   #fd: number;
   readonly type: MapType;
   readonly name: string;
@@ -301,7 +318,7 @@ export class BpfMap implements MapShape {
    * @throws {TypeError|RangeError} for bad options, before any syscall.
    * @throws {BpfError} EINVAL (the hint names the suspect argument), EPERM, ENOMEM, E2BIG.
    */
-  static create(opts: MapCreateOptions): BpfMap {
+  static create<K = unknown, V = unknown>(opts: MapCreateOptions<K, V>): BpfMap<K, V> {
     if (typeof opts !== 'object' || opts === null)
       throw new TypeError(`BpfMap.create takes an options object, got ${describe(opts)}`);
     const type = checkU32('type', opts.type);
@@ -848,11 +865,12 @@ export class BpfMap implements MapShape {
       );
   }
 
+  /** `entries()`: every key with its value, read in batches where the map type has them. */
   [Symbol.iterator](): IterableIterator<[Uint8Array, MapValue]> {
     return this.entries();
   }
 
-  // ---- Integers: little-endian, widths from the map (API.md §4) ----
+  // ---- Integers: little-endian, widths from the map ----
 
   #intKey(key: unknown, command: string): Uint8Array {
     if (this.keySize < 1 || this.keySize > 8)
@@ -950,7 +968,7 @@ export class BpfMap implements MapShape {
     return next === undefined ? undefined : readUintLE(next, 0, this.keySize);
   }
 
-  // ---- Structs and other codecs (API.md §4, §5) ----
+  // ---- Structs and other codecs ----
 
   #fits(type: Codec<unknown>, side: 'key' | 'value', command: string): void {
     if (typeof type !== 'object' || type === null || typeof (type as Codec<unknown>).write !== 'function')
@@ -1042,15 +1060,15 @@ export class BpfMap implements MapShape {
    * On per-CPU maps `get` returns one value per possible CPU (see `typedPerCpu` for that typing).
    * @throws {RangeError} when a codec's size differs from the map's.
    */
-  typed<K = unknown, V = unknown>(keyType?: Codec<K>, valueType?: Codec<V>): TypedMap<K, V> {
+  typed<TK = K, TV = V>(keyType?: Codec<TK>, valueType?: Codec<TV>): TypedMap<TK, TV> {
     this.#live('BPF_MAP_LOOKUP_ELEM');
-    let k = (keyType ?? this.#keyCodec) as Codec<K> | undefined;
-    let v = (valueType ?? this.#valueCodec) as Codec<V> | undefined;
+    let k = (keyType ?? this.#keyCodec) as Codec<TK> | undefined;
+    let v = (valueType ?? this.#valueCodec) as Codec<TV> | undefined;
     if ((!k || !v) && this.info().btfValueTypeId !== 0) {
       // No codecs given or remembered: the map's own BTF (libbpf, bpftool, another process) describes it.
       const fromBtf = this.typedFromBtf();
-      k ??= fromBtf.keyType as Codec<K>;
-      v ??= fromBtf.valueType as Codec<V>;
+      k ??= fromBtf.keyType as Codec<TK>;
+      v ??= fromBtf.valueType as Codec<TV>;
     }
     if (!k || !v)
       throw new TypeError('typed() needs a key type and a value type (or a map created with key and value codecs, or with BTF)');
@@ -1082,12 +1100,12 @@ export class BpfMap implements MapShape {
   }
 
   /** `typed()` for per-CPU maps (with no arguments, codecs or BTF as `typed()`), typed so that `get` returns `V[]`. @throws {TypeError} on other maps. */
-  typedPerCpu<K = unknown, V = unknown>(keyType?: Codec<K>, valueType?: Codec<V>): PerCpuTypedMap<K, V> {
+  typedPerCpu<TK = K, TV = V>(keyType?: Codec<TK>, valueType?: Codec<TV>): PerCpuTypedMap<TK, TV> {
     if (!this.isPerCpu) throw new TypeError(`typedPerCpu() is for per-CPU maps; this is a ${this.#typeName()} map (use typed())`);
-    return this.typed(keyType, valueType) as unknown as PerCpuTypedMap<K, V>;
+    return this.typed(keyType, valueType) as unknown as PerCpuTypedMap<TK, TV>;
   }
 
-  // ---- Batches (API.md §4) ----
+  // ---- Batches ----
 
   /**
    * Walks the whole map in chunks with BPF_MAP_LOOKUP_BATCH (one syscall per chunk). Falls back to
@@ -1373,6 +1391,7 @@ export class BpfMap implements MapShape {
     release(this, fd);
   }
 
+  /** `close()`, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -27,6 +27,7 @@ const PERF_RECORD_SAMPLE = 9;
  */
 export type PerfRecord = { cpu: number; data: Uint8Array; lost?: undefined } | { cpu: number; lost: number; data?: undefined };
 
+/** Options of `PerfEventReader`: ring sizes and wakeups. */
 export interface PerfReaderOptions {
   /** Data pages per CPU, a power of two (default 8). */
   pages?: number;
@@ -48,6 +49,7 @@ interface CpuRing {
   data: Uint8Array;
 }
 
+/** Reads the records programs send with bpf_perf_event_output through a perf event array, one perf ring per CPU, as an async iterable. */
 export class PerfEventReader implements AsyncIterable<PerfRecord> {
   readonly map: BpfMap;
   readonly #rings: CpuRing[] = [];

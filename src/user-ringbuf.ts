@@ -14,6 +14,7 @@ import type { BpfMap } from './map.js';
 import { MapType } from './sys/uapi.js';
 import { RING_BUSY, RING_HEADER, type RingPages, mapRingPages, ringRecordSize, unmapRingPages } from './sys/ring-pages.js';
 
+/** Writes records into a user ring buffer map for a program's bpf_user_ringbuf_drain. */
 export class UserRingBufWriter {
   readonly map: BpfMap;
   readonly #ring: RingPages;

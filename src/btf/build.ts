@@ -44,6 +44,7 @@ const SCALAR_BTF: Record<string, { c: string; size: number; signed?: boolean; bo
   bool: { c: '_Bool', size: 1, bool: true },
 };
 
+/** Builds a BTF blob (types and strings) from codecs, in the layout BPF_BTF_LOAD takes. */
 export class BtfBuilder {
   /** Serialised types; type id i+1 is types[i]. */
   readonly #types: Uint8Array[] = [];

@@ -7,6 +7,7 @@ export const BTF_VERSION = 1;
 /** `struct btf_header`: magic u16, version u8, flags u8, hdr_len u32, type_off, type_len, str_off, str_len. */
 export const BTF_HEADER_SIZE = 24;
 
+/** BTF type kinds (`BTF_KIND_*` of `<linux/btf.h>`). */
 export enum BtfKind {
   Unknown = 0,
   Int = 1,

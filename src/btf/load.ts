@@ -22,6 +22,7 @@ export function trimLog(log: string, max = 30): string {
   return lines.length <= max ? lines.join('\n') : ['…', ...lines.slice(-max)].join('\n');
 }
 
+/** A BTF object loaded into the kernel (BPF_BTF_LOAD), owning its fd. */
 export class Btf extends OwnedFd {
   protected readonly what = 'BTF object';
 

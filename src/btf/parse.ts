@@ -7,6 +7,7 @@ import { Cmd, closeFd, getFdById, objGetInfo, objGetInfoPointing } from '../sys/
 import * as L from '../sys/layout.js';
 import { BTF_MAGIC, BtfKind, infoKind, infoKindFlag, infoVlen } from './kinds.js';
 
+/** One member of a BTF struct or union: name, type id, bit offset and bitfield size. */
 export interface BtfMember {
   name: string;
   type: number;
@@ -16,6 +17,7 @@ export interface BtfMember {
   bitSize: number;
 }
 
+/** One enumerator of a BTF enum: its name and value. */
 export interface BtfEnumValue {
   name: string;
   value: bigint;
@@ -56,6 +58,7 @@ export interface BtfVarSecinfo {
   size: number;
 }
 
+/** Thrown when a BTF blob is malformed: bad magic, header, or a type that runs past its section. */
 export class BtfParseError extends Error {
   constructor(message: string) {
     super(message);

@@ -22,7 +22,7 @@ export const VERBS: Readonly<Record<string, { usage: string; about: string; exam
     examples: [
       'bpfmap lookup id 42 key 0x01 0x00 0x00 0x00',
       'bpfmap lookup id 42 --key-int 1',
-      'bpfmap lookup id 42 --key \'{"port": 80}\'',
+      'bpfmap lookup id 42 --key \'{"src": 167772161, "dst": 167772162, "port": 443, "proto": 6}\'   # JSON: every field of the BTF key',
     ],
   },
   update: {
@@ -107,6 +107,7 @@ export function usage(): string {
     'verbs:',
     ...Object.entries(VERBS).map(([v, h]) => `  ${v.padEnd(10)} ${h.about}`),
     '',
+    '--json prints what bpftool -j prints; --pretty indents it.',
     'bpfmap VERB --help shows examples. Exit codes: 0 ok, 1 failure (the reason on stderr), 2 usage error.',
   ];
   return lines.join('\n');
@@ -115,5 +116,6 @@ export function usage(): string {
 export function verbHelp(verb: string): string {
   const h = VERBS[verb];
   if (!h) return usage();
-  return [`usage: ${h.usage}`, '', h.about, '', 'examples:', ...h.examples.map((e) => `  ${e}`)].join('\n');
+  const json = h.usage.includes('--json') ? ['', '--json prints what bpftool -j prints; --pretty indents it.'] : [];
+  return [`usage: ${h.usage}`, '', h.about, ...json, '', 'examples:', ...h.examples.map((e) => `  ${e}`)].join('\n');
 }

@@ -5,6 +5,7 @@
  */
 import { type Codec, decodeWith, encodeWith, fieldError, show } from './codec.js';
 
+/** The name of a scalar field type, as `defineStruct` field specs spell it. */
 export type ScalarName =
   | 'u8'
   | 'u16'
@@ -79,6 +80,7 @@ function scalar<N extends ScalarName>(
   return Object.freeze(c);
 }
 
+/** Unsigned 8-bit integer (`number`). @throws {RangeError} on encode, for a value out of range. */
 export const u8 = scalar(
   'u8',
   1,
@@ -87,6 +89,7 @@ export const u8 = scalar(
   (v, o) => v.getUint8(o),
   0,
 );
+/** Unsigned 16-bit little-endian integer (`number`). @throws {RangeError} on encode, for a value out of range. */
 export const u16 = scalar(
   'u16',
   2,
@@ -95,6 +98,7 @@ export const u16 = scalar(
   (v, o) => v.getUint16(o, true),
   0,
 );
+/** Unsigned 32-bit little-endian integer (`number`). @throws {RangeError} on encode, for a value out of range. */
 export const u32 = scalar(
   'u32',
   4,
@@ -103,6 +107,7 @@ export const u32 = scalar(
   (v, o) => v.getUint32(o, true),
   0,
 );
+/** Unsigned 64-bit little-endian integer (`bigint`). @throws {RangeError} on encode, for a value out of range. */
 export const u64 = scalar(
   'u64',
   8,
@@ -111,6 +116,7 @@ export const u64 = scalar(
   (v, o) => v.getBigUint64(o, true),
   0n,
 );
+/** Signed 8-bit integer (`number`). @throws {RangeError} on encode, for a value out of range. */
 export const i8 = scalar(
   'i8',
   1,
@@ -119,6 +125,7 @@ export const i8 = scalar(
   (v, o) => v.getInt8(o),
   0,
 );
+/** Signed 16-bit little-endian integer (`number`). @throws {RangeError} on encode, for a value out of range. */
 export const i16 = scalar(
   'i16',
   2,
@@ -127,6 +134,7 @@ export const i16 = scalar(
   (v, o) => v.getInt16(o, true),
   0,
 );
+/** Signed 32-bit little-endian integer (`number`). @throws {RangeError} on encode, for a value out of range. */
 export const i32 = scalar(
   'i32',
   4,
@@ -135,6 +143,7 @@ export const i32 = scalar(
   (v, o) => v.getInt32(o, true),
   0,
 );
+/** Signed 64-bit little-endian integer (`bigint`). @throws {RangeError} on encode, for a value out of range. */
 export const i64 = scalar(
   'i64',
   8,
@@ -152,6 +161,7 @@ export const be16 = scalar(
   (v, o) => v.getUint16(o, false),
   0,
 );
+/** Unsigned 32-bit integer in network (big-endian) order (`number`). @throws {RangeError} on encode, for a value out of range. */
 export const be32 = scalar(
   'be32',
   4,
@@ -160,6 +170,7 @@ export const be32 = scalar(
   (v, o) => v.getUint32(o, false),
   0,
 );
+/** Unsigned 64-bit integer in network (big-endian) order (`bigint`). @throws {RangeError} on encode, for a value out of range. */
 export const be64 = scalar(
   'be64',
   8,
@@ -173,6 +184,7 @@ function float(v: unknown, path: string): number {
   if (typeof v !== 'number') throw fieldError(path, 'a number', v);
   return v;
 }
+/** 32-bit IEEE 754 float (`number`). */
 export const f32 = scalar(
   'f32',
   4,
@@ -181,6 +193,7 @@ export const f32 = scalar(
   (v, o) => v.getFloat32(o, true),
   0,
 );
+/** 64-bit IEEE 754 float (`number`). */
 export const f64 = scalar(
   'f64',
   8,

@@ -37,6 +37,7 @@ export type RecordOf<F extends Record<string, FieldType>> = {
   -readonly [K in keyof F as F[K] extends SpinLockType ? never : K]: FieldValue<F[K]>;
 };
 
+/** One field of a struct codec: its name, byte offset, size and codec. */
 export interface StructField {
   readonly name: string;
   readonly offset: number;
@@ -165,6 +166,7 @@ export function cstring(n: number): CStringType {
   return c;
 }
 
+/** Options of `defineStruct`. */
 export interface StructOptions {
   /** `__attribute__((packed))`: no padding, alignment 1. */
   packed?: boolean;

@@ -9,20 +9,31 @@
  */
 import { HELPERS } from '../sys/uapi.js';
 
+/** A BPF register (`R0` … `R10`). */
 export interface Reg {
   readonly reg: number;
 }
 
 const reg = (n: number): Reg => Object.freeze({ reg: n });
+/** BPF register r0: return value and helper results. */
 export const R0 = reg(0);
+/** BPF register r1: first argument (the context on entry). */
 export const R1 = reg(1);
+/** BPF register r2: argument register. */
 export const R2 = reg(2);
+/** BPF register r3: argument register. */
 export const R3 = reg(3);
+/** BPF register r4: argument register. */
 export const R4 = reg(4);
+/** BPF register r5: argument register. */
 export const R5 = reg(5);
+/** BPF register r6: callee-saved register. */
 export const R6 = reg(6);
+/** BPF register r7: callee-saved register. */
 export const R7 = reg(7);
+/** BPF register r8: callee-saved register. */
 export const R8 = reg(8);
+/** BPF register r9: callee-saved register. */
 export const R9 = reg(9);
 /** The read-only frame pointer. */
 export const R10 = reg(10);
@@ -49,6 +60,7 @@ export const BPF_PSEUDO_MAP_VALUE = 2;
 export const BPF_PSEUDO_CALL = 1;
 export const BPF_PSEUDO_FUNC = 4;
 
+/** Load/store widths. */
 export type Size = 'u8' | 'u16' | 'u32' | 'u64';
 const SIZE: Record<Size, number> = { u32: 0x00, u16: 0x08, u8: 0x10, u64: 0x18 };
 
@@ -66,6 +78,7 @@ const ALU_OPS = {
   mov: 0xb0,
   arsh: 0xc0,
 } as const;
+/** ALU operation names (`add`, `sub`, …, `arsh`). */
 export type AluOp = keyof typeof ALU_OPS;
 
 const JMP_OPS = {
@@ -81,11 +94,14 @@ const JMP_OPS = {
   jslt: 0xc0,
   jsle: 0xd0,
 } as const;
+/** Conditional jump names (`jeq`, `jgt`, …, `jsle`). */
 export type JmpOp = keyof typeof JMP_OPS;
 
 const ATOMIC_OPS = { add: 0x00, or: 0x40, and: 0x50, xor: 0xa0, xchg: 0xe0 | BPF_FETCH, cmpxchg: 0xf0 | BPF_FETCH } as const;
+/** Atomic operation names (`add`, `or`, `and`, `xor`, `xchg`, `cmpxchg`). */
 export type AtomicOp = keyof typeof ATOMIC_OPS;
 
+/** A jump target: a label name, or a relative offset in instructions. */
 export type Target = string | number;
 /** Something with an fd: a `BpfMap`, or an fd number. Read at `build()` time. */
 export type MapLike = { readonly fd: number } | number;
@@ -134,6 +150,7 @@ function checkOff(v: unknown, at: number): number {
 
 const isReg = (v: unknown): v is Reg => typeof v === 'object' && v !== null && 'reg' in v;
 
+/** A BPF instruction builder: chainable instruction methods, labels, map references and helper calls by name; `build()` resolves them. */
 export class Asm {
   readonly #insns: Insn[] = [];
   readonly #labels = new Map<string, number>();

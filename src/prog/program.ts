@@ -61,6 +61,7 @@ export interface TestRunResult {
 
 const TOKEN: unique symbol = Symbol('BpfProgram');
 
+/** A loaded BPF program (see `loadProgram`), owning its fd: `close()` it or use `using`. */
 export class BpfProgram extends OwnedFd {
   protected readonly what = 'program';
   readonly type: number;
