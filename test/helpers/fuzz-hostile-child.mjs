@@ -539,7 +539,7 @@ function classGetters() {
     [
       'updateInt',
       () => v.m.updateInt(kn, 7, getterObj({}, 'flags', 0, fx, reads)),
-      v.vbs === 8 ? (m) => m.set(hex(k), '0700000000000000') : null,
+      v.vbs === 8 || v.name === 'pc' ? (m) => m.set(hex(k), '0700000000000000'.repeat(v.vbs / 8)) : null,
     ],
     [
       'update(valueOf flags)',
