@@ -104,5 +104,5 @@ export type { BtfEnumValue, BtfMember, BtfType } from './btf/parse.js';
 export { RingBufReader } from './ringbuf.js';
 export { openPidfd } from './storage.js';
 export { PerfEventReader } from './perf-reader.js';
-export type { PerfReaderOptions, PerfRecord } from './perf-reader.js';
+export type { DecodedPerfRecord, PerfReaderOptions, PerfRecord } from './perf-reader.js';
 export { UserRingBufWriter } from './user-ringbuf.js';

@@ -11,6 +11,7 @@
  * the ring; they are copied out whole. Order holds per CPU, not across CPUs.
  */
 import { possibleCpuList } from './cpu.js';
+import type { Codec } from './codec/codec.js';
 import { BpfError, closedError, errnoNumber } from './errors.js';
 import type { BpfMap } from './map.js';
 import { PAGE_SIZE, closeFd, mmapFd, perfEventOpenBpfOutput, unmapBuffer } from './sys/bpf.js';
@@ -26,6 +27,9 @@ const PERF_RECORD_SAMPLE = 9;
  * the 4-byte size before them), or a count of records the kernel dropped because the ring was full.
  */
 export type PerfRecord = { cpu: number; data: Uint8Array; lost?: undefined } | { cpu: number; lost: number; data?: undefined };
+
+/** A `PerfRecord` whose bytes were decoded by `PerfEventReader.decoded()`: the value, or the count of dropped records. */
+export type DecodedPerfRecord<T> = { cpu: number; value: T; lost?: undefined } | { cpu: number; lost: number; value?: undefined };
 
 /** Options of `PerfEventReader`: ring sizes and wakeups. */
 export interface PerfReaderOptions {
@@ -182,6 +186,25 @@ export class PerfEventReader implements AsyncIterable<PerfRecord> {
       () => this.map.closed || this.pending,
       () => this.#closed,
     );
+  }
+
+  /**
+   * Records decoded with `codec` as they arrive, with their CPU; lost-sample counts pass through as
+   * `{ cpu, lost }`. The kernel pads each sample to an 8-byte boundary, so a value is decoded from
+   * the start of its bytes. With `{ partial: true }` a sample shorter than the codec yields the
+   * fields wholly present (`decode(bytes, { partial: true })`), typed as `Partial<T>`; without it a
+   * short sample throws `RangeError`.
+   * @throws {RangeError} a sample shorter than the codec, without `partial`.
+   * @throws {BpfError} EBADF once the map is closed.
+   */
+  decoded<T>(codec: Codec<T>, opts: { partial: true }): AsyncGenerator<DecodedPerfRecord<Partial<T>>>;
+  decoded<T>(codec: Codec<T>, opts?: { partial?: false }): AsyncGenerator<DecodedPerfRecord<T>>;
+  async *decoded<T>(codec: Codec<T>, opts: { partial?: boolean } = {}): AsyncGenerator<DecodedPerfRecord<T | Partial<T>>> {
+    const how = { partial: opts.partial === true };
+    for await (const r of this) {
+      if (r.lost !== undefined) yield { cpu: r.cpu, lost: r.lost };
+      else yield { cpu: r.cpu, value: codec.decode(r.data, how) };
+    }
   }
 
   #release(): void {

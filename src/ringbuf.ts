@@ -11,6 +11,7 @@
  * map fd (sys/waiter.ts). Records come out in the order the kernel committed
  * them.
  */
+import type { Codec } from './codec/codec.js';
 import { BpfError, closedError, errnoNumber } from './errors.js';
 import type { BpfMap } from './map.js';
 import { MapType } from './sys/uapi.js';
@@ -81,6 +82,22 @@ export class RingBufReader implements AsyncIterable<Uint8Array> {
       () => this.map.closed || this.pending > 0,
       () => this.#closed,
     );
+  }
+
+  /**
+   * Records decoded with `codec` as they arrive (the same iteration as the reader itself). Programs
+   * often send less than the whole struct (bcc's tools send a variable-length prefix): with
+   * `{ partial: true }` a short record yields the fields wholly present in it (`decode(bytes, {
+   * partial: true })`), typed as `Partial<T>`; without it a short record throws `RangeError`.
+   * A record longer than the codec is decoded from its start.
+   * @throws {RangeError} a record shorter than the codec, without `partial`.
+   * @throws {BpfError} EBADF once the map is closed.
+   */
+  decoded<T>(codec: Codec<T>, opts: { partial: true }): AsyncGenerator<Partial<T>>;
+  decoded<T>(codec: Codec<T>, opts?: { partial?: false }): AsyncGenerator<T>;
+  async *decoded<T>(codec: Codec<T>, opts: { partial?: boolean } = {}): AsyncGenerator<T | Partial<T>> {
+    const how = { partial: opts.partial === true };
+    for await (const record of this) yield codec.decode(record, how);
   }
 
   /** Stops the waiter and releases the mappings. Idempotent. */

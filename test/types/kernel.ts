@@ -11,7 +11,9 @@ import {
   R0,
   R1,
   type ReadOnlyMapping,
+  PerfEventReader,
   RingBufReader,
+  defineStruct,
   type TestRunResult,
   type TypedMap,
   loadProgram,
@@ -44,6 +46,13 @@ const reader = new RingBufReader(map);
 const first: Uint8Array | undefined = reader.read();
 async function drain(): Promise<void> {
   for await (const rec of reader) void (rec satisfies Uint8Array);
+  const ev = defineStruct('event', { pid: 'u32', ts: 'u64' });
+  for await (const e of reader.decoded(ev)) void (e.ts satisfies bigint);
+  for await (const e of reader.decoded(ev, { partial: true })) {
+    // @ts-expect-error a partial record may lack a field
+    void (e.ts satisfies bigint);
+  }
+  for await (const e of new PerfEventReader(map).decoded(ev)) if (e.lost === undefined) void (e.value.pid satisfies number);
 }
 const spec = readBtf(1);
 const name: string = spec.cName(1);
