@@ -22,6 +22,8 @@ function asanEnv() {
 for (const file of ['test/21.hostile-args.test.mjs', 'test/68.readers-lifecycle.test.mjs']) {
   test(`${file} passes under the AddressSanitizer addon`, () => {
     const env = { ...process.env, ...asanEnv() };
+    // The child is a test run of its own, not a subtest of this one.
+    delete env.NODE_TEST_CONTEXT;
     // The child proves which addon it loaded: the sanitizer runtime is mapped into it.
     const probe = spawnSync(
       process.execPath,
