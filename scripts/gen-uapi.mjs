@@ -58,6 +58,133 @@ const NEWER = {
   ],
 };
 
+// The first kernel release that has each name (from the kernel's include/uapi/linux/bpf.h history),
+// written into the generated doc comments as `@kernel`. Names missing here get no tag.
+const SINCE = {
+  // enum bpf_map_type
+  BPF_MAP_TYPE_HASH: '3.19',
+  BPF_MAP_TYPE_ARRAY: '3.19',
+  BPF_MAP_TYPE_PROG_ARRAY: '4.2',
+  BPF_MAP_TYPE_PERF_EVENT_ARRAY: '4.3',
+  BPF_MAP_TYPE_PERCPU_HASH: '4.6',
+  BPF_MAP_TYPE_PERCPU_ARRAY: '4.6',
+  BPF_MAP_TYPE_STACK_TRACE: '4.6',
+  BPF_MAP_TYPE_CGROUP_ARRAY: '4.8',
+  BPF_MAP_TYPE_LRU_HASH: '4.10',
+  BPF_MAP_TYPE_LRU_PERCPU_HASH: '4.10',
+  BPF_MAP_TYPE_LPM_TRIE: '4.11',
+  BPF_MAP_TYPE_ARRAY_OF_MAPS: '4.12',
+  BPF_MAP_TYPE_HASH_OF_MAPS: '4.12',
+  BPF_MAP_TYPE_DEVMAP: '4.14',
+  BPF_MAP_TYPE_SOCKMAP: '4.14',
+  BPF_MAP_TYPE_CPUMAP: '4.15',
+  BPF_MAP_TYPE_XSKMAP: '4.18',
+  BPF_MAP_TYPE_SOCKHASH: '4.18',
+  BPF_MAP_TYPE_CGROUP_STORAGE: '4.19',
+  BPF_MAP_TYPE_REUSEPORT_SOCKARRAY: '4.19',
+  BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE: '4.20',
+  BPF_MAP_TYPE_QUEUE: '4.20',
+  BPF_MAP_TYPE_STACK: '4.20',
+  BPF_MAP_TYPE_SK_STORAGE: '5.2',
+  BPF_MAP_TYPE_DEVMAP_HASH: '5.4',
+  BPF_MAP_TYPE_STRUCT_OPS: '5.6',
+  BPF_MAP_TYPE_RINGBUF: '5.8',
+  BPF_MAP_TYPE_INODE_STORAGE: '5.10',
+  BPF_MAP_TYPE_TASK_STORAGE: '5.11',
+  BPF_MAP_TYPE_BLOOM_FILTER: '5.16',
+  BPF_MAP_TYPE_USER_RINGBUF: '6.1',
+  BPF_MAP_TYPE_CGRP_STORAGE: '6.2',
+  BPF_MAP_TYPE_ARENA: '6.9',
+  // enum bpf_cmd
+  BPF_MAP_CREATE: '3.18',
+  BPF_MAP_LOOKUP_ELEM: '3.18',
+  BPF_MAP_UPDATE_ELEM: '3.18',
+  BPF_MAP_DELETE_ELEM: '3.18',
+  BPF_MAP_GET_NEXT_KEY: '3.18',
+  BPF_PROG_LOAD: '3.18',
+  BPF_OBJ_PIN: '4.4',
+  BPF_OBJ_GET: '4.4',
+  BPF_PROG_ATTACH: '4.10',
+  BPF_PROG_DETACH: '4.10',
+  BPF_PROG_TEST_RUN: '4.12',
+  BPF_PROG_GET_NEXT_ID: '4.13',
+  BPF_MAP_GET_NEXT_ID: '4.13',
+  BPF_PROG_GET_FD_BY_ID: '4.13',
+  BPF_MAP_GET_FD_BY_ID: '4.13',
+  BPF_OBJ_GET_INFO_BY_FD: '4.13',
+  BPF_PROG_QUERY: '4.15',
+  BPF_RAW_TRACEPOINT_OPEN: '4.17',
+  BPF_BTF_LOAD: '4.18',
+  BPF_BTF_GET_FD_BY_ID: '4.18',
+  BPF_TASK_FD_QUERY: '4.18',
+  BPF_MAP_LOOKUP_AND_DELETE_ELEM: '4.20',
+  BPF_MAP_FREEZE: '5.2',
+  BPF_BTF_GET_NEXT_ID: '5.4',
+  BPF_MAP_LOOKUP_BATCH: '5.6',
+  BPF_MAP_LOOKUP_AND_DELETE_BATCH: '5.6',
+  BPF_MAP_UPDATE_BATCH: '5.6',
+  BPF_MAP_DELETE_BATCH: '5.6',
+  BPF_LINK_CREATE: '5.7',
+  BPF_LINK_UPDATE: '5.7',
+  BPF_LINK_GET_FD_BY_ID: '5.8',
+  BPF_LINK_GET_NEXT_ID: '5.8',
+  BPF_ENABLE_STATS: '5.8',
+  BPF_ITER_CREATE: '5.8',
+  BPF_LINK_DETACH: '5.9',
+  BPF_PROG_BIND_MAP: '5.10',
+  // element-command flags
+  BPF_ANY: '3.18',
+  BPF_NOEXIST: '3.18',
+  BPF_EXIST: '3.18',
+  BPF_F_LOCK: '5.1',
+  // map_flags
+  BPF_F_NO_PREALLOC: '4.6',
+  BPF_F_NO_COMMON_LRU: '4.10',
+  BPF_F_NUMA_NODE: '4.14',
+  BPF_F_RDONLY: '4.15',
+  BPF_F_WRONLY: '4.15',
+  BPF_F_STACK_BUILD_ID: '4.17',
+  BPF_F_ZERO_SEED: '5.0',
+  BPF_F_RDONLY_PROG: '5.2',
+  BPF_F_WRONLY_PROG: '5.2',
+  BPF_F_CLONE: '5.4',
+  BPF_F_MMAPABLE: '5.5',
+  BPF_F_PRESERVE_ELEMS: '5.10',
+  BPF_F_INNER_MAP: '5.10',
+  // BPF_PROG_TEST_RUN flags
+  BPF_F_TEST_RUN_ON_CPU: '5.10',
+  BPF_F_TEST_XDP_LIVE_FRAMES: '5.18',
+};
+
+// What each flag means, for its doc comment.
+const MEANING = {
+  BPF_ANY: 'update: create the element or replace an existing one',
+  BPF_NOEXIST: 'update: create the element only if the key is absent (else EEXIST)',
+  BPF_EXIST: 'update: replace the element only if the key is present (else ENOENT)',
+  BPF_F_LOCK: "lookup/update: take the value's `bpf_spin_lock` while copying (maps whose value has one)",
+  BPF_F_NO_PREALLOC: 'map_flags: allocate hash elements on demand instead of at creation',
+  BPF_F_NO_COMMON_LRU: 'map_flags: one LRU list per CPU instead of a common one (LRU hashes)',
+  BPF_F_NUMA_NODE: 'map_flags: allocate on the NUMA node given by `numa_node`',
+  BPF_F_RDONLY: 'map_flags / open flags: the file descriptor is read-only for syscalls',
+  BPF_F_WRONLY: 'map_flags / open flags: the file descriptor is write-only for syscalls',
+  BPF_F_STACK_BUILD_ID: 'map_flags: a stack-trace map stores build ids and offsets instead of addresses',
+  BPF_F_ZERO_SEED: 'map_flags: hash with seed zero (reproducible iteration order, for tests)',
+  BPF_F_RDONLY_PROG: 'map_flags: BPF programs may only read the map',
+  BPF_F_WRONLY_PROG: 'map_flags: BPF programs may only write the map',
+  BPF_F_CLONE: 'map_flags: socket-local storage is cloned to child sockets',
+  BPF_F_MMAPABLE: 'map_flags: an array map can be mmap()ed',
+  BPF_F_PRESERVE_ELEMS: 'map_flags: a perf event array keeps its entries when the creating fd is closed',
+  BPF_F_INNER_MAP: 'map_flags: an inner map whose max_entries may differ between maps in a map-in-map',
+  BPF_F_TEST_RUN_ON_CPU: 'test_run flags: run the program on the CPU given by `cpu`',
+  BPF_F_TEST_XDP_LIVE_FRAMES: 'test_run flags: XDP frames are really sent/redirected',
+};
+
+/** A one-line doc comment for a generated constant, with its kernel release when known. */
+function doc(name, what, indent = '') {
+  const k = SINCE[name];
+  return `${indent}/** ${what}${k ? ` @kernel ${k}` : ''} */`;
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'bpfmap-uapi-'));
 try {
   const all = Object.values(groups).flat();
@@ -103,19 +230,22 @@ try {
     '',
     '/** `enum bpf_cmd`: the bpf(2) commands. */',
     'export const Cmd = {',
-    ...groups.cmd.map((e) => `  ${e.name}: ${val(e)},`),
+    ...groups.cmd.flatMap((e) => [doc(e.name, `\`${e.name}\`.`, '  '), `  ${e.name}: ${val(e)},`]),
     '} as const;',
     '',
     '/** `enum bpf_map_type`. */',
     'export enum MapType {',
-    ...groups.mapType.map((e) => {
-      const since = NEWER.mapType.find(([n]) => n === e.name && !values.has(n));
-      return `${since ? `  /** Linux ${since[2]}+. */\n` : ''}  ${pascal(e.name.slice('BPF_MAP_TYPE_'.length))} = ${val(e)},`;
-    }),
+    ...groups.mapType.flatMap((e) => [
+      doc(e.name, `\`${e.name}\`.`, '  '),
+      `  ${pascal(e.name.slice('BPF_MAP_TYPE_'.length))} = ${val(e)},`,
+    ]),
     '}',
     '',
     '// The map types under their kernel names.',
-    ...groups.mapType.map((e) => `export const ${e.name} = MapType.${pascal(e.name.slice('BPF_MAP_TYPE_'.length))};`),
+    ...groups.mapType.flatMap((e) => {
+      const member = pascal(e.name.slice('BPF_MAP_TYPE_'.length));
+      return [doc(e.name, `The kernel's name for {@link MapType.${member}}.`), `export const ${e.name} = MapType.${member};`];
+    }),
     '',
     '/** The kernel names of the map types, by value. */',
     'export const MAP_TYPE_NAMES: Readonly<Record<number, string>> = {',
@@ -128,10 +258,16 @@ try {
     '}',
     '',
     '// Flags for the element commands.',
-    ...groups.updateFlags.map((e) => `export const ${e.name} = ${val(e)};`),
+    ...groups.updateFlags.flatMap((e) => [
+      doc(e.name, `\`${e.name}\`: ${MEANING[e.name] ?? 'flag'}.`),
+      `export const ${e.name} = ${val(e)};`,
+    ]),
     '',
     '// Flags for BPF_MAP_CREATE (map_flags).',
-    ...groups.mapFlags.map((e) => `export const ${e.name} = ${val(e)};`),
+    ...groups.mapFlags.flatMap((e) => [
+      doc(e.name, `\`${e.name}\`: ${MEANING[e.name] ?? 'flag'}.`),
+      `export const ${e.name} = ${val(e)};`,
+    ]),
     '',
     '/** `enum bpf_attach_type`. */',
     'export enum AttachType {',
@@ -139,7 +275,10 @@ try {
     '}',
     '',
     '// Flags for BPF_PROG_TEST_RUN.',
-    ...groups.testRunFlags.map((e) => `export const ${e.name} = ${val(e)};`),
+    ...groups.testRunFlags.flatMap((e) => [
+      doc(e.name, `\`${e.name}\`: ${MEANING[e.name] ?? 'flag'}.`),
+      `export const ${e.name} = ${val(e)};`,
+    ]),
     '',
     '/** BPF helper ids by name (`enum bpf_func_id` without the BPF_FUNC_ prefix). */',
     'export const HELPERS: Readonly<Record<string, number>> = {',

@@ -184,36 +184,47 @@ export class Asm {
     return this.#push({ code: cls | code | BPF_K, dst: d, src: 0, off: 0, imm: checkImm(src, at) });
   }
 
+  /** `dst = src` on 64 bits: `alu('mov', 64, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   mov64(dst: Reg, src: Reg | number): this {
     return this.alu('mov', 64, dst, src);
   }
+  /** `dst = src` on 32 bits (upper 32 bits of `dst` zeroed): `alu('mov', 32, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   mov32(dst: Reg, src: Reg | number): this {
     return this.alu('mov', 32, dst, src);
   }
+  /** `dst += src` on 64 bits: `alu('add', 64, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   add64(dst: Reg, src: Reg | number): this {
     return this.alu('add', 64, dst, src);
   }
+  /** `dst += src` on 32 bits (upper 32 bits of `dst` zeroed): `alu('add', 32, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   add32(dst: Reg, src: Reg | number): this {
     return this.alu('add', 32, dst, src);
   }
+  /** `dst -= src` on 64 bits: `alu('sub', 64, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   sub64(dst: Reg, src: Reg | number): this {
     return this.alu('sub', 64, dst, src);
   }
+  /** `dst *= src` on 64 bits: `alu('mul', 64, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   mul64(dst: Reg, src: Reg | number): this {
     return this.alu('mul', 64, dst, src);
   }
+  /** `dst &= src` on 64 bits: `alu('and', 64, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   and64(dst: Reg, src: Reg | number): this {
     return this.alu('and', 64, dst, src);
   }
+  /** `dst |= src` on 64 bits: `alu('or', 64, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   or64(dst: Reg, src: Reg | number): this {
     return this.alu('or', 64, dst, src);
   }
+  /** `dst ^= src` on 64 bits: `alu('xor', 64, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   xor64(dst: Reg, src: Reg | number): this {
     return this.alu('xor', 64, dst, src);
   }
+  /** `dst <<= src` on 64 bits: `alu('lsh', 64, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   lsh64(dst: Reg, src: Reg | number): this {
     return this.alu('lsh', 64, dst, src);
   }
+  /** `dst >>= src (logical)` on 64 bits: `alu('rsh', 64, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   rsh64(dst: Reg, src: Reg | number): this {
     return this.alu('rsh', 64, dst, src);
   }
@@ -319,18 +330,23 @@ export class Asm {
     return this.#push(this.#target(i, target, at));
   }
 
+  /** `if (dst == src) goto target` on 64 bits: `jmp('jeq', dst, src, target)`. @throws {AsmError} for a bad register or immediate (an unknown label fails at `build()`). */
   jeq(dst: Reg, src: Reg | number, target: Target): this {
     return this.jmp('jeq', dst, src, target);
   }
+  /** `if (dst != src) goto target` on 64 bits: `jmp('jne', dst, src, target)`. @throws {AsmError} for a bad register or immediate (an unknown label fails at `build()`). */
   jne(dst: Reg, src: Reg | number, target: Target): this {
     return this.jmp('jne', dst, src, target);
   }
+  /** `if (dst > (unsigned) src) goto target` on 64 bits: `jmp('jgt', dst, src, target)`. @throws {AsmError} for a bad register or immediate (an unknown label fails at `build()`). */
   jgt(dst: Reg, src: Reg | number, target: Target): this {
     return this.jmp('jgt', dst, src, target);
   }
+  /** `if (dst >= (unsigned) src) goto target` on 64 bits: `jmp('jge', dst, src, target)`. @throws {AsmError} for a bad register or immediate (an unknown label fails at `build()`). */
   jge(dst: Reg, src: Reg | number, target: Target): this {
     return this.jmp('jge', dst, src, target);
   }
+  /** `if (dst < (unsigned) src) goto target` on 64 bits: `jmp('jlt', dst, src, target)`. @throws {AsmError} for a bad register or immediate (an unknown label fails at `build()`). */
   jlt(dst: Reg, src: Reg | number, target: Target): this {
     return this.jmp('jlt', dst, src, target);
   }
@@ -385,6 +401,7 @@ export class Asm {
     return this.#push({ code: 0, dst: 0, src: 0, off: 0, imm: 0 });
   }
 
+  /** `exit`: returns R0 to the kernel. */
   exit(): this {
     return this.#push({ code: BPF_JMP | 0x90, dst: 0, src: 0, off: 0, imm: 0 });
   }
