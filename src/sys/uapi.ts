@@ -259,37 +259,69 @@ export const MAP_TYPE_NAMES: Readonly<Record<number, string>> = {
 
 /** `enum bpf_prog_type`. */
 export enum ProgType {
+  /** `BPF_PROG_TYPE_UNSPEC`. */
   Unspec = 0,
+  /** `BPF_PROG_TYPE_SOCKET_FILTER`. @kernel 3.19 */
   SocketFilter = 1,
+  /** `BPF_PROG_TYPE_KPROBE`. @kernel 4.1 */
   Kprobe = 2,
+  /** `BPF_PROG_TYPE_SCHED_CLS`. @kernel 4.1 */
   SchedCls = 3,
+  /** `BPF_PROG_TYPE_SCHED_ACT`. @kernel 4.1 */
   SchedAct = 4,
+  /** `BPF_PROG_TYPE_TRACEPOINT`. @kernel 4.7 */
   Tracepoint = 5,
+  /** `BPF_PROG_TYPE_XDP`. @kernel 4.8 */
   Xdp = 6,
+  /** `BPF_PROG_TYPE_PERF_EVENT`. @kernel 4.9 */
   PerfEvent = 7,
+  /** `BPF_PROG_TYPE_CGROUP_SKB`. @kernel 4.10 */
   CgroupSkb = 8,
+  /** `BPF_PROG_TYPE_CGROUP_SOCK`. @kernel 4.10 */
   CgroupSock = 9,
+  /** `BPF_PROG_TYPE_LWT_IN`. @kernel 4.10 */
   LwtIn = 10,
+  /** `BPF_PROG_TYPE_LWT_OUT`. @kernel 4.10 */
   LwtOut = 11,
+  /** `BPF_PROG_TYPE_LWT_XMIT`. @kernel 4.10 */
   LwtXmit = 12,
+  /** `BPF_PROG_TYPE_SOCK_OPS`. @kernel 4.13 */
   SockOps = 13,
+  /** `BPF_PROG_TYPE_SK_SKB`. @kernel 4.14 */
   SkSkb = 14,
+  /** `BPF_PROG_TYPE_CGROUP_DEVICE`. @kernel 4.15 */
   CgroupDevice = 15,
+  /** `BPF_PROG_TYPE_SK_MSG`. @kernel 4.17 */
   SkMsg = 16,
+  /** `BPF_PROG_TYPE_RAW_TRACEPOINT`. @kernel 4.17 */
   RawTracepoint = 17,
+  /** `BPF_PROG_TYPE_CGROUP_SOCK_ADDR`. @kernel 4.17 */
   CgroupSockAddr = 18,
+  /** `BPF_PROG_TYPE_LWT_SEG6LOCAL`. @kernel 4.18 */
   LwtSeg6local = 19,
+  /** `BPF_PROG_TYPE_LIRC_MODE2`. @kernel 4.18 */
   LircMode2 = 20,
+  /** `BPF_PROG_TYPE_SK_REUSEPORT`. @kernel 4.19 */
   SkReuseport = 21,
+  /** `BPF_PROG_TYPE_FLOW_DISSECTOR`. @kernel 4.20 */
   FlowDissector = 22,
+  /** `BPF_PROG_TYPE_CGROUP_SYSCTL`. @kernel 5.2 */
   CgroupSysctl = 23,
+  /** `BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE`. @kernel 5.2 */
   RawTracepointWritable = 24,
+  /** `BPF_PROG_TYPE_CGROUP_SOCKOPT`. @kernel 5.3 */
   CgroupSockopt = 25,
+  /** `BPF_PROG_TYPE_TRACING`. @kernel 5.5 */
   Tracing = 26,
+  /** `BPF_PROG_TYPE_STRUCT_OPS`. @kernel 5.6 */
   StructOps = 27,
+  /** `BPF_PROG_TYPE_EXT`. @kernel 5.6 */
   Ext = 28,
+  /** `BPF_PROG_TYPE_LSM`. @kernel 5.7 */
   Lsm = 29,
+  /** `BPF_PROG_TYPE_SK_LOOKUP`. @kernel 5.9 */
   SkLookup = 30,
+  /** `BPF_PROG_TYPE_SYSCALL`. @kernel 5.14 */
   Syscall = 31,
 }
 
