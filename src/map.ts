@@ -523,6 +523,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * The inner map stored under `key` in an array or hash of maps (lookups
    * return the inner map's id), opened as a `BpfMap`; undefined when absent.
    * @kernel 4.12
+   * @throws {TypeError} on maps that are not maps of maps. @throws {BpfError} EBADF once the map is closed; EPERM without CAP_SYS_ADMIN to open the inner map by id.
    */
   lookupInnerMap(key: Uint8Array): BpfMap | undefined {
     this.#live('BPF_MAP_LOOKUP_ELEM');
@@ -753,6 +754,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * Looks up `key` and deletes it in one step (hash maps since Linux 5.14; queue/stack: pop).
    * @returns the value, or `undefined` when absent.
    * @kernel 4.20 (queue/stack); 5.14 (hash maps)
+   * @throws {BpfError} ENOTSUPP or EINVAL where the map type (or the kernel) has no lookup-and-delete; EBADF once the map is closed.
    */
   lookupAndDelete(key: Uint8Array | null, opts?: LookupOptions): MapValue | undefined {
     return this.#copyOut(Cmd.BPF_MAP_LOOKUP_AND_DELETE_ELEM, 'BPF_MAP_LOOKUP_AND_DELETE_ELEM', key, opts);
@@ -763,6 +765,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * A key that is not in the map restarts at the first key (hash maps).
    * @returns the next key, or `undefined` at the end.
    * @kernel 3.19 (first key with no key 4.12)
+   * @throws {TypeError|RangeError} when `key` is not key_size bytes. @throws {BpfError} EBADF once the map is closed.
    */
   getNextKey(key?: Uint8Array | null): Uint8Array | undefined {
     const fd = this.#live('BPF_MAP_GET_NEXT_KEY');
@@ -783,23 +786,35 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
       );
   }
 
-  /** Pushes `value` onto a queue or stack, or adds it to a bloom filter. `BPF_EXIST` overwrites the oldest when full. @kernel 4.20 */
+  /**
+   * Pushes `value` onto a queue or stack, or adds it to a bloom filter. `BPF_EXIST` overwrites the oldest when full. @kernel 4.20
+   * @throws {TypeError} on maps with keys. @throws {BpfError} E2BIG when full (without `BPF_EXIST`); EBADF once the map is closed.
+   */
   push(value: Uint8Array, opts?: UpdateOptions): void {
     this.#live('BPF_MAP_UPDATE_ELEM');
     this.#keyless('push');
     this.update(null, value, opts);
   }
 
-  /** Removes and returns the head of a queue or stack, or `undefined` when empty. @kernel 4.20 */
+  /**
+   * Removes and returns the head of a queue or stack, or `undefined` when empty. @kernel 4.20
+   * @throws {TypeError} on maps with keys. @throws {BpfError} EBADF once the map is closed.
+   */
   pop(): Uint8Array | undefined {
     this.#live('BPF_MAP_LOOKUP_AND_DELETE_ELEM');
     this.#keyless('pop');
     return this.lookupAndDelete(null) as Uint8Array | undefined;
   }
 
-  /** Returns the head of a queue or stack without removing it, or `undefined` when empty. @kernel 4.20 */
+  /**
+   * Returns the head of a queue or stack without removing it, or `undefined` when empty. @kernel 4.20
+   * @throws {TypeError} on maps with keys. @throws {BpfError} EBADF once the map is closed.
+   */
   peek(): Uint8Array | undefined;
-  /** Bloom filter: true when `value` is possibly present, false when certainly absent. */
+  /**
+   * Bloom filter: true when `value` is possibly present, false when certainly absent.
+   * @throws {TypeError|RangeError} when `value` is not value_size bytes. @throws {BpfError} EBADF once the map is closed.
+   */
   peek(value: Uint8Array): boolean;
   peek(value?: Uint8Array): Uint8Array | boolean | undefined {
     const fd = this.#live('BPF_MAP_LOOKUP_ELEM');
@@ -964,13 +979,21 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     this.update(this.#intKey(key, 'updateInt'), v, o as UpdateOptions | undefined);
   }
 
-  /** Deletes an integer key; false when absent. */
+  /**
+   * Deletes an integer key; false when absent.
+   * @throws {TypeError} when the key size is not 1 to 8 bytes. @throws {RangeError} when `key` does not fit it.
+   * @throws {BpfError} EBADF once the map is closed.
+   */
   deleteInt(key: number | bigint): boolean {
     this.#live('BPF_MAP_DELETE_ELEM');
     return this.delete(this.#intKey(key, 'deleteInt'));
   }
 
-  /** The integer key after `key` (omitted: the first key), or `undefined` at the end. */
+  /**
+   * The integer key after `key` (omitted: the first key), or `undefined` at the end.
+   * @throws {TypeError} when the key size is not 1 to 8 bytes. @throws {RangeError} when `key` does not fit it.
+   * @throws {BpfError} EBADF once the map is closed.
+   */
   getNextKeyInt(key?: number | bigint): bigint | undefined {
     this.#live('BPF_MAP_GET_NEXT_KEY');
     const k = key === undefined ? undefined : this.#intKey(key, 'getNextKeyInt');
@@ -1011,7 +1034,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     }
   }
 
-  /** Looks up `keyBytes` and decodes the value with `type` (per-CPU: one record per CPU); `undefined` when absent. */
+  /**
+   * Looks up `keyBytes` and decodes the value with `type` (per-CPU: one record per CPU); `undefined` when absent.
+   * @throws {RangeError} when `type` is not the value size. @throws {BpfError} EBADF once the map is closed.
+   */
   lookupStruct<R>(keyBytes: Uint8Array | null, type: Codec<R>, opts?: Omit<LookupOptions, 'out'>): R | R[] | undefined {
     const o = ownOpts(opts) as LookupOptions | undefined;
     this.#live('BPF_MAP_LOOKUP_ELEM');
@@ -1020,7 +1046,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     return v === undefined ? undefined : this.#decodeValue(v, type);
   }
 
-  /** `lookupStruct` with an integer key. */
+  /**
+   * `lookupStruct` with an integer key.
+   * @throws {RangeError} when `type` is not the value size. @throws {BpfError} EBADF once the map is closed.
+   */
   lookupStructInt<R>(key: number | bigint, type: Codec<R>, opts?: Omit<LookupOptions, 'out'>): R | R[] | undefined {
     const o = ownOpts(opts) as LookupOptions | undefined; // read before the key is in the scratch
     this.#live('BPF_MAP_LOOKUP_ELEM');
@@ -1039,7 +1068,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     this.update(keyBytes, this.#encodeValue(record, type), o);
   }
 
-  /** `updateStruct` with an integer key. */
+  /**
+   * `updateStruct` with an integer key.
+   * @throws {TypeError|RangeError} when the record does not fit `type`. @throws {BpfError} as `update`.
+   */
   updateStructInt<R>(key: number | bigint, record: R | readonly R[], type: Codec<R>, opts?: UpdateOptions): void {
     // Option, then the record (its getters run), then the key into the scratch: nothing runs after.
     const o = ownOpts(opts) as UpdateOptions | undefined;
@@ -1049,14 +1081,20 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     this.update(this.#intKey(key, 'updateStructInt'), value, o);
   }
 
-  /** Deletes the key `keyRecord` encodes to with `type`; false when absent. */
+  /**
+   * Deletes the key `keyRecord` encodes to with `type`; false when absent.
+   * @throws {TypeError|RangeError} when the record does not fit `type`. @throws {BpfError} EBADF once the map is closed.
+   */
   deleteStruct<R>(keyRecord: R, type: Codec<R>): boolean {
     this.#live('BPF_MAP_DELETE_ELEM');
     this.#fits(type, 'key', 'deleteStruct');
     return this.delete(type.encode(keyRecord));
   }
 
-  /** The key after `keyRecord` (omitted: the first), decoded with `type`; `undefined` at the end. */
+  /**
+   * The key after `keyRecord` (omitted: the first), decoded with `type`; `undefined` at the end.
+   * @throws {RangeError} when `type` is not the key size. @throws {BpfError} EBADF once the map is closed.
+   */
   getNextKeyStruct<R>(type: Codec<R>, keyRecord?: R): R | undefined {
     this.#live('BPF_MAP_GET_NEXT_KEY');
     this.#fits(type, 'key', 'getNextKeyStruct');
@@ -1128,7 +1166,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     yield* this.#walkBatch(false, opts);
   }
 
-  /** `lookupBatch` that deletes what it returns (BPF_MAP_LOOKUP_AND_DELETE_BATCH). @kernel 5.6 */
+  /**
+   * `lookupBatch` that deletes what it returns (BPF_MAP_LOOKUP_AND_DELETE_BATCH). @kernel 5.6
+   * @throws {BpfError} EINVAL/ENOTSUPP on map types without batch deletes; EBADF once the map is closed.
+   */
   *lookupAndDeleteBatch(opts?: BatchWalkOptions): IterableIterator<BatchChunk> {
     yield* this.#walkBatch(true, opts);
   }
@@ -1326,7 +1367,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     if (r < 0) throw mapError('BPF_OBJ_PIN', -r, this);
   }
 
-  /** Removes the pin at `path` (the map lives on while fds or other pins hold it). */
+  /**
+   * Removes the pin at `path` (the map lives on while fds or other pins hold it).
+   * @throws {Error} (ENOENT, …) from unlink(2) when nothing is pinned at `path`.
+   */
   unpin(path: string): void {
     this.#live('BPF_OBJ_PIN');
     checkPath('path', path);
@@ -1387,7 +1431,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     return writable ? view : readOnlyMapping(view);
   }
 
-  /** Releases a view from `mmap()` now rather than at garbage collection: it becomes empty. */
+  /**
+   * Releases a view from `mmap()` now rather than at garbage collection: it becomes empty.
+   * @throws {TypeError} when `mapping` is not a view `mmap()` returned.
+   */
   static unmap(mapping: Uint8Array | ReadOnlyMapping): void {
     const view = mapping instanceof Uint8Array ? mapping : mappingBytes(mapping);
     if (view === undefined) throw new TypeError(`unmap takes a view from mmap(), got ${describe(mapping)}`);
@@ -1395,7 +1442,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     if (!unmapBuffer(view.buffer as ArrayBuffer)) throw new TypeError('unmap takes a view from mmap(); this one is not');
   }
 
-  /** Reads the map's info from the kernel now (BPF_OBJ_GET_INFO_BY_FD). @kernel 4.13 */
+  /**
+   * Reads the map's info from the kernel now (BPF_OBJ_GET_INFO_BY_FD). @kernel 4.13
+   * @throws {BpfError} EBADF once the map is closed.
+   */
   info(): MapInfo {
     return readMapInfo(this.#live('BPF_OBJ_GET_INFO_BY_FD'));
   }
