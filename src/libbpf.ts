@@ -66,6 +66,7 @@ export interface BpfMapCreateOpts
 /**
  * Creates a map (BPF_MAP_CREATE), like libbpf's `bpf_map_create`.
  * @throws {BpfError} EINVAL with the suspect argument named, EPERM, ENOMEM.
+ * @kernel 3.19
  */
 export function bpfMapCreate(
   mapType: MapType | number,
@@ -102,6 +103,7 @@ export function bpfMapCreate(
  * Creates or updates `key` → `value` (BPF_MAP_UPDATE_ELEM).
  * `flags`: `BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`, optionally `| BPF_F_LOCK`.
  * @throws {BpfError} EEXIST, ENOENT, E2BIG (full), EPERM (read-only/frozen).
+ * @kernel 3.19
  */
 export function bpfMapUpdateElem(fd: MapRef, key: Uint8Array | null, value: Uint8Array, flags: number = BPF_ANY): void {
   const m = target(fd, 'BPF_MAP_UPDATE_ELEM');
@@ -115,6 +117,7 @@ export function bpfMapUpdateElem(fd: MapRef, key: Uint8Array | null, value: Uint
 /**
  * Fills `value` with the value under `key` (BPF_MAP_LOOKUP_ELEM).
  * @returns false when the key is absent (ENOENT).
+ * @kernel 3.19
  */
 export function bpfMapLookupElem(fd: MapRef, key: Uint8Array | null, value: Uint8Array, flags = 0): boolean {
   return lookupLike(Cmd.BPF_MAP_LOOKUP_ELEM, 'BPF_MAP_LOOKUP_ELEM', fd, key, value, flags);
@@ -123,6 +126,7 @@ export function bpfMapLookupElem(fd: MapRef, key: Uint8Array | null, value: Uint
 /**
  * Fills `value` with the value under `key` and deletes it (BPF_MAP_LOOKUP_AND_DELETE_ELEM).
  * @returns false when the key is absent (ENOENT).
+ * @kernel 4.20 (queue/stack); 5.14 (hash maps)
  */
 export function bpfMapLookupAndDeleteElem(fd: MapRef, key: Uint8Array | null, value: Uint8Array, flags = 0): boolean {
   return lookupLike(Cmd.BPF_MAP_LOOKUP_AND_DELETE_ELEM, 'BPF_MAP_LOOKUP_AND_DELETE_ELEM', fd, key, value, flags);
@@ -143,6 +147,7 @@ function lookupLike(cmd: number, command: string, fd: MapRef, key: Uint8Array | 
  * Deletes `key` (BPF_MAP_DELETE_ELEM).
  * @returns false when the key was absent.
  * @throws {BpfError} EINVAL on arrays.
+ * @kernel 3.19
  */
 export function bpfMapDeleteElem(fd: MapRef, key: Uint8Array | null): boolean {
   const m = target(fd, 'BPF_MAP_DELETE_ELEM');
@@ -156,6 +161,7 @@ export function bpfMapDeleteElem(fd: MapRef, key: Uint8Array | null): boolean {
 /**
  * Writes the key after `key` (null: the first key) into `nextKey` (BPF_MAP_GET_NEXT_KEY).
  * @returns false at the end of the map.
+ * @kernel 3.19
  */
 export function bpfMapGetNextKey(fd: MapRef, key: Uint8Array | null, nextKey: Uint8Array): boolean {
   const m = target(fd, 'BPF_MAP_GET_NEXT_KEY');
@@ -167,7 +173,7 @@ export function bpfMapGetNextKey(fd: MapRef, key: Uint8Array | null, nextKey: Ui
   return true;
 }
 
-/** Freezes the map against syscall writes (BPF_MAP_FREEZE). */
+/** Freezes the map against syscall writes (BPF_MAP_FREEZE). @kernel 5.2 */
 export function bpfMapFreeze(fd: MapRef): void {
   const m = target(fd, 'BPF_MAP_FREEZE');
   const r = mapFreeze(m.fd);
@@ -177,6 +183,7 @@ export function bpfMapFreeze(fd: MapRef): void {
 /**
  * Pins a BPF object (a map, or any bpf fd given as a number) at `path` on a bpffs (BPF_OBJ_PIN).
  * @throws {BpfError} EEXIST, EPERM (not on bpffs), ENOENT (no parent folder).
+ * @kernel 4.4
  */
 export function bpfObjPin(fd: MapRef | number, path: string): void {
   let raw: number;
@@ -195,6 +202,7 @@ export function bpfObjPin(fd: MapRef | number, path: string): void {
 /**
  * Opens the object pinned at `path` (BPF_OBJ_GET) and returns its fd, which the caller owns
  * (wrap a map's with `BpfMap.fromFd`). `fileFlags`: `BPF_F_RDONLY`, `BPF_F_WRONLY`.
+ * @kernel 4.4
  */
 export function bpfObjGet(path: string, fileFlags = 0): number {
   checkPath('path', path);
@@ -209,6 +217,7 @@ export function bpfObjGet(path: string, fileFlags = 0): number {
  * `done` is true when the kernel reported the end; that last chunk may still carry elements.
  * @throws {BpfError} with `count` set to the elements copied before the failure; ENOSPC when one
  *   hash bucket holds more than `count` elements (retry with a larger count).
+ * @kernel 5.6
  */
 export function bpfMapLookupBatch(
   fd: MapRef,
@@ -222,7 +231,7 @@ export function bpfMapLookupBatch(
   return lookupBatchOn(target(fd, 'BPF_MAP_LOOKUP_BATCH'), false, inBatch, outBatch, keys, values, count, opts);
 }
 
-/** `bpfMapLookupBatch` that also deletes what it returns (BPF_MAP_LOOKUP_AND_DELETE_BATCH). */
+/** `bpfMapLookupBatch` that also deletes what it returns (BPF_MAP_LOOKUP_AND_DELETE_BATCH). @kernel 5.6 */
 export function bpfMapLookupAndDeleteBatch(
   fd: MapRef,
   inBatch: Uint8Array | null,
@@ -238,6 +247,7 @@ export function bpfMapLookupAndDeleteBatch(
 /**
  * Updates `count` elements from flat `keys`/`values` (BPF_MAP_UPDATE_BATCH); returns how many were applied.
  * @throws {BpfError} whose `count` says how many elements were applied before the failure.
+ * @kernel 5.6
  */
 export function bpfMapUpdateBatch(fd: MapRef, keys: Uint8Array, values: Uint8Array, count: number, opts?: BatchOptions): number {
   return updateBatchOn(target(fd, 'BPF_MAP_UPDATE_BATCH'), keys, values, count, opts);
@@ -246,6 +256,7 @@ export function bpfMapUpdateBatch(fd: MapRef, keys: Uint8Array, values: Uint8Arr
 /**
  * Deletes `count` keys from flat `keys` (BPF_MAP_DELETE_BATCH); returns how many were deleted.
  * @throws {BpfError} ENOENT for a missing key, with `count` = keys deleted before it.
+ * @kernel 5.6
  */
 export function bpfMapDeleteBatch(fd: MapRef, keys: Uint8Array, count: number, opts?: BatchOptions): number {
   return deleteBatchOn(target(fd, 'BPF_MAP_DELETE_BATCH'), keys, count, opts);

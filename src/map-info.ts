@@ -70,7 +70,7 @@ export function requireMapFd(fd: unknown, command: string): number {
   return n;
 }
 
-/** Reads the info of the map behind `fd`; throws `BpfError` on failure. */
+/** Reads the info of the map behind `fd`; throws `BpfError` on failure. @kernel 4.13 */
 export function readMapInfo(fd: number): MapInfo {
   const buf = new Uint8Array(I.SIZE);
   const { ret } = objGetInfo(fd, buf);
@@ -82,6 +82,7 @@ export function readMapInfo(fd: number): MapInfo {
  * Lists every BPF map on the system (needs CAP_SYS_ADMIN). Maps that vanish
  * while listing are skipped. Several syscalls per map.
  * @throws {BpfError} EPERM without privileges.
+ * @kernel 4.13
  */
 export function listMaps(): MapInfo[] {
   const out: MapInfo[] = [];
@@ -98,7 +99,7 @@ export function listMaps(): MapInfo[] {
   return out;
 }
 
-/** The ids of every map on the system, in order (BPF_MAP_GET_NEXT_ID; needs CAP_SYS_ADMIN). */
+/** The ids of every map on the system, in order (BPF_MAP_GET_NEXT_ID; needs CAP_SYS_ADMIN). @kernel 4.13 */
 export function listMapIds(): number[] {
   const ids: number[] = [];
   let id = 0;

@@ -317,6 +317,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * Creates a map (BPF_MAP_CREATE).
    * @throws {TypeError|RangeError} for bad options, before any syscall.
    * @throws {BpfError} EINVAL (the hint names the suspect argument), EPERM, ENOMEM, E2BIG.
+   * @kernel 3.19 (each map type has its own: see `MapType`)
    */
   static create<K = unknown, V = unknown>(opts: MapCreateOptions<K, V>): BpfMap<K, V> {
     if (typeof opts !== 'object' || opts === null)
@@ -399,6 +400,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * Opens the map pinned at `path` on a bpffs (BPF_OBJ_GET).
    * @throws {BpfError} ENOENT when nothing is pinned there, EPERM/EACCES.
    * @throws {TypeError} when the pinned object is not a map.
+   * @kernel 4.4
    */
   static openPinned(path: string, opts: OpenOptions = {}): BpfMap {
     checkPath('path', path);
@@ -416,6 +418,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
   /**
    * Opens the map with kernel-wide id `id` (BPF_MAP_GET_FD_BY_ID; needs CAP_SYS_ADMIN).
    * @throws {BpfError} ENOENT when no map has that id.
+   * @kernel 4.13
    */
   static fromId(id: number, opts: OpenOptions = {}): BpfMap {
     checkU32('id', id);
@@ -519,6 +522,8 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
   /**
    * The inner map stored under `key` in an array or hash of maps (lookups
    * return the inner map's id), opened as a `BpfMap`; undefined when absent.
+   * @kernel 4.12
+   * @throws {TypeError} on maps that are not maps of maps. @throws {BpfError} EBADF once the map is closed; EPERM without CAP_SYS_ADMIN to open the inner map by id.
    */
   lookupInnerMap(key: Uint8Array): BpfMap | undefined {
     this.#live('BPF_MAP_LOOKUP_ELEM');
@@ -585,6 +590,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * Looks up the value stored under `key` (one syscall).
    * @returns the value, one `Uint8Array` per possible CPU on per-CPU maps, or `undefined` when absent.
    * @throws {BpfError} EPERM (write-only map), EINVAL (flags not accepted).
+   * @kernel 3.19 (`BPF_F_LOCK` 5.1)
    */
   lookup(key: Uint8Array | null, opts?: LookupOptions): MapValue | undefined {
     return this.#copyOut(Cmd.BPF_MAP_LOOKUP_ELEM, 'BPF_MAP_LOOKUP_ELEM', key, opts);
@@ -665,6 +671,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * (copied to every CPU) or one per possible CPU; array/hash of maps take a `BpfMap`.
    * @throws {BpfError} EEXIST (BPF_NOEXIST, key present), ENOENT (BPF_EXIST, key absent),
    *   E2BIG (map full / index out of range), EPERM (read-only or frozen map).
+   * @kernel 3.19 (`BPF_F_LOCK` 5.1)
    */
   update(key: Uint8Array | null, value: UpdateValue, opts?: UpdateOptions): void {
     // Straight-line common case (see #copyOut): bytes of the right sizes, no flags. The option is
@@ -716,6 +723,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * Deletes `key` (one syscall).
    * @returns false when the key was absent.
    * @throws {BpfError} EINVAL on arrays (elements cannot be deleted), EPERM.
+   * @kernel 3.19
    */
   delete(key: Uint8Array): boolean {
     const fk = this.#fastKey;
@@ -745,6 +753,8 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
   /**
    * Looks up `key` and deletes it in one step (hash maps since Linux 5.14; queue/stack: pop).
    * @returns the value, or `undefined` when absent.
+   * @kernel 4.20 (queue/stack); 5.14 (hash maps)
+   * @throws {BpfError} ENOTSUPP or EINVAL where the map type (or the kernel) has no lookup-and-delete; EBADF once the map is closed.
    */
   lookupAndDelete(key: Uint8Array | null, opts?: LookupOptions): MapValue | undefined {
     return this.#copyOut(Cmd.BPF_MAP_LOOKUP_AND_DELETE_ELEM, 'BPF_MAP_LOOKUP_AND_DELETE_ELEM', key, opts);
@@ -754,6 +764,8 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * The key after `key` in the kernel's order; with no key, the first key.
    * A key that is not in the map restarts at the first key (hash maps).
    * @returns the next key, or `undefined` at the end.
+   * @kernel 3.19 (first key with no key 4.12)
+   * @throws {TypeError|RangeError} when `key` is not key_size bytes. @throws {BpfError} EBADF once the map is closed.
    */
   getNextKey(key?: Uint8Array | null): Uint8Array | undefined {
     const fd = this.#live('BPF_MAP_GET_NEXT_KEY');
@@ -774,23 +786,35 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
       );
   }
 
-  /** Pushes `value` onto a queue or stack, or adds it to a bloom filter. `BPF_EXIST` overwrites the oldest when full. */
+  /**
+   * Pushes `value` onto a queue or stack, or adds it to a bloom filter. `BPF_EXIST` overwrites the oldest when full. @kernel 4.20
+   * @throws {TypeError} on maps with keys. @throws {BpfError} E2BIG when full (without `BPF_EXIST`); EBADF once the map is closed.
+   */
   push(value: Uint8Array, opts?: UpdateOptions): void {
     this.#live('BPF_MAP_UPDATE_ELEM');
     this.#keyless('push');
     this.update(null, value, opts);
   }
 
-  /** Removes and returns the head of a queue or stack, or `undefined` when empty. */
+  /**
+   * Removes and returns the head of a queue or stack, or `undefined` when empty. @kernel 4.20
+   * @throws {TypeError} on maps with keys. @throws {BpfError} EBADF once the map is closed.
+   */
   pop(): Uint8Array | undefined {
     this.#live('BPF_MAP_LOOKUP_AND_DELETE_ELEM');
     this.#keyless('pop');
     return this.lookupAndDelete(null) as Uint8Array | undefined;
   }
 
-  /** Returns the head of a queue or stack without removing it, or `undefined` when empty. */
+  /**
+   * Returns the head of a queue or stack without removing it, or `undefined` when empty. @kernel 4.20
+   * @throws {TypeError} on maps with keys. @throws {BpfError} EBADF once the map is closed.
+   */
   peek(): Uint8Array | undefined;
-  /** Bloom filter: true when `value` is possibly present, false when certainly absent. */
+  /**
+   * Bloom filter: true when `value` is possibly present, false when certainly absent.
+   * @throws {TypeError|RangeError} when `value` is not value_size bytes. @throws {BpfError} EBADF once the map is closed.
+   */
   peek(value: Uint8Array): boolean;
   peek(value?: Uint8Array): Uint8Array | boolean | undefined {
     const fd = this.#live('BPF_MAP_LOOKUP_ELEM');
@@ -853,6 +877,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * syscall on hash and array maps (`lookupBatch`), or gathered from a
    * get-next-key walk elsewhere, with the same one-pass guarantees. The
    * cheapest way to read a whole map.
+   * @kernel 3.19 (batch commands 5.6; older kernels walk key by key)
    */
   *chunks(opts?: BatchWalkOptions): IterableIterator<BatchChunk> {
     this.#live('BPF_MAP_LOOKUP_ELEM');
@@ -954,13 +979,21 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     this.update(this.#intKey(key, 'updateInt'), v, o as UpdateOptions | undefined);
   }
 
-  /** Deletes an integer key; false when absent. */
+  /**
+   * Deletes an integer key; false when absent.
+   * @throws {TypeError} when the key size is not 1 to 8 bytes. @throws {RangeError} when `key` does not fit it.
+   * @throws {BpfError} EBADF once the map is closed.
+   */
   deleteInt(key: number | bigint): boolean {
     this.#live('BPF_MAP_DELETE_ELEM');
     return this.delete(this.#intKey(key, 'deleteInt'));
   }
 
-  /** The integer key after `key` (omitted: the first key), or `undefined` at the end. */
+  /**
+   * The integer key after `key` (omitted: the first key), or `undefined` at the end.
+   * @throws {TypeError} when the key size is not 1 to 8 bytes. @throws {RangeError} when `key` does not fit it.
+   * @throws {BpfError} EBADF once the map is closed.
+   */
   getNextKeyInt(key?: number | bigint): bigint | undefined {
     this.#live('BPF_MAP_GET_NEXT_KEY');
     const k = key === undefined ? undefined : this.#intKey(key, 'getNextKeyInt');
@@ -1001,7 +1034,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     }
   }
 
-  /** Looks up `keyBytes` and decodes the value with `type` (per-CPU: one record per CPU); `undefined` when absent. */
+  /**
+   * Looks up `keyBytes` and decodes the value with `type` (per-CPU: one record per CPU); `undefined` when absent.
+   * @throws {RangeError} when `type` is not the value size. @throws {BpfError} EBADF once the map is closed.
+   */
   lookupStruct<R>(keyBytes: Uint8Array | null, type: Codec<R>, opts?: Omit<LookupOptions, 'out'>): R | R[] | undefined {
     const o = ownOpts(opts) as LookupOptions | undefined;
     this.#live('BPF_MAP_LOOKUP_ELEM');
@@ -1010,7 +1046,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     return v === undefined ? undefined : this.#decodeValue(v, type);
   }
 
-  /** `lookupStruct` with an integer key. */
+  /**
+   * `lookupStruct` with an integer key.
+   * @throws {RangeError} when `type` is not the value size. @throws {BpfError} EBADF once the map is closed.
+   */
   lookupStructInt<R>(key: number | bigint, type: Codec<R>, opts?: Omit<LookupOptions, 'out'>): R | R[] | undefined {
     const o = ownOpts(opts) as LookupOptions | undefined; // read before the key is in the scratch
     this.#live('BPF_MAP_LOOKUP_ELEM');
@@ -1029,7 +1068,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     this.update(keyBytes, this.#encodeValue(record, type), o);
   }
 
-  /** `updateStruct` with an integer key. */
+  /**
+   * `updateStruct` with an integer key.
+   * @throws {TypeError|RangeError} when the record does not fit `type`. @throws {BpfError} as `update`.
+   */
   updateStructInt<R>(key: number | bigint, record: R | readonly R[], type: Codec<R>, opts?: UpdateOptions): void {
     // Option, then the record (its getters run), then the key into the scratch: nothing runs after.
     const o = ownOpts(opts) as UpdateOptions | undefined;
@@ -1039,14 +1081,20 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     this.update(this.#intKey(key, 'updateStructInt'), value, o);
   }
 
-  /** Deletes the key `keyRecord` encodes to with `type`; false when absent. */
+  /**
+   * Deletes the key `keyRecord` encodes to with `type`; false when absent.
+   * @throws {TypeError|RangeError} when the record does not fit `type`. @throws {BpfError} EBADF once the map is closed.
+   */
   deleteStruct<R>(keyRecord: R, type: Codec<R>): boolean {
     this.#live('BPF_MAP_DELETE_ELEM');
     this.#fits(type, 'key', 'deleteStruct');
     return this.delete(type.encode(keyRecord));
   }
 
-  /** The key after `keyRecord` (omitted: the first), decoded with `type`; `undefined` at the end. */
+  /**
+   * The key after `keyRecord` (omitted: the first), decoded with `type`; `undefined` at the end.
+   * @throws {RangeError} when `type` is not the key size. @throws {BpfError} EBADF once the map is closed.
+   */
   getNextKeyStruct<R>(type: Codec<R>, keyRecord?: R): R | undefined {
     this.#live('BPF_MAP_GET_NEXT_KEY');
     this.#fits(type, 'key', 'getNextKeyStruct');
@@ -1059,6 +1107,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * or else the map's BTF (as `typedFromBtf()`).
    * On per-CPU maps `get` returns one value per possible CPU (see `typedPerCpu` for that typing).
    * @throws {RangeError} when a codec's size differs from the map's.
+   * @throws {TypeError} with no codecs given, when the map has neither creation codecs nor BTF.
    */
   typed<TK = K, TV = V>(keyType?: Codec<TK>, valueType?: Codec<TV>): TypedMap<TK, TV> {
     this.#live('BPF_MAP_LOOKUP_ELEM');
@@ -1080,6 +1129,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * libbpf, bpftool, …), so a foreign map reads as records with no definition.
    * See btf/codecs.ts for how C types map to JavaScript values.
    * @throws {TypeError} when the map has no BTF for its value (or its key).
+   * @kernel 4.18 (map BTF)
    */
   typedFromBtf(): TypedMap<unknown, unknown> {
     this.#live('BPF_OBJ_GET_INFO_BY_FD');
@@ -1110,12 +1160,16 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
   /**
    * Walks the whole map in chunks with BPF_MAP_LOOKUP_BATCH (one syscall per chunk). Falls back to
    * get-next-key and lookups on map types or kernels without batch support.
+   * @kernel 5.6
    */
   *lookupBatch(opts?: BatchWalkOptions): IterableIterator<BatchChunk> {
     yield* this.#walkBatch(false, opts);
   }
 
-  /** `lookupBatch` that deletes what it returns (BPF_MAP_LOOKUP_AND_DELETE_BATCH). */
+  /**
+   * `lookupBatch` that deletes what it returns (BPF_MAP_LOOKUP_AND_DELETE_BATCH). @kernel 5.6
+   * @throws {BpfError} EINVAL/ENOTSUPP on map types without batch deletes; EBADF once the map is closed.
+   */
   *lookupAndDeleteBatch(opts?: BatchWalkOptions): IterableIterator<BatchChunk> {
     yield* this.#walkBatch(true, opts);
   }
@@ -1239,6 +1293,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * (per-CPU values: as `update` takes them).
    * @returns how many elements were applied.
    * @throws {BpfError} whose `count` says how many were applied before the failure; the rest are untouched.
+   * @kernel 5.6
    */
   updateBatch(
     keys: Uint8Array | readonly Uint8Array[],
@@ -1283,6 +1338,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
   /**
    * Deletes many keys in one syscall (BPF_MAP_DELETE_BATCH), falling back to element deletes where unsupported.
    * @returns how many were deleted. @throws {BpfError} ENOENT for a missing key, with `count` deleted before it.
+   * @kernel 5.6
    */
   deleteBatch(keys: Uint8Array | readonly Uint8Array[]): number {
     this.#live('BPF_MAP_DELETE_BATCH');
@@ -1302,6 +1358,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
   /**
    * Pins the map at `path` on a bpffs, so it outlives this process (BPF_OBJ_PIN).
    * @throws {BpfError} EEXIST when the path exists, EPERM when not on bpffs.
+   * @kernel 4.4
    */
   pin(path: string): void {
     const fd = this.#live('BPF_OBJ_PIN');
@@ -1310,7 +1367,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     if (r < 0) throw mapError('BPF_OBJ_PIN', -r, this);
   }
 
-  /** Removes the pin at `path` (the map lives on while fds or other pins hold it). */
+  /**
+   * Removes the pin at `path` (the map lives on while fds or other pins hold it).
+   * @throws {Error} (ENOENT, …) from unlink(2) when nothing is pinned at `path`.
+   */
   unpin(path: string): void {
     this.#live('BPF_OBJ_PIN');
     checkPath('path', path);
@@ -1320,6 +1380,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
   /**
    * Freezes the map: later syscall writes fail with EPERM; BPF programs may still write (BPF_MAP_FREEZE, Linux 5.2+).
    * @throws {BpfError} EBUSY when already frozen or writably mmapped.
+   * @kernel 5.2
    */
   freeze(): void {
     const fd = this.#live('BPF_MAP_FREEZE');
@@ -1338,6 +1399,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    *   and returns a `ReadOnlyMapping` (reads and copies only) rather than a `Uint8Array`: a write
    *   through a typed array over read-only pages would kill the process.
    * @throws {TypeError} when the map is not an mmapable array. @throws {BpfError} EPERM for a writable view of a frozen map.
+   * @kernel 5.5 (arrays; ring buffers 5.8, arenas 6.9)
    */
   mmap(opts?: { writable?: true }): Uint8Array;
   mmap(opts: { writable: false }): ReadOnlyMapping;
@@ -1369,7 +1431,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     return writable ? view : readOnlyMapping(view);
   }
 
-  /** Releases a view from `mmap()` now rather than at garbage collection: it becomes empty. */
+  /**
+   * Releases a view from `mmap()` now rather than at garbage collection: it becomes empty.
+   * @throws {TypeError} when `mapping` is not a view `mmap()` returned.
+   */
   static unmap(mapping: Uint8Array | ReadOnlyMapping): void {
     const view = mapping instanceof Uint8Array ? mapping : mappingBytes(mapping);
     if (view === undefined) throw new TypeError(`unmap takes a view from mmap(), got ${describe(mapping)}`);
@@ -1377,7 +1442,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     if (!unmapBuffer(view.buffer as ArrayBuffer)) throw new TypeError('unmap takes a view from mmap(); this one is not');
   }
 
-  /** Reads the map's info from the kernel now (BPF_OBJ_GET_INFO_BY_FD). */
+  /**
+   * Reads the map's info from the kernel now (BPF_OBJ_GET_INFO_BY_FD). @kernel 4.13
+   * @throws {BpfError} EBADF once the map is closed.
+   */
   info(): MapInfo {
     return readMapInfo(this.#live('BPF_OBJ_GET_INFO_BY_FD'));
   }

@@ -34,6 +34,7 @@ export class ReadOnlyMapping {
     return this.#bytes.length;
   }
 
+  /** Same as `length`, as on a typed array. */
   get byteLength(): number {
     return this.#bytes.length;
   }
@@ -64,9 +65,19 @@ export class ReadOnlyMapping {
     return part.length;
   }
 
+  /**
+   * Reads an unsigned 8-bit integer at byte `offset`.
+   * @throws {RangeError} when `offset` is outside the mapping (no byte is read).
+   * @throws {TypeError} once `BpfMap.unmap` released the mapping.
+   */
   getUint8(offset: number): number {
     return this.#view.getUint8(offset);
   }
+  /**
+   * Reads a signed 8-bit integer at byte `offset`.
+   * @throws {RangeError} when `offset` is outside the mapping (no byte is read).
+   * @throws {TypeError} once `BpfMap.unmap` released the mapping.
+   */
   getInt8(offset: number): number {
     return this.#view.getInt8(offset);
   }
@@ -74,21 +85,51 @@ export class ReadOnlyMapping {
   getUint16(offset: number, littleEndian = true): number {
     return this.#view.getUint16(offset, littleEndian);
   }
+  /**
+   * Reads a signed 16-bit integer at byte `offset`, little-endian unless `littleEndian` is false.
+   * @throws {RangeError} when `offset` is outside the mapping (no byte is read).
+   * @throws {TypeError} once `BpfMap.unmap` released the mapping.
+   */
   getInt16(offset: number, littleEndian = true): number {
     return this.#view.getInt16(offset, littleEndian);
   }
+  /**
+   * Reads an unsigned 32-bit integer at byte `offset`, little-endian unless `littleEndian` is false.
+   * @throws {RangeError} when `offset` is outside the mapping (no byte is read).
+   * @throws {TypeError} once `BpfMap.unmap` released the mapping.
+   */
   getUint32(offset: number, littleEndian = true): number {
     return this.#view.getUint32(offset, littleEndian);
   }
+  /**
+   * Reads a signed 32-bit integer at byte `offset`, little-endian unless `littleEndian` is false.
+   * @throws {RangeError} when `offset` is outside the mapping (no byte is read).
+   * @throws {TypeError} once `BpfMap.unmap` released the mapping.
+   */
   getInt32(offset: number, littleEndian = true): number {
     return this.#view.getInt32(offset, littleEndian);
   }
+  /**
+   * Reads an unsigned 64-bit integer at byte `offset`, little-endian unless `littleEndian` is false.
+   * @throws {RangeError} when `offset` is outside the mapping (no byte is read).
+   * @throws {TypeError} once `BpfMap.unmap` released the mapping.
+   */
   getBigUint64(offset: number, littleEndian = true): bigint {
     return this.#view.getBigUint64(offset, littleEndian);
   }
+  /**
+   * Reads a signed 64-bit integer at byte `offset`, little-endian unless `littleEndian` is false.
+   * @throws {RangeError} when `offset` is outside the mapping (no byte is read).
+   * @throws {TypeError} once `BpfMap.unmap` released the mapping.
+   */
   getBigInt64(offset: number, littleEndian = true): bigint {
     return this.#view.getBigInt64(offset, littleEndian);
   }
+  /**
+   * Reads a 64-bit float at byte `offset`, little-endian unless `littleEndian` is false.
+   * @throws {RangeError} when `offset` is outside the mapping (no byte is read).
+   * @throws {TypeError} once `BpfMap.unmap` released the mapping.
+   */
   getFloat64(offset: number, littleEndian = true): number {
     return this.#view.getFloat64(offset, littleEndian);
   }

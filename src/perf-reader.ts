@@ -53,7 +53,10 @@ interface CpuRing {
   data: Uint8Array;
 }
 
-/** Reads the records programs send with bpf_perf_event_output through a perf event array, one perf ring per CPU, as an async iterable. */
+/**
+ * Reads the records programs send with bpf_perf_event_output through a perf event array, one perf ring per CPU, as an async iterable.
+ * @kernel 4.3 (BPF_MAP_TYPE_PERF_EVENT_ARRAY and bpf_perf_event_output)
+ */
 export class PerfEventReader implements AsyncIterable<PerfRecord> {
   readonly map: BpfMap;
   readonly #rings: CpuRing[] = [];
@@ -229,6 +232,7 @@ export class PerfEventReader implements AsyncIterable<PerfRecord> {
     this.#release();
   }
 
+  /** Same as `close()`, for `using` declarations. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -26,6 +26,13 @@ import {
 } from './sys/ring-pages.js';
 import { FdWaiter, readUntilClosed } from './sys/waiter.js';
 
+/**
+ * Reads the records BPF programs submit to a ring buffer map (`bpf_ringbuf_output`/`_submit`),
+ * through the map's mmap()ed consumer and producer pages: `read()` polls, async iteration waits.
+ * @throws {TypeError} (constructor) when the map is not a ring buffer.
+ * @throws {BpfError} (constructor) from mmap(2), e.g. EPERM without privilege, EBADF on a closed map.
+ * @kernel 5.8
+ */
 export class RingBufReader implements AsyncIterable<Uint8Array> {
   readonly map: BpfMap;
   readonly #ring: RingPages;
@@ -108,6 +115,7 @@ export class RingBufReader implements AsyncIterable<Uint8Array> {
     unmapRingPages(this.#ring);
   }
 
+  /** Same as `close()`, for `using` declarations. */
   [Symbol.dispose](): void {
     this.close();
   }

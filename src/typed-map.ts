@@ -13,6 +13,12 @@ import { possibleCpus, roundUp8 } from './cpu.js';
 import { encodeValueInto, ownOpts } from './encode.js';
 import type { BpfMap, LookupOptions, UpdateOptions } from './map.js';
 
+/**
+ * A `Map`-shaped view of a `BpfMap` through a key codec and a value codec (see `BpfMap.typed`):
+ * each method is one map command plus encoding and decoding.
+ * Errors are the underlying `BpfMap` method's (`BpfError` with the kernel's errno; `RangeError`
+ * or `TypeError` from the codecs for a record that does not fit, before any syscall).
+ */
 export class TypedMap<K, V> {
   readonly map: BpfMap;
   readonly keyType: Codec<K>;
@@ -114,6 +120,7 @@ export class TypedMap<K, V> {
     }
   }
 
+  /** True when `key` is in the map (one lookup). @throws {BpfError} as `BpfMap.lookup`. */
   has(key: K): boolean {
     return this.map.lookup(this.#encodeKey(key), this.#lookupOpts) !== undefined;
   }
@@ -125,6 +132,7 @@ export class TypedMap<K, V> {
     return this.map.delete(k);
   }
 
+  /** The keys, decoded, read in chunks (`BpfMap.chunks`). */
   *keys(): IterableIterator<K> {
     const ks = this.map.keySize;
     for (const c of this.map.chunks()) {
@@ -133,6 +141,7 @@ export class TypedMap<K, V> {
     }
   }
 
+  /** The values, decoded, read in chunks (`BpfMap.chunks`). */
   *values(): IterableIterator<V> {
     const vs = this.map.valueBufferSize;
     for (const c of this.map.chunks()) {
@@ -141,6 +150,7 @@ export class TypedMap<K, V> {
     }
   }
 
+  /** `[key, value]` pairs, decoded, read in chunks (`BpfMap.chunks`). */
   *entries(): IterableIterator<[K, V]> {
     const ks = this.map.keySize;
     const vs = this.map.valueBufferSize;
@@ -151,6 +161,7 @@ export class TypedMap<K, V> {
     }
   }
 
+  /** Same as `entries()`. */
   [Symbol.iterator](): IterableIterator<[K, V]> {
     return this.entries();
   }
@@ -159,12 +170,24 @@ export class TypedMap<K, V> {
 /** A typed view of a per-CPU map: `get` returns one value per possible CPU; `set` takes one value or one per CPU. */
 export interface PerCpuTypedMap<K, V> {
   readonly map: BpfMap;
+  /** One value per possible CPU, or undefined when `key` is absent. @throws {BpfError} as `BpfMap.lookup`. */
   get(key: K): V[] | undefined;
+  /**
+   * Stores one value on every CPU, or one value per possible CPU.
+   * @throws {RangeError} when an array's length is not the number of possible CPUs.
+   * @throws {BpfError} as `BpfMap.update` (E2BIG when full, EEXIST/ENOENT with `BPF_NOEXIST`/`BPF_EXIST`).
+   */
   set(key: K, value: V | V[], opts?: UpdateOptions): this;
+  /** True when `key` is in the map. */
   has(key: K): boolean;
+  /** Deletes `key`; false when it was absent. @throws {BpfError} EINVAL on per-CPU arrays (elements cannot be deleted). */
   delete(key: K): boolean;
+  /** The keys, decoded. */
   keys(): IterableIterator<K>;
+  /** Per key, one decoded value per possible CPU. */
   values(): IterableIterator<V[]>;
+  /** `[key, perCpuValues]` pairs. */
   entries(): IterableIterator<[K, V[]]>;
+  /** Same as `entries()`. */
   [Symbol.iterator](): IterableIterator<[K, V[]]>;
 }

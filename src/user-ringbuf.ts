@@ -14,7 +14,11 @@ import type { BpfMap } from './map.js';
 import { MapType } from './sys/uapi.js';
 import { RING_BUSY, RING_HEADER, type RingPages, mapRingPages, ringRecordSize, unmapRingPages } from './sys/ring-pages.js';
 
-/** Writes records into a user ring buffer map for a program's bpf_user_ringbuf_drain. */
+/**
+ * Writes records into a user ring buffer map for a program's bpf_user_ringbuf_drain.
+ * @throws {TypeError} (constructor) when the map is not a user ring buffer.
+ * @kernel 6.1
+ */
 export class UserRingBufWriter {
   readonly map: BpfMap;
   readonly #ring: RingPages;
@@ -67,6 +71,7 @@ export class UserRingBufWriter {
     unmapRingPages(this.#ring);
   }
 
+  /** Same as `close()`, for `using` declarations. */
   [Symbol.dispose](): void {
     this.close();
   }

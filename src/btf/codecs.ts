@@ -452,7 +452,7 @@ function enumCodec(t: BtfType): Codec<unknown> {
   return Object.freeze(c);
 }
 
-/** Reads and parses the kernel BTF object with id `id` (needs CAP_SYS_ADMIN). */
+/** Reads and parses the kernel BTF object with id `id` (needs CAP_SYS_ADMIN). @kernel 4.18 */
 export function readBtf(id: number): BtfSpec {
   return new BtfSpec(parseBtf(readBtfBlob(id)));
 }

@@ -33,6 +33,7 @@ export class Btf extends OwnedFd {
   /**
    * Loads a BTF blob. On refusal the kernel is asked again with a log, which
    * the `BpfError` carries (`err.log`).
+   * @kernel 4.18
    */
   static load(blob: Uint8Array): Btf {
     if (!(blob instanceof Uint8Array) || blob.length === 0) throw new TypeError('Btf.load takes a non-empty Uint8Array');

@@ -195,7 +195,7 @@ export function parseBtf(blob: Uint8Array): BtfType[] {
   return types;
 }
 
-/** The raw BTF blob of the kernel BTF object with id `id`. */
+/** The raw BTF blob of the kernel BTF object with id `id`. @kernel 4.18 */
 export function readBtfBlob(id: number): Uint8Array {
   const fd = getFdById(Cmd.BPF_BTF_GET_FD_BY_ID, id);
   if (fd < 0) throw new BpfError('BPF_BTF_GET_FD_BY_ID', -fd, { hint: -fd === 2 ? `no BTF object has id ${id}` : undefined });

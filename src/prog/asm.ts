@@ -184,36 +184,47 @@ export class Asm {
     return this.#push({ code: cls | code | BPF_K, dst: d, src: 0, off: 0, imm: checkImm(src, at) });
   }
 
+  /** `dst = src` on 64 bits: `alu('mov', 64, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   mov64(dst: Reg, src: Reg | number): this {
     return this.alu('mov', 64, dst, src);
   }
+  /** `dst = src` on 32 bits (upper 32 bits of `dst` zeroed): `alu('mov', 32, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   mov32(dst: Reg, src: Reg | number): this {
     return this.alu('mov', 32, dst, src);
   }
+  /** `dst += src` on 64 bits: `alu('add', 64, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   add64(dst: Reg, src: Reg | number): this {
     return this.alu('add', 64, dst, src);
   }
+  /** `dst += src` on 32 bits (upper 32 bits of `dst` zeroed): `alu('add', 32, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   add32(dst: Reg, src: Reg | number): this {
     return this.alu('add', 32, dst, src);
   }
+  /** `dst -= src` on 64 bits: `alu('sub', 64, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   sub64(dst: Reg, src: Reg | number): this {
     return this.alu('sub', 64, dst, src);
   }
+  /** `dst *= src` on 64 bits: `alu('mul', 64, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   mul64(dst: Reg, src: Reg | number): this {
     return this.alu('mul', 64, dst, src);
   }
+  /** `dst &= src` on 64 bits: `alu('and', 64, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   and64(dst: Reg, src: Reg | number): this {
     return this.alu('and', 64, dst, src);
   }
+  /** `dst |= src` on 64 bits: `alu('or', 64, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   or64(dst: Reg, src: Reg | number): this {
     return this.alu('or', 64, dst, src);
   }
+  /** `dst ^= src` on 64 bits: `alu('xor', 64, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   xor64(dst: Reg, src: Reg | number): this {
     return this.alu('xor', 64, dst, src);
   }
+  /** `dst <<= src` on 64 bits: `alu('lsh', 64, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   lsh64(dst: Reg, src: Reg | number): this {
     return this.alu('lsh', 64, dst, src);
   }
+  /** `dst >>= src (logical)` on 64 bits: `alu('rsh', 64, dst, src)`. @throws {AsmError} for a bad register or an immediate outside int32. */
   rsh64(dst: Reg, src: Reg | number): this {
     return this.alu('rsh', 64, dst, src);
   }
@@ -258,7 +269,7 @@ export class Asm {
     return this.#push({ code: 0, dst: 0, src: 0, off: 0, imm: 0 });
   }
 
-  /** `dst = &value + offset`: direct access to the value of a one-element array map (`max_entries` 1). */
+  /** `dst = &value + offset`: direct access to the value of a one-element array map (`max_entries` 1). @kernel 5.2 (BPF_PSEUDO_MAP_VALUE) */
   ldMapValue(dst: Reg, map: MapLike, offset = 0): this {
     const at = this.#insns.length;
     const d = checkReg(dst, 'dst', at);
@@ -291,7 +302,7 @@ export class Asm {
     return this.#push({ code: BPF_ST | s | BPF_MEM, dst: d, src: 0, off: o, imm: checkImm(src, at) });
   }
 
-  /** Atomic `*(size *)(dst + off) op= src`; `fetch` puts the old value in src (xchg/cmpxchg always fetch; cmpxchg compares R0). */
+  /** Atomic `*(size *)(dst + off) op= src`; `fetch` puts the old value in src (xchg/cmpxchg always fetch; cmpxchg compares R0). @kernel 5.12 (add without fetch: 3.18) */
   atomic(op: AtomicOp, size: 'u32' | 'u64', dst: Reg, off: number, src: Reg, opts: { fetch?: boolean } = {}): this {
     const at = this.#insns.length;
     const code = ATOMIC_OPS[op];
@@ -306,7 +317,7 @@ export class Asm {
     });
   }
 
-  /** Conditional jump `if (dst op src) goto target`, comparing 64 bits (or 32 with `bits: 32`). */
+  /** Conditional jump `if (dst op src) goto target`, comparing 64 bits (or 32 with `bits: 32`). @kernel 3.18 (jlt/jle/jslt/jsle 4.14; `bits: 32` 5.1) */
   jmp(op: JmpOp, dst: Reg, src: Reg | number, target: Target, bits: 32 | 64 = 64): this {
     const at = this.#insns.length;
     const code = JMP_OPS[op];
@@ -319,18 +330,23 @@ export class Asm {
     return this.#push(this.#target(i, target, at));
   }
 
+  /** `if (dst == src) goto target` on 64 bits: `jmp('jeq', dst, src, target)`. @throws {AsmError} for a bad register or immediate (an unknown label fails at `build()`). */
   jeq(dst: Reg, src: Reg | number, target: Target): this {
     return this.jmp('jeq', dst, src, target);
   }
+  /** `if (dst != src) goto target` on 64 bits: `jmp('jne', dst, src, target)`. @throws {AsmError} for a bad register or immediate (an unknown label fails at `build()`). */
   jne(dst: Reg, src: Reg | number, target: Target): this {
     return this.jmp('jne', dst, src, target);
   }
+  /** `if (dst > (unsigned) src) goto target` on 64 bits: `jmp('jgt', dst, src, target)`. @throws {AsmError} for a bad register or immediate (an unknown label fails at `build()`). */
   jgt(dst: Reg, src: Reg | number, target: Target): this {
     return this.jmp('jgt', dst, src, target);
   }
+  /** `if (dst >= (unsigned) src) goto target` on 64 bits: `jmp('jge', dst, src, target)`. @throws {AsmError} for a bad register or immediate (an unknown label fails at `build()`). */
   jge(dst: Reg, src: Reg | number, target: Target): this {
     return this.jmp('jge', dst, src, target);
   }
+  /** `if (dst < (unsigned) src) goto target` on 64 bits: `jmp('jlt', dst, src, target)`. @throws {AsmError} for a bad register or immediate (an unknown label fails at `build()`). @kernel 4.14 */
   jlt(dst: Reg, src: Reg | number, target: Target): this {
     return this.jmp('jlt', dst, src, target);
   }
@@ -370,13 +386,14 @@ export class Asm {
   /**
    * Calls a subprogram of this program (bpf-to-bpf call) that starts at `label`. Arguments in R1–R5,
    * the result in R0; R6–R9 are preserved. The subprogram ends with `exit()`.
+   * @kernel 4.16 (bpf-to-bpf calls)
    */
   callLocal(label: string): this {
     if (typeof label !== 'string' || label === '') throw new AsmError(`insn ${this.#insns.length}: callLocal takes a label`);
     return this.#push({ code: BPF_JMP | 0x80, dst: 0, src: BPF_PSEUDO_CALL, off: 0, imm: 0, immTarget: label });
   }
 
-  /** `dst = &subprogram at label`: a callback for helpers such as `loop` and `user_ringbuf_drain` (two slots). */
+  /** `dst = &subprogram at label`: a callback for helpers such as `loop` and `user_ringbuf_drain` (two slots). @kernel 5.13 (BPF_PSEUDO_FUNC) */
   ldFunc(dst: Reg, label: string): this {
     const at = this.#insns.length;
     const d = checkReg(dst, 'dst', at);
@@ -385,6 +402,7 @@ export class Asm {
     return this.#push({ code: 0, dst: 0, src: 0, off: 0, imm: 0 });
   }
 
+  /** `exit`: returns R0 to the kernel. */
   exit(): this {
     return this.#push({ code: BPF_JMP | 0x90, dst: 0, src: 0, off: 0, imm: 0 });
   }

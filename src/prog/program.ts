@@ -18,7 +18,9 @@ import { loadEpermHint } from './eperm.js';
 
 const LOG_SIZE = 1 << 22;
 
+/** What `loadProgram` loads: BPF_PROG_LOAD's attributes. */
 export interface LoadProgramOptions {
+  /** The program type (`ProgType`); the kernel refuses types it does not know with EINVAL. */
   type: ProgType | number;
   /** An `Asm` (built here, so map fds are current) or encoded instructions (8 bytes each). */
   instructions: Asm | Uint8Array;
@@ -26,6 +28,7 @@ export interface LoadProgramOptions {
   license?: string;
   /** Up to 15 of `A-Za-z0-9_.`. */
   name?: string;
+  /** `expected_attach_type` (an `AttachType`), for program types that need it at load time. @kernel 4.17 */
   expectedAttachType?: number;
   /** `BPF_F_*` program flags. */
   flags?: number;
@@ -33,21 +36,23 @@ export interface LoadProgramOptions {
   logLevel?: number;
 }
 
+/** Inputs of `BpfProgram.testRun` (BPF_PROG_TEST_RUN). @kernel 4.12 */
 export interface TestRunOptions {
   /** Packet data handed to the program (socket filter, XDP, tc, …). */
   data?: Uint8Array;
   /** Room for the data the program leaves (default: as large as `data`). */
   dataOutSize?: number;
-  /** Context in (raw tracepoint args, __sk_buff, …). */
+  /** Context in (raw tracepoint args, __sk_buff, …). @kernel 5.2 (ctx_in/ctx_out; raw tracepoints 5.10) */
   ctx?: Uint8Array;
   /** Room for the context out. */
   ctxOutSize?: number;
   /** Run the program this many times (duration is the mean). Default once. Raw tracepoint programs take no repeat. */
   repeat?: number;
-  /** Run on this CPU (`BPF_F_TEST_RUN_ON_CPU`; raw tracepoint programs). */
+  /** Run on this CPU (`BPF_F_TEST_RUN_ON_CPU`; raw tracepoint programs). @kernel 5.10 */
   cpu?: number;
 }
 
+/** What `BpfProgram.testRun` returns. */
 export interface TestRunResult {
   /** The program's return value (R0). */
   retval: number;
@@ -90,7 +95,7 @@ export class BpfProgram extends OwnedFd {
     this.name = Buffer.from(nul < 0 ? name : name.subarray(0, nul)).toString('latin1');
   }
 
-  /** Opens the program with kernel-wide id `id` (BPF_PROG_GET_FD_BY_ID). */
+  /** Opens the program with kernel-wide id `id` (BPF_PROG_GET_FD_BY_ID). @kernel 4.13 */
   static fromId(id: number): BpfProgram {
     checkU32('id', id);
     const fd = getFdById(Cmd.BPF_PROG_GET_FD_BY_ID, id);
@@ -108,6 +113,7 @@ export class BpfProgram extends OwnedFd {
    * cgroup's directory (cgroup v2) or an open fd of it. Closing the returned
    * attachment detaches it.
    * @throws {BpfError} EINVAL when the program's type does not fit `attachType`, EPERM without privilege.
+   * @kernel 4.10
    */
   attachCgroup(cgroup: string | number, attachType: AttachType | number, opts: { flags?: number } = {}): CgroupAttachment {
     const progFd = this.liveFd('BPF_PROG_ATTACH');
@@ -140,6 +146,7 @@ export class BpfProgram extends OwnedFd {
    * Runs the program once (or `repeat` times) in the kernel with the given
    * data/context (BPF_PROG_TEST_RUN).
    * @throws {BpfError} ENOTSUPP when this program type has no test run, EINVAL for inputs it refuses.
+   * @kernel 4.12 (ctx 5.2, raw tracepoints and `cpu` 5.10)
    */
   testRun(opts: TestRunOptions = {}): TestRunResult {
     const fd = this.liveFd('BPF_PROG_TEST_RUN');
@@ -208,10 +215,12 @@ export class CgroupAttachment {
     if (r < 0) throw new BpfError('BPF_PROG_DETACH', -r);
   }
 
+  /** Same as `detach()`. @throws {BpfError} from BPF_PROG_DETACH, as `detach()`. */
   close(): void {
     this.detach();
   }
 
+  /** Same as `close()`, for `using` declarations. */
   [Symbol.dispose](): void {
     this.detach();
   }
@@ -227,6 +236,7 @@ function bytesOrNull(what: string, v: unknown): Uint8Array | null {
  * Loads a program (BPF_PROG_LOAD).
  * @throws {AsmError} for programs the builder cannot encode.
  * @throws {BpfError} when the verifier refuses it; `err.log` holds the end of the verifier log.
+ * @kernel 3.18 (each program type has its own: see `ProgType`)
  */
 export function loadProgram(opts: LoadProgramOptions): BpfProgram {
   if (typeof opts !== 'object' || opts === null)

@@ -42,6 +42,7 @@ export abstract class OwnedFd {
     release(this, fd);
   }
 
+  /** Same as `close()`, for `using` declarations. */
   [Symbol.dispose](): void {
     this.close();
   }
