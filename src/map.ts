@@ -694,14 +694,15 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
 
   /**
    * `update` for every case, on the option already read: the value is read (fd objects, per-CPU
-   * arrays: user code may run) and copied first, then the key is checked, then one syscall.
+   * arrays: user code may run) and copied first, then the key is checked, then `closed` (user
+   * code may have closed the map and its number may name another object now), then one syscall.
    */
   #updateChecked(key: unknown, value: unknown, rawFlags: unknown): void {
-    const fd = this.#live('BPF_MAP_UPDATE_ELEM');
     const flags = rawFlags === undefined ? 0 : checkFlags('flags', rawFlags);
     if (this.#noElements) this.#key(key); // says why there is nothing to update
     const v = this.#value(value);
     const k = this.#key(key);
+    const fd = this.#live('BPF_MAP_UPDATE_ELEM');
     let r: number;
     if (this.#inBlock) {
       toBlock(v, BLOCK_VALUE, this.valueBufferSize);

@@ -438,3 +438,29 @@ test('Smaller: a Uint8Array subclass that lies about its length is a RangeError,
   throwsNaming(() => m.update(p, u32(1)), TypeError, /key must be a Uint8Array/);
   assert.deepEqual(dump(m), new Map());
 });
+
+test('item 4: a per-CPU element getter that closes the map: EBADF, and the map that took its fd number is untouched', (t) => {
+  // The getter runs while the value is read; the map is closed and its number given to a new map.
+  // The library reads every user value first, then checks `closed`, then makes the syscall.
+  const ncpu = possibleCpus();
+  const m = tmpMap(t, { type: MapType.PercpuHash, keySize: 4, valueSize: 8, maxEntries: 16 });
+  const parts = Array.from({ length: ncpu }, (_, i) => new Uint8Array(8).fill(i + 1));
+  const hostile = [...parts];
+  let decoy;
+  Object.defineProperty(hostile, ncpu - 1, {
+    get() {
+      if (decoy === undefined) {
+        const fd = m.fd;
+        m.close();
+        decoy = tmpMap(t, { type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 64 });
+        assert.equal(decoy.fd, fd, 'the new map took the closed map’s fd number');
+      }
+      return parts[ncpu - 1];
+    },
+  });
+  assert.throws(
+    () => m.update(u32(0), hostile),
+    (e) => BpfError.is(e) && e.code === 'EBADF' && e.command === 'BPF_MAP_UPDATE_ELEM',
+  );
+  assert.deepEqual(dump(decoy), new Map(), 'nothing written into the map that took the number');
+});
