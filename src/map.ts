@@ -3,7 +3,7 @@
  * operations checked against the map's real key and value sizes.
  */
 import { unlinkSync } from 'node:fs';
-import { type Codec, rootPath, show, viewOf } from './codec/codec.js';
+import { type Codec, show, viewOf } from './codec/codec.js';
 import { SCALARS, readUintLE, toIntBig, writeUintLE } from './codec/scalar.js';
 import { cursorSize, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
 import { readBtf } from './btf/codecs.js';
@@ -438,7 +438,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     return BpfMap.#adopt(own);
   }
 
-  /** The map's fd, or -1 once closed. */
+  /**
+   * The map's fd, or -1 once closed. The map owns it: do not close it yourself (`fs.closeSync`), use
+   * `close()` (an fd closed behind the map's back may be reused by another object, which its calls then reach).
+   */
   get fd(): number {
     return this.#fd;
   }
