@@ -298,8 +298,9 @@ function classBuffers() {
   const set = (m) => m.set(hex(k), hex(val));
   const checkOut = (buf, label) => () => {
     const want = modelValue(v, k);
-    if (want !== undefined && hex(buf) !== want && slot !== 'out')
-      finding('wrong-result', `${label}: returned bytes the map does not hold`);
+    // A libbpf-shaped call may take a larger buffer ('grown'): the value is its first bytes.
+    if (want !== undefined && hex(buf).slice(0, want.length) !== want && slot !== 'out')
+      finding('wrong-result', `${label}(${slot}: ${variant}) on ${v.name}: returned ${hex(buf)}, the map holds ${want}`);
   };
   const opKind = int(libbpf ? 8 : 7);
   let label;
@@ -916,7 +917,8 @@ function classBtf() {
         const zeros = new Uint8Array(c.size);
         const rec = c.decode(zeros);
         const again = c.encode(rec);
-        if (hex(again) !== hex(zeros)) finding('roundtrip', `BTF type ${id}: encode(decode(zeros)) is not zeros`);
+        if (hex(again) !== hex(zeros))
+          finding('roundtrip', `BTF type ${id} (${spec.cName(id)}): encode(decode(zeros)) is ${hex(again)}, blob ${hex(blob)}`);
       }
     } catch (e) {
       if (!(e instanceof lib.BtfCodecError)) judgeError(`codec(${id})`, e);
