@@ -117,7 +117,8 @@ const TABLE: Record<string, Partial<Record<string, Hint>>> = {
 const GENERIC: Partial<Record<string, Hint>> = {
   EPERM: () => PRIVILEGE,
   ENOMEM: () => 'the kernel could not allocate memory: check the memlock rlimit (kernels before 5.11) or the memory cgroup',
-  EFAULT: () => 'a buffer was smaller than the kernel needed (this is a bug in bpfmap; please report it)',
+  EFAULT: () =>
+    'the kernel needed more bytes than the map was created with: its fd may have been closed outside bpfmap (fs.closeSync(map.fd)) and the number reused by another object (an fd number names whatever was opened last; close maps with close()); if not, a buffer was smaller than the kernel needed, which is a bug in bpfmap: please report it',
   E2BIG: () => 'an argument is larger than the kernel accepts',
 };
 

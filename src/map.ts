@@ -3,7 +3,7 @@
  * operations checked against the map's real key and value sizes.
  */
 import { unlinkSync } from 'node:fs';
-import { type Codec, rootPath, show, viewOf } from './codec/codec.js';
+import { type Codec, show, viewOf } from './codec/codec.js';
 import { SCALARS, readUintLE, toIntBig, writeUintLE } from './codec/scalar.js';
 import { cursorSize, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
 import { readBtf } from './btf/codecs.js';
@@ -441,7 +441,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     return BpfMap.#adopt(own);
   }
 
-  /** The map's fd, or -1 once closed. */
+  /**
+   * The map's fd, or -1 once closed. The map owns it: do not close it yourself (`fs.closeSync`), use
+   * `close()` (an fd closed behind the map's back may be reused by another object, which its calls then reach).
+   */
   get fd(): number {
     return this.#fd;
   }
@@ -701,14 +704,15 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
 
   /**
    * `update` for every case, on the option already read: the value is read (fd objects, per-CPU
-   * arrays: user code may run) and copied first, then the key is checked, then one syscall.
+   * arrays: user code may run) and copied first, then the key is checked, then `closed` (user
+   * code may have closed the map and its number may name another object now), then one syscall.
    */
   #updateChecked(key: unknown, value: unknown, rawFlags: unknown): void {
-    const fd = this.#live('BPF_MAP_UPDATE_ELEM');
     const flags = rawFlags === undefined ? 0 : checkFlags('flags', rawFlags);
     if (this.#noElements) this.#key(key); // says why there is nothing to update
     const v = this.#value(value);
     const k = this.#key(key);
+    const fd = this.#live('BPF_MAP_UPDATE_ELEM');
     let r: number;
     if (this.#inBlock) {
       toBlock(v, BLOCK_VALUE, this.valueBufferSize);

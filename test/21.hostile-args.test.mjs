@@ -2,9 +2,11 @@
 // arrays, reentrant record getters, lying lengths, stale call-block bytes, the order of checks.
 // Every case checks what the kernel holds afterwards, not only the error.
 import assert from 'node:assert/strict';
+import { closeSync } from 'node:fs';
 import { test } from 'node:test';
 import {
   BpfError,
+  BpfMap,
   MapType,
   bpfMapDeleteElem,
   bpfMapLookupAndDeleteBatch,
@@ -437,4 +439,60 @@ test('Smaller: a Uint8Array subclass that lies about its length is a RangeError,
   const p = new Proxy(u32(1), {});
   throwsNaming(() => m.update(p, u32(1)), TypeError, /key must be a Uint8Array/);
   assert.deepEqual(dump(m), new Map());
+});
+
+test('item 4: a per-CPU element getter that closes the map: EBADF, and the map that took its fd number is untouched', (t) => {
+  // The getter runs while the value is read; the map is closed and its number given to a new map.
+  // The library reads every user value first, then checks `closed`, then makes the syscall.
+  const ncpu = possibleCpus();
+  const m = tmpMap(t, { type: MapType.PercpuHash, keySize: 4, valueSize: 8, maxEntries: 16 });
+  const parts = Array.from({ length: ncpu }, (_, i) => new Uint8Array(8).fill(i + 1));
+  const hostile = [...parts];
+  let decoy;
+  Object.defineProperty(hostile, ncpu - 1, {
+    get() {
+      if (decoy === undefined) {
+        const fd = m.fd;
+        m.close();
+        decoy = tmpMap(t, { type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 64 });
+        assert.equal(decoy.fd, fd, 'the new map took the closed map’s fd number');
+      }
+      return parts[ncpu - 1];
+    },
+  });
+  assert.throws(
+    () => m.update(u32(0), hostile),
+    (e) => BpfError.is(e) && e.code === 'EBADF' && e.command === 'BPF_MAP_UPDATE_ELEM',
+  );
+  assert.deepEqual(dump(decoy), new Map(), 'nothing written into the map that took the number');
+});
+
+test('Smaller: the EFAULT hint names an fd closed outside bpfmap whose number was reused before suspecting a bug', (t) => {
+  // fs.closeSync(map.fd) behind the library's back, then a map with 128 KiB values takes the number:
+  // the kernel's copy hits the call block's guard page. The hint must point at the likely cause.
+  const m = BpfMap.create({ type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 4 });
+  const fd = m.fd;
+  closeSync(fd);
+  const big = BpfMap.create({ type: MapType.Array, keySize: 4, valueSize: 131072, maxEntries: 1 });
+  t.after(() => {
+    big.close();
+    try {
+      m.close(); // the number is free again: m's close finds nothing to close
+    } catch {}
+  });
+  assert.equal(big.fd, fd, 'the new map took the closed number');
+  assert.throws(
+    () => m.lookup(u32(0)),
+    (e) => {
+      assert.ok(BpfError.is(e) && e.code === 'EFAULT', `expected EFAULT, got ${e?.code}: ${e?.message}`);
+      assert.match(e.message, /closed outside bpfmap/);
+      assert.match(e.message, /reused/);
+      assert.ok(e.message.indexOf('reused') < e.message.indexOf('bug'), `the fd cause comes first: ${e.message}`);
+      return true;
+    },
+  );
+  assert.ok(
+    big.lookup(u32(0)).every((b) => b === 0),
+    'nothing was stored in the map that took the number',
+  );
 });

@@ -127,3 +127,17 @@ test('a member named __proto__ (item 10) is an own field of decoded records, and
   assert.deepEqual(f.structBack, [3, 0, 0, 0, 4, 0, 0, 0]);
   assert.match(f.literal, /__proto__: missing field/, 'a prototype is not a field value');
 });
+
+test('an enum with two enumerators of one name: encode(decode(bytes)) gives the same bytes', async () => {
+  // C forbids it, hostile BTF does not: `a = 0, a = 3`. A name that stands for two values must not
+  // be what decode returns, or encode writes the other value (the hostile fuzzer found 0 → 3).
+  const { BtfSpec, parseBtf } = await import('bpfmap');
+  const ENUM = (size, ...values) => [1, info(6, values.length), size, ...values.flat()];
+  const spec = new BtfSpec(parseBtf(Uint8Array.from(blob([ENUM(4, [1, 0], [1, 3], [0, 5])]))));
+  const c = spec.codec(1);
+  for (const n of [0, 3, 5, 7]) {
+    const bytes = new Uint8Array(new Uint32Array([n]).buffer);
+    const v = c.decode(bytes);
+    assert.deepEqual([...c.encode(v)], [...bytes], `value ${n} decoded as ${JSON.stringify(v)}`);
+  }
+});

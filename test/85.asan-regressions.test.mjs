@@ -22,12 +22,16 @@ function asanEnv() {
 for (const file of ['test/21.hostile-args.test.mjs', 'test/68.readers-lifecycle.test.mjs']) {
   test(`${file} passes under the AddressSanitizer addon`, () => {
     const env = { ...process.env, ...asanEnv() };
-    // The child is a test run of its own, not a subtest of this one.
+    // Under `node --test` this variable marks a test child: the nested `node --test` would then run no file.
     delete env.NODE_TEST_CONTEXT;
     // The child proves which addon it loaded: the sanitizer runtime is mapped into it.
     const probe = spawnSync(
       process.execPath,
-      ['--input-type=module', '-e', "await import('bpfmap'); const m = (await import('node:fs')).readFileSync('/proc/self/maps', 'utf8'); console.log(m.includes('libasan') && m.includes('build-asan'))"],
+      [
+        '--input-type=module',
+        '-e',
+        "await import('bpfmap'); const m = (await import('node:fs')).readFileSync('/proc/self/maps', 'utf8'); console.log(m.includes('libasan') && m.includes('build-asan'))",
+      ],
       { cwd: root, env, encoding: 'utf8' },
     );
     assert.equal(probe.stdout.trim(), 'true', `the ASan addon was loaded\n${probe.stderr.slice(-2000)}`);

@@ -407,8 +407,11 @@ function enumCodec(t: BtfType): Codec<unknown> {
   const byName = new Map<string, bigint>();
   for (const v of t.values ?? []) {
     if (!byValue.has(v.value)) byValue.set(v.value, v.name);
-    byName.set(v.name, v.value);
+    if (!byName.has(v.name)) byName.set(v.name, v.value);
   }
+  // Hostile BTF may name two values alike (C cannot): a name decodes only the value it encodes to,
+  // the other value stays a number, so encode(decode(bytes)) is always the same bytes.
+  for (const [value, n] of byValue) if (byName.get(n) !== value) byValue.delete(value);
   const name = t.name ? `enum ${t.name}` : 'enum (anon)';
   const bits = size * 8;
   const read = (view: DataView, off: number): bigint => {

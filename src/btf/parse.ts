@@ -52,6 +52,7 @@ export interface BtfType {
   linkage?: number;
 }
 
+/** One variable of a DATASEC: its VAR type id, and its offset and size in the section. */
 export interface BtfVarSecinfo {
   type: number;
   offset: number;

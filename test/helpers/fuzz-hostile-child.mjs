@@ -49,11 +49,24 @@ const int = (n) => Math.floor(rnd() * n);
 const pick = (a) => a[int(a.length)];
 const randBytes = (n) => Uint8Array.from({ length: n }, () => int(256));
 
-const hex = (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+// The bytes a view really covers, read through the intrinsic getters: a subclass may lie about its
+// offset or length (the 'lie*' buffers), and a detached or shrunk buffer covers nothing.
+const TA = Object.getPrototypeOf(Uint8Array.prototype);
+const intrinsic = (name) => Object.getOwnPropertyDescriptor(TA, name).get;
+const [taBuffer, taOffset, taLength] = ['buffer', 'byteOffset', 'byteLength'].map(intrinsic);
+/** The bytes `b` covers as its own view (empty when detached or out of bounds). */
+function realView(b) {
+  const len = taLength.call(b);
+  return len === 0 ? new Uint8Array(0) : new Uint8Array(taBuffer.call(b), taOffset.call(b), len);
+}
+const hex = (b) => Buffer.from(realView(b)).toString('hex');
 const fdCount = () => readdirSync('/proc/self/fd').length;
 const USER = new Error('the test getter threw this on purpose');
 const NCPU = lib.possibleCpus();
 const pair = defineStruct('pair', { a: 'u32', b: 'i64' });
+
+/** Set while an operation runs on an fd the caller closed outside the library (fs.closeSync). */
+let foreignFd = false;
 
 /** Every error must be one a caller can act on. Returns true when it is. */
 function judgeError(label, e) {
@@ -68,7 +81,12 @@ function judgeError(label, e) {
     msg === ''
   )
     return (finding('bad-error', `${label}: ${e.name}: ${msg}`), false);
-  if (BpfError.is(e) && e.code === 'EFAULT') return (finding('efault', `${label}: the kernel got a bad pointer: ${msg}`), false);
+  if (BpfError.is(e) && e.code === 'EFAULT') {
+    // After fs.closeSync(map.fd) the number may name a map of larger sizes: the guard page and the
+    // guarded staging areas turn the kernel's oversize copy into EFAULT. That is the guarantee.
+    if (foreignFd) return true;
+    return (finding('efault', `${label}: the kernel got a bad pointer: ${msg}`), false);
+  }
   return true;
 }
 
@@ -210,7 +228,7 @@ function hostileBuf(variant, content) {
     case 'wrongSize': {
       const u = new Uint8Array(n + pick([1, -1, 7]));
       u.set(content.subarray(0, u.length));
-      return { buf: u, bad: 'size' };
+      return { buf: u, bad: 'size', need: n };
     }
     default:
       throw new Error(variant);
@@ -252,6 +270,11 @@ function judgeOp(label, v, op, { effect, bad = false, expect = new Map(), sizeEr
     want.set(v, m);
   }
   if (ok && result) result(r);
+  if (foreignFd) {
+    // The call may have reached the map that took the number instead of v: v either holds what a
+    // success would have done or is unchanged; every other victim is untouched.
+    if (diffBytes(v.model, v.snap(), v.ks + v.vbs) === 0) want.delete(v);
+  }
   checkVictims(label, want);
   return ok;
 }
@@ -275,8 +298,9 @@ function classBuffers() {
   const set = (m) => m.set(hex(k), hex(val));
   const checkOut = (buf, label) => () => {
     const want = modelValue(v, k);
-    if (want !== undefined && hex(buf) !== want && slot !== 'out')
-      finding('wrong-result', `${label}: returned bytes the map does not hold`);
+    // A libbpf-shaped call may take a larger buffer ('grown'): the value is its first bytes.
+    if (want !== undefined && hex(buf).slice(0, want.length) !== want && slot !== 'out')
+      finding('wrong-result', `${label}(${slot}: ${variant}) on ${v.name}: returned ${hex(buf)}, the map holds ${want}`);
   };
   const opKind = int(libbpf ? 8 : 7);
   let label;
@@ -401,12 +425,8 @@ function classBuffers() {
           op: () => fn(ref, null, used.out.buf, keysBuf, used.value.buf, n),
           effect: (m, r) => {
             if (!del) return;
-            let real;
-            try {
-              real = new Uint8Array(keysBuf.buffer, keysBuf.byteOffset, Math.min(keysBuf.byteLength, n * v.ks));
-            } catch {
-              return; // the keys buffer is not readable: nothing to apply
-            }
+            // The keys the kernel wrote, where it wrote them (not where a lying subclass says).
+            const real = realView(keysBuf).subarray(0, n * v.ks);
             for (let i = 0; i < r.count; i++) m.delete(hex(real.subarray(i * v.ks, (i + 1) * v.ks)));
           },
         };
@@ -416,7 +436,9 @@ function classBuffers() {
   const u = slots.includes(slot) ? used[slot] : { bad: false };
   let bad = u.bad === true || u.bad === 'size';
   if (u.bad === 'larger') bad = !libbpf; // libbpf-shaped functions take buffers at least as large
-  if (u.bad === 'size' && libbpf && used[slot].buf.length > (slot === 'key' ? v.ks : v.vbs)) bad = false;
+  // libbpf-shaped functions take buffers at least as large as they need (`need`: the size the
+  // slot's buffer has in a well-formed call, e.g. max(key_size, 4) for a batch cursor).
+  if (u.bad === 'size' && libbpf && used[slot].buf.length > used[slot].need) bad = false;
   judgeOp(`${label}(${slot}: ${slots.includes(slot) ? variant : 'plain'}) on ${v.name}${viaFd ? ' by fd' : ''}`, v, run.op, {
     effect: run.effect,
     result: run.result,
@@ -668,7 +690,8 @@ async function classFdReuse() {
     ['delete', () => v.m.delete(k), (m) => m.delete(hex(k))],
     ['lookupAndDelete', () => v.m.lookupAndDelete(k), (m) => m.delete(hex(k))],
     ['lookupInt', () => v.m.lookupInt(1), null],
-    ['updateInt', () => v.m.updateInt(1, 9), v.vbs === 8 ? (m) => m.set(hex(v.key(1)), '0900000000000000') : null],
+    // updateInt writes the integer to every CPU of a per-CPU map: a write there too.
+    ['updateInt', () => v.m.updateInt(1, 9), (m) => m.set(hex(v.key(1)), '0900000000000000'.repeat(v.vbs / 8))],
     ['getNextKey', () => v.m.getNextKey(k), null],
     ['entries', () => [...v.m.entries()], null],
     ['bpfMapUpdateElem', () => lib.bpfMapUpdateElem(v.m, k, val), (m) => m.set(hex(k), hex(val))],
@@ -676,13 +699,35 @@ async function classFdReuse() {
   const [name, op, eff] = pick(ops);
   const label = `${name} after ${how}${reused ? ' (number reused)' : ''} on ${v.name}`;
   const before = modelValue(v, k);
-  judgeOp(label, v, op, {
-    effect: eff ?? undefined,
-    result: (r) => {
-      if (name === 'lookup' && r !== undefined && flatResult(r) !== before)
-        finding('wrong-result', `${label}: returned bytes of another map`);
-    },
-  });
+  // fs.closeSync closed a library-owned fd behind the library's back: the library cannot know the
+  // number now names another map (it would take a syscall per operation to ask), so the call may
+  // reach that map, as in C. What must hold there: no crash, no EFAULT turned into a crash, no
+  // write past a JS buffer, and nothing but the caller's own bytes in any map. The library paths
+  // (fromFd().close(), dispose, GC) stay strict: there the number never names another map.
+  const foreign = how === 'fs.closeSync' && reused;
+  const mineKeys = [hex(k), hex(v.key(1))];
+  const mineValues = [hex(val), '0900000000000000'.repeat(v.vbs / 8)];
+  // The caller's bytes cut to the foreign map's size; past the caller's size the kernel reads on
+  // in the call block, which holds only zeros and what this input's earlier calls staged (0x5a).
+  const fits = (h, mine) =>
+    mine.some((m) => h.startsWith(m.slice(0, Math.min(h.length, m.length))) && /^(00|5a)*$/.test(h.slice(m.length)));
+  foreignFd = foreign;
+  try {
+    judgeOp(label, v, op, {
+      effect: eff ?? undefined,
+      result: (r) => {
+        if (name !== 'lookup' || r === undefined || flatResult(r) === before) return;
+        // On the foreign map a lookup returns what that map holds, past its value size what the
+        // call block held (earlier calls' bytes, never heap): a result of the victim's size is all
+        // that can be asked.
+        if (foreign) {
+          if (flatResult(r).length !== v.vbs * 2) finding('wrong-result', `${label}: returned ${flatResult(r).length / 2} bytes`);
+        } else finding('wrong-result', `${label}: returned bytes of another map: ${flatResult(r)}`);
+      },
+    });
+  } finally {
+    foreignFd = false;
+  }
   for (const { d, obs, want } of decoys) {
     const got = new Map();
     for (const c of obs.lookupBatch())
@@ -691,7 +736,15 @@ async function classFdReuse() {
           hex(c.keys.subarray(i * d.keySize, (i + 1) * d.keySize)),
           hex(c.values.subarray(i * d.valueSize, (i + 1) * d.valueSize)),
         );
-    const n = diffBytes(want, got, d.keySize + d.valueSize);
+    let n = diffBytes(want, got, d.keySize + d.valueSize);
+    if (n && foreign && d.fd === fd) {
+      // Allowed on the map that took the number: the caller's key deleted, or an element whose key
+      // and value are the caller's bytes (cut to that map's sizes, zero past them).
+      n = 0;
+      for (const [key, val2] of got)
+        if (want.get(key) !== val2 && !(fits(key, mineKeys) && fits(val2, mineValues))) n += d.keySize + d.valueSize;
+      for (const key of want.keys()) if (!got.has(key) && !fits(key, mineKeys)) n += d.keySize + d.valueSize;
+    }
     if (n) finding('bytes', `${label}: ${n} bytes of another map written`, { bytes: n });
     obs.close();
     try {
@@ -864,7 +917,8 @@ function classBtf() {
         const zeros = new Uint8Array(c.size);
         const rec = c.decode(zeros);
         const again = c.encode(rec);
-        if (hex(again) !== hex(zeros)) finding('roundtrip', `BTF type ${id}: encode(decode(zeros)) is not zeros`);
+        if (hex(again) !== hex(zeros))
+          finding('roundtrip', `BTF type ${id} (${spec.cName(id)}): encode(decode(zeros)) is ${hex(again)}, blob ${hex(blob)}`);
       }
     } catch (e) {
       if (!(e instanceof lib.BtfCodecError)) judgeError(`codec(${id})`, e);
