@@ -95,7 +95,7 @@ test('a BTF member named __proto__ shows in dump and lookup output, and typedFro
   const typed = m.typedFromBtf();
   const v = typed.get(1);
   assert.ok(Object.hasOwn(v, '__proto__'), 'typedFromBtf: own field');
-  assert.equal(v.__proto__, 7);
+  assert.equal(Object.getOwnPropertyDescriptor(v, '__proto__')?.value, 7); // a field, not the prototype
   typed.set(2, typed.get(1));
   assert.deepEqual([...m.lookup(u32.encode(2))], [5, 0, 0, 0, 7, 0, 0, 0], 't.set(k, t.get(k)) round-trips');
   const r = cli('dump', 'id', m.id, '--json');
