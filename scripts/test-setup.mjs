@@ -7,6 +7,7 @@
 //   python3, make, g++             node-gyp: the AddressSanitizer build of the addon (82.fuzz)
 //   python3                        a pseudo-terminal for `bpfmap watch` (70.cli, helpers/pty-run.py)
 //   tmux                           the CLI in a real terminal
+//   /usr/bin/time (package time)   the CLI's peak memory while it streams a dump (72.cli-bpftool, bench)
 //   the other arch's gcc and libc  `npm pack` builds both prebuilds (97.package)
 //   setpriv, mount                 dropping privileges (88.privilege); mounting bpffs
 // and bpffs at /sys/fs/bpf, tracefs at /sys/kernel/tracing and a cgroup2 hierarchy (cgroup maps and
@@ -29,6 +30,7 @@ const needs = [
   [() => which('make'), 'make'],
   [() => which('python3'), 'python3'],
   [() => which('tmux'), 'tmux'],
+  [() => existsSync('/usr/bin/time'), 'time'],
   ...(arch() === 'arm64'
     ? [
         [() => which('x86_64-linux-gnu-gcc'), 'gcc-x86-64-linux-gnu'],
