@@ -3,39 +3,23 @@
 // `decoded(codec, { partial: true })` yields the fields wholly present, `decoded(codec)` refuses a
 // short record and decodes whole ones.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { arch, tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { BpfMap, BpfProgram, PerfEventReader, RingBufReader, array, cstring, defineStruct } from 'bpfmap';
-import { BPFFS, bpftool, ensureBpffs } from './helpers/kernel.mjs';
+import { BpfMap, PerfEventReader, RingBufReader, array, cstring, defineStruct } from 'bpfmap';
+import { loadEvents } from './helpers/events.mjs';
 
-const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 // The C struct of test/fixtures/events.bpf.c, written as a codec.
 const event = defineStruct('event', { pid: 'u32', comm: cstring(16), ts: 'u64', args: array('u8', 64) });
 
 function events(t) {
-  const dir = mkdtempSync(join(tmpdir(), 'bpfmap-decoded-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const obj = join(dir, 'e.o');
-  const multiarch = `/usr/include/${arch() === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`;
-  execFileSync('clang', ['-g', '-O2', '-target', 'bpf', `-I${multiarch}`, '-c', join(fixtures, 'events.bpf.c'), '-o', obj]);
-  ensureBpffs();
-  const pins = join(BPFFS, `bpfmap_test_${process.pid}_decoded`);
-  mkdirSync(pins, { recursive: true });
-  t.after(() => rmSync(pins, { recursive: true, force: true }));
-  execFileSync('bpftool', ['prog', 'loadall', obj, join(pins, 'progs'), 'pinmaps', join(pins, 'maps')]);
-  const prog = BpfProgram.fromId(bpftool('prog', 'show', 'pinned', join(pins, 'progs', 'send')).id);
-  t.after(() => prog.close());
-  const rb = BpfMap.openPinned(join(pins, 'maps', 'rb'));
-  const pe = BpfMap.openPinned(join(pins, 'maps', 'pe'));
+  const e = loadEvents(t, 'decoded');
+  const rb = BpfMap.openPinned(e.rb);
+  const pe = BpfMap.openPinned(e.pe);
   t.after(() => {
     rb.close();
     pe.close();
   });
-  return { rb, pe, send: () => prog.testRun({ data: new Uint8Array(64) }) };
+  return { rb, pe, send: () => e.send() };
 }
 
 test('ring buffer: decoded(codec, { partial: true }) gives the fields wholly inside a short record', async (t) => {

@@ -2,38 +2,13 @@
 // they arrive (hex, BTF fields, JSON lines), lost samples reported, Ctrl-C ending it with exit 0.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { arch, tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { BpfProgram } from 'bpfmap';
-import { BPFFS, bpftool, ensureBpffs } from './helpers/kernel.mjs';
+import { loadEvents } from './helpers/events.mjs';
 
 const BIN = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
-const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
-/** events.bpf.c loaded by bpftool: the program (opened) and the pinned ring buffer and perf array. */
-function events(t) {
-  const dir = mkdtempSync(join(tmpdir(), 'bpfmap-events-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const obj = join(dir, 'e.o');
-  const multiarch = `/usr/include/${arch() === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`;
-  execFileSync('clang', ['-g', '-O2', '-target', 'bpf', `-I${multiarch}`, '-c', join(fixtures, 'events.bpf.c'), '-o', obj]);
-  ensureBpffs();
-  const pins = join(BPFFS, `bpfmap_test_${process.pid}_events`);
-  mkdirSync(pins, { recursive: true });
-  t.after(() => rmSync(pins, { recursive: true, force: true }));
-  execFileSync('bpftool', ['prog', 'loadall', obj, join(pins, 'progs'), 'pinmaps', join(pins, 'maps')]);
-  const prog = BpfProgram.fromId(bpftool('prog', 'show', 'pinned', join(pins, 'progs', 'send')).id);
-  t.after(() => prog.close());
-  return {
-    prog,
-    rb: join(pins, 'maps', 'rb'),
-    pe: join(pins, 'maps', 'pe'),
-    send: (repeat) => prog.testRun({ data: new Uint8Array(64), ...(repeat ? { repeat } : {}) }),
-  };
-}
+const events = (t) => loadEvents(t, 'events');
 
 /** Starts event_pipe; resolves once it says it is reading. `lines()` gives stdout so far. */
 async function pipe(t, ...args) {
