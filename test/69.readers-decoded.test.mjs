@@ -4,7 +4,6 @@
 // short record and decodes whole ones.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { BpfMap, PerfEventReader, RingBufReader, array, cstring, defineStruct } from 'bpfmap';
 import { loadEvents } from './helpers/events.mjs';
 
