@@ -106,3 +106,6 @@ export { openPidfd } from './storage.js';
 export { PerfEventReader } from './perf-reader.js';
 export type { DecodedPerfRecord, PerfReaderOptions, PerfRecord } from './perf-reader.js';
 export { UserRingBufWriter } from './user-ringbuf.js';
+
+// §12 Tests without privileges: what BpfMap and bpfmap/testing's FakeMap both implement
+export type { BpfMapLike, PerfEventReaderLike, RingBufReaderLike } from './map/interface.js';
