@@ -107,8 +107,11 @@ function createRefusal(
  * - LRU: when a new key finds the map full, the fake evicts exactly one key, the least recently
  *   written (updates count as use, lookups from userspace do not, as in the kernel). The kernel's
  *   LRU is approximate and per-CPU: it may evict before the map is full, several keys at once, or
- *   on the update of an existing key; it guarantees only that the map never holds more than
- *   `maxEntries` and that an update succeeds (never E2BIG) and leaves the written key present.
+ *   on the update of an existing key — even the key being updated, since it takes a free element
+ *   before it looks the key up: `BPF_EXIST` can then fail with ENOENT and `BPF_NOEXIST` succeed on a
+ *   key that was present. It guarantees only that the map never holds more than `maxEntries`, that
+ *   an update never fails with E2BIG, and that a successful update leaves the key present with its
+ *   value. The fake never evicts the key being updated.
  * - Bloom filter: exact (no false positives); the kernel's may say "possibly present" for values
  *   never pushed, never the reverse.
  * - Batches: a chunk holds exactly `batchSize` elements except the last (the kernel's hash batches
@@ -269,7 +272,7 @@ export class FakeMap<K = unknown, V = unknown> implements BpfMapLike<K, V> {
 
   /** BPF_F_LOCK where the value has no spin lock, or element flags beyond it: EINVAL. */
   #badLookupFlags(flags: number): boolean {
-    return (flags & ~BPF_F_LOCK) !== 0 || (flags & BPF_F_LOCK && this.#lock < 0) !== 0;
+    return (flags & ~BPF_F_LOCK) !== 0 || ((flags & BPF_F_LOCK) !== 0 && this.#lock < 0);
   }
 
   /** The whole value bytes an update stores: per-CPU values laid out per CPU. */
@@ -401,12 +404,13 @@ export class FakeMap<K = unknown, V = unknown> implements BpfMapLike<K, V> {
     const flags = rawFlags === undefined ? 0 : checkFlags('flags', rawFlags);
     const k = this.#key(key);
     const o = out === undefined ? undefined : this.#out(out);
-    if (this.#writeDenied || !this.#readable) throw this.#err(command, 'EPERM');
+    // The kernel checks the flags, then the fd's access, then whether the type has the command.
+    if (flags & ~BPF_F_LOCK) throw this.#err(command, 'EINVAL', flags);
     if (flags !== 0 && this.#traits.keyless && this.#traits.lookupAndDelete === undefined)
       throw this.#err(command, 'EINVAL', flags);
     if (flags & BPF_F_LOCK && this.#lock < 0) throw this.#err(command, 'EINVAL', flags);
+    if (this.#writeDenied || !this.#readable) throw this.#err(command, 'EPERM');
     if (this.#traits.lookupAndDelete !== undefined) throw this.#err(command, this.#traits.lookupAndDelete);
-    if (flags & ~BPF_F_LOCK) throw this.#err(command, 'EINVAL', flags);
     const v = this.#store.lookupAndDelete(k);
     return v === undefined ? undefined : this.#result(v, o);
   }
@@ -870,11 +874,13 @@ export class FakeMap<K = unknown, V = unknown> implements BpfMapLike<K, V> {
 
   /**
    * Freezes the map: later writes from userspace fail with EPERM.
-   * @throws {BpfError} EPERM when already frozen (as the kernel: a frozen map's fd is no longer writable); EBADF.
+   * @throws {BpfError} EPERM when already frozen (as the kernel: a frozen map's fd is no longer writable);
+   *   ENOTSUPP for a value with a `bpf_spin_lock`; EBADF.
    */
   freeze(): void {
     const command = 'BPF_MAP_FREEZE';
     this.#live(command);
+    if (this.#lock >= 0) throw this.#err(command, 'ENOTSUPP'); // maps with special fields cannot be frozen
     if (this.#writeDenied) throw this.#err(command, 'EPERM');
     this.#frozen = true;
   }
