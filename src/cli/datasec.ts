@@ -4,7 +4,7 @@
  * to change; the others keep what the map holds now.
  */
 import type { Codec } from '../codec/codec.js';
-import type { BpfMap } from '../map.js';
+import type { BpfMap } from '../map/map.js';
 
 export function isDatasec(codec: Codec<unknown> | undefined): boolean {
   return (codec as { datasec?: boolean } | undefined)?.datasec === true;

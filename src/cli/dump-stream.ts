@@ -8,9 +8,9 @@
  * are dumped as bpftool does: each key with its error, exit code 0.
  */
 import { once } from 'node:events';
-import { possibleCpus, roundUp8 } from '../cpu.js';
+import { possibleCpus, roundUp8 } from '../sys/cpu.js';
 import { BpfError } from '../errors.js';
-import type { BpfMap } from '../map.js';
+import type { BpfMap } from '../map/map.js';
 import { MapType } from '../sys/uapi.js';
 import type { Parsed } from './args.js';
 import { CliError, type Typing, humanCells, humanHeader, jsonEntry, typeName } from './maps.js';

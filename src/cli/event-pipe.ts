@@ -10,9 +10,9 @@
 import { type BtfSpec, readBtf } from '../btf/codecs.js';
 import { BtfKind } from '../btf/kinds.js';
 import type { Codec } from '../codec/codec.js';
-import type { BpfMap } from '../map.js';
-import { PerfEventReader, type PerfRecord } from '../perf-reader.js';
-import { RingBufReader } from '../ringbuf.js';
+import type { BpfMap } from '../map/map.js';
+import { PerfEventReader, type PerfRecord } from '../readers/perf-reader.js';
+import { RingBufReader } from '../readers/ringbuf.js';
 import { MapType } from '../sys/uapi.js';
 import { type Parsed, type Words, parseCount, parseMapRef } from './args.js';
 import { CliError, openMap, typeName } from './maps.js';

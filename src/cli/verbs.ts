@@ -1,7 +1,7 @@
 /** The verbs: each reads its words, does one job with the library, and prints for people or JSON. */
-import { possibleCpus } from '../cpu.js';
-import { BpfMap } from '../map.js';
-import { listMapIds } from '../map-info.js';
+import { possibleCpus } from '../sys/cpu.js';
+import { BpfMap } from '../map/map.js';
+import { listMapIds } from '../map/info.js';
 import { fdInfoField } from '../sys/fd.js';
 import { MAP_FLAG_NAMES } from '../sys/uapi.js';
 import { type Parsed, UsageError, type Words, parseCount, parseMapRef, parseUpdateFlags } from './args.js';

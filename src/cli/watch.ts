@@ -6,7 +6,7 @@
  */
 import type { Codec } from '../codec/codec.js';
 import { decodeIntValue } from '../codec/scalar.js';
-import type { BpfMap, MapValue } from '../map.js';
+import type { BpfMap, MapValue } from '../map/map.js';
 import { type Parsed, UsageError, type Words, parseCount, parseMapRef } from './args.js';
 import { openMap, sum, typeName, typing } from './maps.js';
 import { hexText, show, table } from './output.js';

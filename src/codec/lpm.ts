@@ -3,8 +3,8 @@
  * the prefix length in host order followed by the address bytes in network
  * order (as given).
  */
-import { type Codec, decodeWith, encodeWith, fieldError } from './codec/codec.js';
-import { describe } from './validate.js';
+import { type Codec, decodeWith, encodeWith, fieldError } from './codec.js';
+import { describe } from '../validate.js';
 
 /**
  * `lpmKey(24, [10, 0, 0, 0])` → the 8-byte key for 10.0.0.0/24.

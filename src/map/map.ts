@@ -3,21 +3,21 @@
  * operations checked against the map's real key and value sizes.
  */
 import { unlinkSync } from 'node:fs';
-import { type Codec, show, viewOf } from './codec/codec.js';
-import { SCALARS, readUintLE, toIntBig, writeUintLE } from './codec/scalar.js';
+import { type Codec, show, viewOf } from '../codec/codec.js';
+import { SCALARS, readUintLE, toIntBig, writeUintLE } from '../codec/scalar.js';
 import { cursorSize, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
-import { readBtf } from './btf/codecs.js';
-import { Btf, mapTypeBtf } from './btf/load.js';
-import { possibleCpus, roundUp8 } from './cpu.js';
+import { readBtf } from '../btf/codecs.js';
+import { Btf, mapTypeBtf } from '../btf/load.js';
+import { possibleCpus, roundUp8 } from '../sys/cpu.js';
 import { type PerCpuTypedMap, TypedMap } from './typed-map.js';
-import { BpfError, closedError, errnoNumber } from './errors.js';
+import { BpfError, closedError, errnoNumber } from '../errors.js';
 import { createError, mapError } from './hints.js';
 import { checkValueFd, objectFd, takesFds } from './fd-values.js';
-import type { BpfProgram } from './prog/program.js';
-import { encodeValueInto, ownOpts } from './encode.js';
+import type { BpfProgram } from '../prog/program.js';
+import { encodeValueInto, ownOpts } from './values.js';
 import { walkKeys } from './iterate.js';
-import { type ReadOnlyMapping, mappingBytes, readOnlyMapping } from './mmap-view.js';
-import { type MapInfo, readMapInfo, requireMapFd } from './map-info.js';
+import { type ReadOnlyMapping, mappingBytes, readOnlyMapping } from './mmap.js';
+import { type MapInfo, readMapInfo, requireMapFd } from './info.js';
 import { type MapShape, isPerCpuType, valueBufferSize } from './shape.js';
 import {
   BLOCK_KEY,
@@ -40,9 +40,9 @@ import {
   PAGE_SIZE,
   mmapFd,
   unmapBuffer,
-} from './sys/bpf.js';
-import { fdKind, own, release } from './sys/fd.js';
-import { BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY, MapType } from './sys/uapi.js';
+} from '../sys/bpf.js';
+import { fdKind, own, release } from '../sys/fd.js';
+import { BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY, MapType } from '../sys/uapi.js';
 import {
   arrayElements,
   bytesLength,
@@ -55,7 +55,7 @@ import {
   checkU32,
   describe,
   isBytesOf,
-} from './validate.js';
+} from '../validate.js';
 
 const ENOENT = errnoNumber('ENOENT');
 const EINVAL = errnoNumber('EINVAL');

@@ -7,8 +7,8 @@
  * are 8-byte aligned. Who may write which page depends on who consumes.
  */
 import { BpfError } from '../errors.js';
-import type { MapShape } from '../shape.js';
-import { PAGE_SIZE, mmapFd, unmapBuffer } from './bpf.js';
+import type { MapShape } from '../map/shape.js';
+import { PAGE_SIZE, mmapFd, unmapBuffer } from '../sys/bpf.js';
 
 export const RING_BUSY = 0x8000_0000;
 export const RING_DISCARD = 0x4000_0000;

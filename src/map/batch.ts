@@ -3,11 +3,11 @@
  * `count` elements, an opaque cursor for lookups, and partial progress
  * reported in `BpfError.count` on failure.
  */
-import { errnoNumber } from './errors.js';
+import { errnoNumber } from '../errors.js';
 import { mapError } from './hints.js';
 import type { MapShape } from './shape.js';
-import { Cmd, cmdName, mapBatch } from './sys/bpf.js';
-import { checkBytes, checkFlags, checkInt, describe } from './validate.js';
+import { Cmd, cmdName, mapBatch } from '../sys/bpf.js';
+import { checkBytes, checkFlags, checkInt, describe } from '../validate.js';
 
 const ENOENT = errnoNumber('ENOENT');
 

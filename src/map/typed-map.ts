@@ -8,9 +8,9 @@
  * A view is therefore not reentrant across threads — but JavaScript is not
  * either; the scratch is never exposed.
  */
-import { type Codec, rootPath, viewOf } from './codec/codec.js';
-import { possibleCpus, roundUp8 } from './cpu.js';
-import { encodeValueInto, ownOpts } from './encode.js';
+import { type Codec, rootPath, viewOf } from '../codec/codec.js';
+import { possibleCpus, roundUp8 } from '../sys/cpu.js';
+import { encodeValueInto, ownOpts } from './values.js';
 import type { BpfMap, LookupOptions, UpdateOptions } from './map.js';
 
 /**

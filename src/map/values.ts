@@ -4,10 +4,10 @@
  * callers encode before any key is staged, and give a nested call (a getter
  * that uses the same map) a buffer of its own.
  */
-import { type Codec, rootPath, viewOf } from './codec/codec.js';
-import { possibleCpus, roundUp8 } from './cpu.js';
+import { type Codec, rootPath, viewOf } from '../codec/codec.js';
+import { possibleCpus, roundUp8 } from '../sys/cpu.js';
 import type { MapShape } from './shape.js';
-import { arrayElements } from './validate.js';
+import { arrayElements } from '../validate.js';
 
 /** Encodes `record` into `buf` (`m.valueBufferSize` bytes, zeroed first so padding is zero) and returns it. */
 export function encodeValueInto<R>(

@@ -8,7 +8,7 @@
  * the pages private and offers reads and copies only; it is frozen, so there
  * is nothing to write to.
  */
-import { describe } from './validate.js';
+import { describe } from '../validate.js';
 
 const TOKEN: unique symbol = Symbol('ReadOnlyMapping');
 

@@ -10,14 +10,14 @@
  * were dropped because the ring was full. Records may wrap around the end of
  * the ring; they are copied out whole. Order holds per CPU, not across CPUs.
  */
-import { possibleCpuList } from './cpu.js';
-import type { Codec } from './codec/codec.js';
-import { BpfError, closedError, errnoNumber } from './errors.js';
-import type { BpfMap } from './map.js';
-import { PAGE_SIZE, closeFd, mmapFd, perfEventOpenBpfOutput, unmapBuffer } from './sys/bpf.js';
-import * as L from './sys/layout.js';
-import { MapType } from './sys/uapi.js';
-import { FdWaiter, readUntilClosed } from './sys/waiter.js';
+import { possibleCpuList } from '../sys/cpu.js';
+import type { Codec } from '../codec/codec.js';
+import { BpfError, closedError, errnoNumber } from '../errors.js';
+import type { BpfMap } from '../map/map.js';
+import { PAGE_SIZE, closeFd, mmapFd, perfEventOpenBpfOutput, unmapBuffer } from '../sys/bpf.js';
+import * as L from '../sys/layout.js';
+import { MapType } from '../sys/uapi.js';
+import { FdWaiter, readUntilClosed } from './waiter.js';
 
 const PERF_RECORD_LOST = 2;
 const PERF_RECORD_SAMPLE = 9;

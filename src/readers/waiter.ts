@@ -13,8 +13,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { BpfError } from '../errors.js';
-import { addon, addonPath } from './addon.js';
-import { closeFd } from './bpf.js';
+import { addon, addonPath } from '../sys/addon.js';
+import { closeFd } from '../sys/bpf.js';
 
 const WAITER = `(() => {
 const { parentPort, workerData } = require('node:worker_threads');

@@ -4,8 +4,8 @@
  * turning objects (`BpfMap`, `BpfProgram`, `net.Socket`, `net.Server`) into
  * their fds, and saying what an fd is when it is the wrong kind.
  */
-import { fdKind } from './sys/fd.js';
-import { MapType } from './sys/uapi.js';
+import { fdKind } from '../sys/fd.js';
+import { MapType } from '../sys/uapi.js';
 
 /** What an fd must be for each fd-valued map type, as readlink(/proc/self/fd/N) shows it. */
 const EXPECTED: ReadonlyMap<number, { what: string; test: (kind: string) => boolean }> = new Map([

@@ -1,10 +1,10 @@
 /** `MapInfo`: what the kernel says about a map (BPF_OBJ_GET_INFO_BY_FD), and `listMaps`. */
-import { BpfError, errnoNumber } from './errors.js';
-import { Cmd, closeFd, getFdById, getNextId, objGetInfo } from './sys/bpf.js';
-import { fdKind } from './sys/fd.js';
-import { MapInfoLayout as I } from './sys/layout.js';
-import type { MapType } from './sys/uapi.js';
-import { checkFd } from './validate.js';
+import { BpfError, errnoNumber } from '../errors.js';
+import { Cmd, closeFd, getFdById, getNextId, objGetInfo } from '../sys/bpf.js';
+import { fdKind } from '../sys/fd.js';
+import { MapInfoLayout as I } from '../sys/layout.js';
+import type { MapType } from '../sys/uapi.js';
+import { checkFd } from '../validate.js';
 
 /** A map's `bpf_map_info` (BPF_OBJ_GET_INFO_BY_FD), as `BpfMap.info()` and `listMaps()` return it. */
 export interface MapInfo {

@@ -1,7 +1,7 @@
 /** What an element operation needs to know about a map: its fd, type and sizes. */
-import { possibleCpus, roundUp8 } from './cpu.js';
-import type { MapInfo } from './map-info.js';
-import { MAP_TYPE_NAMES, MapType } from './sys/uapi.js';
+import { possibleCpus, roundUp8 } from '../sys/cpu.js';
+import type { MapInfo } from './info.js';
+import { MAP_TYPE_NAMES, MapType } from '../sys/uapi.js';
 
 export interface MapShape {
   readonly fd: number;

@@ -3,10 +3,10 @@
  * Hints use what we know of the map; a few read /proc/self/fdinfo, on the
  * error path only.
  */
-import { BpfError, BpfUnsupportedError, errnoName } from './errors.js';
+import { BpfError, BpfUnsupportedError, errnoName } from '../errors.js';
 import { ARRAY_TYPES, type MapShape, mapTypeName } from './shape.js';
-import { fdInfoField } from './sys/fd.js';
-import { BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, MapType } from './sys/uapi.js';
+import { fdInfoField } from '../sys/fd.js';
+import { BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, MapType } from '../sys/uapi.js';
 
 const PRIVILEGE =
   'needs root or CAP_BPF (CAP_SYS_ADMIN on kernels before 5.8); check `sysctl kernel.unprivileged_bpf_disabled` and any container or lockdown policy';
