@@ -7,13 +7,17 @@
  * fields wholly present. `--json`: one JSON object per line. Perf event
  * arrays also report the samples the kernel dropped (`lost`).
  */
-import { type BtfSpec, readBtf } from '../btf/codecs.js';
-import { BtfKind } from '../btf/kinds.js';
-import type { Codec } from '../codec/codec.js';
-import type { BpfMap } from '../map/map.js';
-import { PerfEventReader, type PerfRecord } from '../readers/perf-reader.js';
-import { RingBufReader } from '../readers/ringbuf.js';
-import { MapType } from '../sys/uapi.js';
+import {
+  type BpfMap,
+  type BtfSpec,
+  BtfKind,
+  type Codec,
+  MapType,
+  PerfEventReader,
+  type PerfRecord,
+  RingBufReader,
+  readBtf,
+} from '../index.js';
 import { type Parsed, type Words, parseCount, parseMapRef } from './args.js';
 import { CliError, openMap, typeName } from './maps.js';
 import { hexList, hexText, json, show } from './output.js';

@@ -4,11 +4,16 @@
  */
 import { lstatSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Codec } from '../codec/codec.js';
-import { decodeIntValue, encodeIntKey } from '../codec/scalar.js';
-import { BpfMap, type MapValue } from '../map/map.js';
-import { listMaps } from '../map/info.js';
-import { MAP_TYPE_NAMES } from '../sys/uapi.js';
+import {
+  BpfMap,
+  type Codec,
+  MAP_TYPE_NAMES,
+  type MapValue,
+  decodeIntValue,
+  encodeIntKey,
+  listMaps,
+  mapTypeTraits,
+} from '../index.js';
 import { isDatasec, mergeSection } from './datasec.js';
 import { type MapRef, type Parsed, UsageError, type Words, parseBytes, parseSizedInt } from './args.js';
 import { hexList, hexText, show } from './output.js';
@@ -39,18 +44,18 @@ export function openMap(ref: MapRef): BpfMap {
 
 /** `hash`, `percpu_array`, … as bpftool spells map types. */
 export function typeName(type: number): string {
-  const n = MAP_TYPE_NAMES[type];
-  return n ? n.slice('BPF_MAP_TYPE_'.length).toLowerCase() : `type_${type}`;
+  return mapTypeTraits(type)?.shortName ?? `type_${type}`;
 }
 
+const KNOWN_TYPES = Object.keys(MAP_TYPE_NAMES)
+  .map((v) => mapTypeTraits(Number(v)))
+  .filter((t) => t !== undefined);
+
 export function typeByName(name: string, verb: string): number {
-  for (const [v, n] of Object.entries(MAP_TYPE_NAMES))
-    if (n.slice('BPF_MAP_TYPE_'.length).toLowerCase() === name.toLowerCase()) return Number(v);
+  const found = KNOWN_TYPES.find((t) => t.shortName === name.toLowerCase());
+  if (found) return found.type;
   throw new UsageError(
-    `${verb}: unknown map type ${JSON.stringify(name)} (one of ${Object.values(MAP_TYPE_NAMES)
-      .map((n) => n.slice('BPF_MAP_TYPE_'.length).toLowerCase())
-      .filter((n) => n !== 'unspec')
-      .join(', ')})`,
+    `${verb}: unknown map type ${JSON.stringify(name)} (one of ${KNOWN_TYPES.map((t) => t.shortName).join(', ')})`,
     verb,
   );
 }

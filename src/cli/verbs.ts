@@ -1,9 +1,5 @@
 /** The verbs: each reads its words, does one job with the library, and prints for people or JSON. */
-import { possibleCpus } from '../sys/cpu.js';
-import { BpfMap } from '../map/map.js';
-import { listMapIds } from '../map/info.js';
-import { fdInfoField } from '../sys/fd.js';
-import { MAP_FLAG_NAMES } from '../sys/uapi.js';
+import { BpfMap, MAP_FLAG_NAMES, listMapIds, possibleCpus } from '../index.js';
 import { type Parsed, UsageError, type Words, parseCount, parseMapRef, parseUpdateFlags } from './args.js';
 import {
   CliError,
@@ -44,8 +40,8 @@ function withMap<T>(w: Words, fn: (m: BpfMap) => T): T {
 }
 
 function describeMap(m: BpfMap, pins: readonly string[]) {
-  const fd = m.fd;
   const info = m.info();
+  const fdInfo = m.fdInfo();
   return {
     id: m.id,
     type: typeName(m.type),
@@ -54,8 +50,8 @@ function describeMap(m: BpfMap, pins: readonly string[]) {
     bytes_key: m.keySize,
     bytes_value: m.valueSize,
     max_entries: m.maxEntries,
-    bytes_memlock: Number(fdInfoField(fd, 'memlock') ?? 0),
-    frozen: Number(fdInfoField(fd, 'frozen') ?? 0),
+    bytes_memlock: fdInfo.memlock,
+    frozen: fdInfo.frozen ? 1 : 0,
     ...(info.btfId ? { btf_id: info.btfId } : {}),
     pinned: [...pins],
   };

@@ -4,9 +4,7 @@
  * sort field a sparkline of its recent rates. q or Ctrl-C quits and restores
  * the terminal; without a terminal it prints one plain snapshot per interval.
  */
-import type { Codec } from '../codec/codec.js';
-import { decodeIntValue } from '../codec/scalar.js';
-import type { BpfMap, MapValue } from '../map/map.js';
+import { type BpfMap, type Codec, type MapValue, decodeIntValue } from '../index.js';
 import { type Parsed, UsageError, type Words, parseCount, parseMapRef } from './args.js';
 import { openMap, sum, typeName, typing } from './maps.js';
 import { hexText, show, table } from './output.js';

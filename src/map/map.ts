@@ -10,15 +10,16 @@ import { readBtf } from '../btf/codecs.js';
 import { Btf, mapTypeBtf } from '../btf/load.js';
 import { possibleCpus, roundUp8 } from '../sys/cpu.js';
 import { type PerCpuTypedMap, TypedMap } from './typed-map.js';
-import { BpfError, closedError, errnoNumber } from '../errors.js';
+import { BpfError, closedError, errnoName, errnoNumber } from '../errors.js';
 import { createError, mapError } from './hints.js';
 import { checkValueFd, objectFd, takesFds } from './fd-values.js';
 import type { BpfProgram } from '../prog/program.js';
 import { encodeValueInto, ownOpts } from './values.js';
 import { walkKeys } from './iterate.js';
 import { type ReadOnlyMapping, mappingBytes, readOnlyMapping } from './mmap.js';
-import { type MapInfo, readMapInfo, requireMapFd } from './info.js';
+import { type MapFdInfo, type MapInfo, readMapFdInfo, readMapInfo, requireMapFd } from './info.js';
 import { type MapShape, isPerCpuType, valueBufferSize } from './shape.js';
+import { hasTrait, mapTypeName } from './traits.js';
 import {
   BLOCK_KEY,
   BLOCK_KEY_CAP,
@@ -141,50 +142,11 @@ export interface BatchWalkOptions {
 
 const NO_BATCH = new Set(['ENOTSUPP', 'EOPNOTSUPP']);
 
-/**
- * Map types that get BTF for their key and value when created with codecs.
- * Others (fd arrays, perf event arrays, devmaps, sockmaps, …) refuse BTF.
- */
-const BTF_TYPES: ReadonlySet<number> = new Set([
-  MapType.Hash,
-  MapType.Array,
-  MapType.PercpuHash,
-  MapType.PercpuArray,
-  MapType.LruHash,
-  MapType.LruPercpuHash,
-  MapType.LpmTrie,
-  MapType.CgroupStorage,
-  MapType.PercpuCgroupStorage,
-  MapType.SkStorage,
-  MapType.InodeStorage,
-  MapType.TaskStorage,
-  MapType.CgrpStorage,
-]);
-
 /** Chunks of a batch walk carved from one allocation. */
 const SLAB_CHUNKS = 16;
 
 /** Elements per lookup batch when walking a map (grown on ENOSPC). */
 const BATCH_WALK_SIZE = 256;
-
-/**
- * Map types whose lookup batches never yield a key twice in one pass, even
- * under concurrent writers: hash maps batch bucket by bucket (a key lives in
- * one bucket, each bucket is copied once under its lock); array cursors are
- * indices. Other types' batches are get-next-key walks inside the kernel,
- * which restart from the first key when their cursor key is deleted.
- */
-const BATCH_WALK: ReadonlySet<number> = new Set([
-  MapType.Hash,
-  MapType.PercpuHash,
-  MapType.LruHash,
-  MapType.LruPercpuHash,
-  MapType.Array,
-  MapType.PercpuArray,
-]);
-
-/** Types whose keys are u32 indices whatever the BTF says. */
-const ARRAY_KEYED: ReadonlySet<number> = new Set([MapType.Array, MapType.PercpuArray]);
 
 /** A value as lookups return it: bytes, or one `Uint8Array` per possible CPU on per-CPU maps. */
 export type MapValue = Uint8Array | Uint8Array[];
@@ -292,8 +254,8 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     this.isPerCpu = isPerCpuType(info.type);
     this.valueBufferSize = valueBufferSize(info.type, info.valueSize);
     this.#fdValues = takesFds(info.type);
-    this.#undeletable = info.type === MapType.Array || info.type === MapType.PercpuArray;
-    this.#noElements = info.type === MapType.Ringbuf || info.type === MapType.UserRingbuf || info.type === MapType.Arena;
+    this.#undeletable = hasTrait(info.type, 'arrayLike') && !hasTrait(info.type, 'deletable');
+    this.#noElements = hasTrait(info.type, 'noElements');
     this.#inBlock = this.keySize <= BLOCK_KEY_CAP && this.valueBufferSize <= BLOCK_VALUE_CAP;
     this.#fastKey = this.#inBlock && this.keySize > 0 && !this.#noElements ? this.keySize : -1;
     this.#fastValue = this.#fdValues ? -1 : this.valueBufferSize;
@@ -351,7 +313,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
       throw new TypeError(`btf must be { fd, keyTypeId?, valueTypeId? }, got ${describe(btf)}`);
     // Codecs describe the key and value in BTF (field names in dumps; bpf_spin_lock for BPF_F_LOCK).
     let ownBtf: Btf | undefined;
-    if (btf === undefined && (opts.key !== undefined || opts.value !== undefined) && BTF_TYPES.has(type)) {
+    if (btf === undefined && (opts.key !== undefined || opts.value !== undefined) && hasTrait(type, 'btf')) {
       const t = mapTypeBtf(opts.key, opts.value, keySize, valueSize, { lpmTrie: type === MapType.LpmTrie });
       ownBtf = Btf.load(t.blob);
       btf = { fd: ownBtf.fd, keyTypeId: t.keyTypeId, valueTypeId: t.valueTypeId };
@@ -472,7 +434,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
   }
 
   #typeName(): string {
-    return MapType[this.type] ?? `type ${this.type}`;
+    return mapTypeName(this.type);
   }
 
   #out(out: Uint8Array | undefined): Uint8Array {
@@ -843,7 +805,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    */
   keys(): IterableIterator<Uint8Array> {
     this.#live('BPF_MAP_GET_NEXT_KEY');
-    if (!BATCH_WALK.has(this.type)) return walkKeys(this);
+    if (!hasTrait(this.type, 'batchWalk')) return walkKeys(this);
     return this.#batchKeys();
   }
 
@@ -861,7 +823,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    */
   *entries(): IterableIterator<[Uint8Array, MapValue]> {
     this.#live('BPF_MAP_LOOKUP_ELEM');
-    if (!BATCH_WALK.has(this.type)) {
+    if (!hasTrait(this.type, 'batchWalk')) {
       for (const key of walkKeys(this)) {
         const value = this.lookup(key);
         if (value !== undefined) yield [key, value];
@@ -885,7 +847,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    */
   *chunks(opts?: BatchWalkOptions): IterableIterator<BatchChunk> {
     this.#live('BPF_MAP_LOOKUP_ELEM');
-    if (BATCH_WALK.has(this.type)) yield* this.#walkBatch(false, opts);
+    if (hasTrait(this.type, 'batchWalk')) yield* this.#walkBatch(false, opts);
     else
       yield* this.#elementChunks(
         false,
@@ -1147,7 +1109,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     let key: Codec<unknown>;
     if (info.btfKeyTypeId !== 0) key = spec.codec(info.btfKeyTypeId, 'key');
     else if (this.keySize === 0) key = NO_KEY;
-    else if (this.keySize === 4 && ARRAY_KEYED.has(this.type))
+    else if (this.keySize === 4 && this.#undeletable)
       key = SCALARS.u32; // an index (global-data maps have no key BTF)
     else throw new TypeError(`map ${this.id} has BTF for its value but not its key: use typed(keyType, valueType)`);
     return new TypedMap(this, key, value);
@@ -1422,11 +1384,11 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     const r = mmapFd(fd, mapLen, 0, writable);
     if (typeof r === 'number') {
       const hint =
-        -r === 1 && writable
+        errnoName(-r) === 'EPERM' && writable
           ? 'a writable mapping of a frozen or read-only map is refused: pass { writable: false }'
-          : -r === 13
+          : errnoName(-r) === 'EACCES'
             ? 'the map was opened without the access this mapping needs (read-only or write-only fd)'
-            : -r === 22 && arena
+            : errnoName(-r) === 'EINVAL' && arena
               ? 'an arena is mapped once: its first mapping fixes its address in this process'
               : undefined;
       throw new BpfError('mmap', -r, { hint });
@@ -1452,6 +1414,14 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    */
   info(): MapInfo {
     return readMapInfo(this.#live('BPF_OBJ_GET_INFO_BY_FD'));
+  }
+
+  /**
+   * Reads what /proc/self/fdinfo says about the map now: the memory it is charged for and whether it
+   * is frozen (which `info()` does not report). @throws {BpfError} EBADF once the map is closed.
+   */
+  fdInfo(): MapFdInfo {
+    return readMapFdInfo(this.#live('fdinfo'));
   }
 
   /** Closes the fd. Idempotent; the map itself lives on while pins, programs or other fds hold it. */

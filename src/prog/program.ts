@@ -5,7 +5,7 @@
  */
 import { BtfBuilder } from '../btf/build.js';
 import { Btf, trimLog } from '../btf/load.js';
-import { BpfError } from '../errors.js';
+import { BpfError, errnoName } from '../errors.js';
 import { closeSync, openSync } from 'node:fs';
 import { Cmd, getFdById, objGetInfo, progAttach, progLoad, progTestRun } from '../sys/bpf.js';
 import { fdKind, release } from '../sys/fd.js';
@@ -99,7 +99,10 @@ export class BpfProgram extends OwnedFd {
   static fromId(id: number): BpfProgram {
     checkU32('id', id);
     const fd = getFdById(Cmd.BPF_PROG_GET_FD_BY_ID, id);
-    if (fd < 0) throw new BpfError('BPF_PROG_GET_FD_BY_ID', -fd, { hint: -fd === 2 ? `no program has id ${id}` : undefined });
+    if (fd < 0)
+      throw new BpfError('BPF_PROG_GET_FD_BY_ID', -fd, {
+        hint: errnoName(-fd) === 'ENOENT' ? `no program has id ${id}` : undefined,
+      });
     return new BpfProgram(TOKEN, fd);
   }
 
@@ -132,9 +135,9 @@ export class BpfProgram extends OwnedFd {
     if (r < 0) {
       if (ownFd) closeSync(cgFd);
       const hint =
-        -r === 22
+        errnoName(-r) === 'EINVAL'
           ? `the program (type ${ProgType[this.type] ?? this.type}) cannot attach as ${AttachType[type] ?? type}: load it with a matching expectedAttachType`
-          : -r === 9
+          : errnoName(-r) === 'EBADF'
             ? 'the cgroup fd is not open'
             : undefined;
       throw new BpfError('BPF_PROG_ATTACH', -r, { hint });
@@ -303,7 +306,7 @@ function loadWith(params: Parameters<typeof progLoad>[0]): BpfProgram {
     params.logLevel = 1;
     const again = progLoad(params);
     if (again >= 0) fd = again;
-    else fd = again === -28 ? fd : again; // ENOSPC: the log overflowed; keep the first errno
+    else fd = errnoName(-again) === 'ENOSPC' ? fd : again; // the log overflowed: keep the first errno
   }
   if (fd < 0) {
     const log = params.log ? trimLog(Buffer.from(params.log).toString('utf8'), 20) : '';
