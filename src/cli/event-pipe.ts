@@ -18,9 +18,9 @@ import {
   RingBufReader,
   readBtf,
 } from '../index.js';
-import { type Parsed, type Words, parseCount, parseMapRef } from './args.js';
+import { type Parsed, type Words, parseCount, parseMapSelector } from './args.js';
 import { CliError, openMap, typeName } from './maps.js';
-import { hexList, hexText, json, show } from './output.js';
+import { hexList, hexText, json, formatValue } from './output.js';
 import { programsUsing } from './progs.js';
 
 /** The struct, union or typedef named `name` (`event` or `struct event`) in `spec`. */
@@ -54,7 +54,7 @@ function typeCodec(map: BpfMap, name: string): Codec<unknown> {
 }
 
 export async function eventPipe(w: Words, p: Parsed): Promise<number> {
-  const map = openMap(parseMapRef(w));
+  const map = openMap(parseMapSelector(w));
   w.end();
   const out = (s: string) => process.stdout.write(`${s}\n`);
   let reader: RingBufReader | PerfEventReader | undefined;
@@ -85,7 +85,7 @@ export async function eventPipe(w: Words, p: Parsed): Promise<number> {
         return out(json(rec));
       }
       const prefix = cpu === undefined ? '' : `cpu ${cpu}: `;
-      out(prefix + (codec ? show(fields(data)) : hexText(data)));
+      out(prefix + (codec ? formatValue(fields(data)) : hexText(data)));
     };
     if (r instanceof RingBufReader) {
       for await (const data of r) {

@@ -15,8 +15,8 @@ import {
   mapTypeTraits,
 } from '../index.js';
 import { isDatasec, mergeSection } from './datasec.js';
-import { type MapRef, type Parsed, UsageError, type Words, parseBytes, parseSizedInt } from './args.js';
-import { hexList, hexText, show } from './output.js';
+import { type MapSelector, type Parsed, UsageError, type Words, parseBytes, parseSizedInt } from './args.js';
+import { hexList, hexText, formatValue } from './output.js';
 
 /** A failure the user can fix that is not a usage mistake: exit code 1. */
 export class CliError extends Error {
@@ -26,11 +26,11 @@ export class CliError extends Error {
   }
 }
 
-export function refText(ref: MapRef): string {
+export function refText(ref: MapSelector): string {
   return ref.by === 'id' ? `id ${ref.id}` : ref.by === 'pinned' ? `pinned ${ref.path}` : `name ${ref.name}`;
 }
 
-export function openMap(ref: MapRef): BpfMap {
+export function openMap(ref: MapSelector): BpfMap {
   if (ref.by === 'id') return BpfMap.fromId(ref.id);
   if (ref.by === 'pinned') return BpfMap.openPinned(ref.path);
   const found = listMaps().filter((m) => m.name === ref.name);
@@ -163,12 +163,12 @@ export function sum(values: readonly unknown[]): unknown {
 
 /** Cells for one entry in people's tables: key, then value (per-CPU: one per CPU and a sum). */
 export function humanCells(map: BpfMap, t: Typing, key: Uint8Array | null, value: MapValue): string[] {
-  const k = key === null ? '' : t.key ? show(decode(t.key, key)) : hexText(key);
-  const one = (v: Uint8Array) => (t.value ? show(decode(t.value, v)) : hexText(v));
+  const k = key === null ? '' : t.key ? formatValue(decode(t.key, key)) : hexText(key);
+  const one = (v: Uint8Array) => (t.value ? formatValue(decode(t.value, v)) : hexText(v));
   if (!Array.isArray(value)) return [k, one(value)];
   const decoded = value.map((v) => (t.value ? decode(t.value, v) : map.valueSize <= 8 ? decodeIntValue(v) : undefined));
   const total = decoded.every((d) => d !== undefined) ? sum(decoded) : undefined;
-  return [k, ...value.map(one), total === undefined ? '' : show(total)];
+  return [k, ...value.map(one), total === undefined ? '' : formatValue(total)];
 }
 
 export function humanHeader(map: BpfMap, ncpu: number): string[] {

@@ -32,15 +32,15 @@ export function json(v: unknown, pretty = false): string {
   return JSON.stringify(jsonSafe(v), null, pretty ? 2 : undefined);
 }
 
-/** A record or scalar, compactly: `{ packets: 10, drops: 1 }`. */
-export function show(v: unknown): string {
+/** Formats a decoded record or scalar for people (output, not error messages), compactly: `{ packets: 10, drops: 1 }`. */
+export function formatValue(v: unknown): string {
   if (typeof v === 'bigint') return String(v);
   if (typeof v === 'string') return JSON.stringify(v);
-  if (Array.isArray(v)) return `[${v.map(show).join(', ')}]`;
+  if (Array.isArray(v)) return `[${v.map(formatValue).join(', ')}]`;
   if (v instanceof Uint8Array) return hexText(v);
   if (v !== null && typeof v === 'object')
     return `{ ${Object.entries(v)
-      .map(([k, x]) => `${k}: ${show(x)}`)
+      .map(([k, x]) => `${k}: ${formatValue(x)}`)
       .join(', ')} }`;
   return String(v);
 }

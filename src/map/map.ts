@@ -3,7 +3,7 @@
  * operations checked against the map's real key and value sizes.
  */
 import { unlinkSync } from 'node:fs';
-import { type Codec, show, viewOf } from '../codec/codec.js';
+import { type Codec, viewOf } from '../codec/codec.js';
 import { SCALARS, readUintLE, toIntBig, writeUintLE } from '../codec/scalar.js';
 import { cursorSize, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
 import { readBtf } from '../btf/codecs.js';
@@ -14,7 +14,7 @@ import { BpfError, closedError, errnoName, errnoNumber } from '../errors.js';
 import { createError, mapError } from './hints.js';
 import { checkValueFd, objectFd, takesFds } from './fd-values.js';
 import type { BpfProgram } from '../prog/program.js';
-import { encodeValueInto, ownOpts } from './values.js';
+import { type PerCpuLayout, encodeValueInto, fillPerCpu, ownOpts, packPerCpu, perCpuLayout, perCpuSlots } from './values.js';
 import { walkKeys } from './iterate.js';
 import { type ReadOnlyMapping, mappingBytes, readOnlyMapping } from './mmap.js';
 import { type MapFdInfo, type MapInfo, readMapFdInfo, readMapInfo, requireMapFd } from './info.js';
@@ -54,7 +54,7 @@ import {
   checkMapName,
   checkPath,
   checkU32,
-  describe,
+  describeValue,
   isBytesOf,
 } from '../validate.js';
 
@@ -208,19 +208,33 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
   readonly isPerCpu: boolean;
   /** Bytes of one whole value as the kernel copies it: `valueSize`, or `roundUp(valueSize, 8) × possibleCpus()` on per-CPU maps. */
   readonly valueBufferSize: number;
-  #perCpuScratch: Uint8Array | undefined;
-  #u32Scratch: Uint8Array | undefined;
-  #keyScratch: Uint8Array | undefined;
-  #valueScratch: Uint8Array | undefined;
-  #valueView: DataView | undefined;
-  #valueOpts: LookupOptions | undefined;
-  #keyView: DataView | undefined;
-  /** The last `out` buffer a per-CPU lookup filled, and the per-CPU views into it that were returned. */
+  /** Where each CPU's slot is in a whole value (values.ts); undefined on maps with one value per key. */
+  readonly #layout: PerCpuLayout | undefined;
+  /*
+   * Scratch buffers, made on first use, one owner each. The rule for all of them: a method fills one
+   * and hands it to the syscall it makes next, with no user code (getters, codecs of the caller's)
+   * running in between, so a buffer is never live across a call that could reach this map again.
+   * - #stageValue (valueBufferSize bytes): a per-CPU update's whole value, packed by #value().
+   * - #stageFd (8 bytes): an fd-valued update's 4- or 8-byte fd, written by #fdValue().
+   * - #intKeyBuf/#intKeyView, #intValueBuf/#intValueView/#intLookupOpts: the int helpers' key and
+   *   value (lookupInt, updateInt, deleteInt); the key is encoded after the value's options are read.
+   * - #recordBuf/#recordView: the struct helpers' encoded value. A record's getters run while it is
+   *   encoded and may call back into this map: #recordBusy says so, and a nested encode gets a
+   *   buffer of its own.
+   * - #outViews: the per-CPU views of the last `out` a lookup filled (returned to the caller, who
+   *   owns `out`; remade when another `out` comes).
+   */
+  #stageValue: Uint8Array | undefined;
+  #stageFd: Uint8Array | undefined;
+  #intKeyBuf: Uint8Array | undefined;
+  #intKeyView: DataView | undefined;
+  #intValueBuf: Uint8Array | undefined;
+  #intValueView: DataView | undefined;
+  #intLookupOpts: LookupOptions | undefined;
   #outViews: { out: Uint8Array; views: readonly Uint8Array[] } | undefined;
-  #encScratch: Uint8Array | undefined;
-  #encView: DataView | undefined;
-  /** A record is being encoded into #encScratch (its getters may call back into this map). */
-  #encoding = false;
+  #recordBuf: Uint8Array | undefined;
+  #recordView: DataView | undefined;
+  #recordBusy = false;
   #keyCodec: Codec<unknown> | undefined;
   #valueCodec: Codec<unknown> | undefined;
   /** Keys and whole values fit the call block (the hot path; see sys/bpf.ts). */
@@ -253,6 +267,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     this.id = info.id;
     this.isPerCpu = isPerCpuType(info.type);
     this.valueBufferSize = valueBufferSize(info.type, info.valueSize);
+    this.#layout = this.isPerCpu ? perCpuLayout(info.valueSize) : undefined;
     this.#fdValues = takesFds(info.type);
     this.#undeletable = hasTrait(info.type, 'arrayLike') && !hasTrait(info.type, 'deletable');
     this.#noElements = hasTrait(info.type, 'noElements');
@@ -283,7 +298,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    */
   static create<K = unknown, V = unknown>(opts: MapCreateOptions<K, V>): BpfMap<K, V> {
     if (typeof opts !== 'object' || opts === null)
-      throw new TypeError(`BpfMap.create takes an options object, got ${describe(opts)}`);
+      throw new TypeError(`BpfMap.create takes an options object, got ${describeValue(opts)}`);
     const type = checkU32('type', opts.type);
     if (type === MapType.Unspec)
       throw new RangeError('type must be a map type such as MapType.Hash, got 0 (BPF_MAP_TYPE_UNSPEC)');
@@ -295,7 +310,8 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     const name = checkMapName(opts.name);
     let innerMapFd = 0;
     if (opts.innerMap !== undefined) {
-      if (!(opts.innerMap instanceof BpfMap)) throw new TypeError(`innerMap must be a BpfMap, got ${describe(opts.innerMap)}`);
+      if (!(opts.innerMap instanceof BpfMap))
+        throw new TypeError(`innerMap must be a BpfMap, got ${describeValue(opts.innerMap)}`);
       if (opts.innerMap.closed) throw closedError('BPF_MAP_CREATE', 'inner map');
       innerMapFd = opts.innerMap.fd;
     } else if (opts.innerMapFd !== undefined) {
@@ -310,7 +326,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     const ifindex = checkU32('ifindex', opts.ifindex ?? 0);
     let btf = opts.btf;
     if (btf !== undefined && (typeof btf !== 'object' || btf === null))
-      throw new TypeError(`btf must be { fd, keyTypeId?, valueTypeId? }, got ${describe(btf)}`);
+      throw new TypeError(`btf must be { fd, keyTypeId?, valueTypeId? }, got ${describeValue(btf)}`);
     // Codecs describe the key and value in BTF (field names in dumps; bpf_spin_lock for BPF_F_LOCK).
     let ownBtf: Btf | undefined;
     if (btf === undefined && (opts.key !== undefined || opts.value !== undefined) && hasTrait(type, 'btf')) {
@@ -477,8 +493,8 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     checkValueFd(this.type, fd, name);
     if (this.valueSize !== 4 && this.valueSize !== 8)
       throw new TypeError(`an fd is stored in 4 or 8 bytes, but this ${name} map's value_size is ${this.valueSize}`);
-    this.#u32Scratch ??= new Uint8Array(8);
-    const out = this.#u32Scratch.subarray(0, this.valueSize);
+    this.#stageFd ??= new Uint8Array(8);
+    const out = this.#stageFd.subarray(0, this.valueSize);
     out.fill(0);
     new DataView(out.buffer, out.byteOffset, 4).setUint32(0, fd, true);
     return out;
@@ -502,37 +518,27 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
 
   /** Splits a whole per-CPU value into one view per possible CPU (each `valueSize` bytes). */
   #result(buf: Uint8Array): MapValue {
-    if (!this.isPerCpu) return buf;
-    const stride = roundUp8(this.valueSize);
-    const n = this.valueBufferSize / stride;
-    const out = new Array<Uint8Array>(n);
-    for (let i = 0; i < n; i++) out[i] = buf.subarray(i * stride, i * stride + this.valueSize);
-    return out;
+    const l = this.#layout;
+    return l === undefined ? buf : perCpuSlots(buf, l);
   }
 
   /** The bytes to hand the kernel for an update. */
   #value(value: unknown): Uint8Array {
     if (this.#fdValues) return this.#fdValue(value);
-    if (!this.isPerCpu) return checkBytes('value', value, this.valueSize, "the map's value_size");
-    const ncpu = possibleCpus();
-    const stride = roundUp8(this.valueSize);
+    const l = this.#layout;
+    if (l === undefined) return checkBytes('value', value, this.valueSize, "the map's value_size");
+    const ncpu = l.cpus;
     if (Array.isArray(value)) {
       // Every element read once (getters, proxy traps) and checked before the scratch is touched.
       const list = arrayElements('value', value);
       if (list.length !== ncpu)
         throw new RangeError(`a per-CPU value needs one buffer per possible CPU: expected ${ncpu}, got ${list.length}`);
       for (let i = 0; i < ncpu; i++) checkBytes(`value[${i}]`, list[i], this.valueSize, "the map's value_size");
-      const buf = this.#perCpu();
-      for (let i = 0; i < ncpu; i++) buf.set(list[i] as Uint8Array, i * stride);
-      return buf;
+      return packPerCpu(this.#perCpu(), l, list as Uint8Array[]);
     }
     const n = bytesLength(value);
     if (n === this.valueBufferSize) return value as Uint8Array;
-    if (n === this.valueSize) {
-      const buf = this.#perCpu();
-      for (let i = 0; i < ncpu; i++) buf.set(value as Uint8Array, i * stride);
-      return buf;
-    }
+    if (n === this.valueSize) return fillPerCpu(this.#perCpu(), l, value as Uint8Array);
     if (n >= 0)
       checkBytes(
         'value',
@@ -541,14 +547,14 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
         `a per-CPU value is ${this.valueSize} bytes (copied to every CPU), or roundUp(value_size, 8) × possibleCpus() laid out as the kernel does`,
       );
     throw new TypeError(
-      `a per-CPU value must be ${this.valueSize} bytes (copied to every CPU), an array of ${ncpu} such buffers, or ${this.valueBufferSize} bytes laid out as the kernel does; got ${describe(value)}`,
+      `a per-CPU value must be ${this.valueSize} bytes (copied to every CPU), an array of ${ncpu} such buffers, or ${this.valueBufferSize} bytes laid out as the kernel does; got ${describeValue(value)}`,
     );
   }
 
   /** The per-CPU staging buffer, zeroed (padding between CPUs' slots is sent as zeros). */
   #perCpu(): Uint8Array {
-    this.#perCpuScratch ??= new Uint8Array(this.valueBufferSize);
-    return this.#perCpuScratch.fill(0);
+    this.#stageValue ??= new Uint8Array(this.valueBufferSize);
+    return this.#stageValue.fill(0);
   }
 
   /**
@@ -613,11 +619,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
       if (!this.isPerCpu) return fromBlock(new Uint8Array(n), BLOCK_VALUE, n);
       // One small array per CPU, each its own copy: views into one fresh buffer would make V8 move
       // that buffer off its heap, which costs more than the copies.
-      const size = this.valueSize;
-      const stride = roundUp8(size);
-      const cpus = n / stride;
-      const values = new Array<Uint8Array>(cpus);
-      for (let i = 0; i < cpus; i++) values[i] = fromBlock(new Uint8Array(size), BLOCK_VALUE + i * stride, size);
+      const l = this.#layout as PerCpuLayout;
+      const size = l.size;
+      const values = new Array<Uint8Array>(l.cpus);
+      for (let i = 0; i < l.cpus; i++) values[i] = fromBlock(new Uint8Array(size), BLOCK_VALUE + i * l.stride, size);
       return values;
     }
     fromBlock(out, BLOCK_VALUE, n);
@@ -866,18 +871,18 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
   #intKey(key: unknown, command: string): Uint8Array {
     if (this.keySize < 1 || this.keySize > 8)
       throw new TypeError(`${command}: integer keys need a key_size of 1 to 8 bytes; this map's is ${this.keySize}`);
-    if (this.#keyScratch === undefined) {
-      this.#keyScratch = new Uint8Array(this.keySize);
-      this.#keyView = viewOf(this.#keyScratch);
+    if (this.#intKeyBuf === undefined) {
+      this.#intKeyBuf = new Uint8Array(this.keySize);
+      this.#intKeyView = viewOf(this.#intKeyBuf);
     }
     // Fast path: a u32-sized number into a key of 4 or more bytes (no BigInt).
     if (typeof key === 'number' && this.keySize >= 4 && key >= 0 && key <= 0xffff_ffff && Number.isInteger(key)) {
-      this.#keyScratch.fill(0);
-      (this.#keyView as DataView).setUint32(0, key, true);
-      return this.#keyScratch;
+      this.#intKeyBuf.fill(0);
+      (this.#intKeyView as DataView).setUint32(0, key, true);
+      return this.#intKeyBuf;
     }
-    writeUintLE(this.#keyScratch, 0, this.keySize, toIntBig(key, this.keySize * 8, false, 'key'));
-    return this.#keyScratch;
+    writeUintLE(this.#intKeyBuf, 0, this.keySize, toIntBig(key, this.keySize * 8, false, 'key'));
+    return this.#intKeyBuf;
   }
 
   #intWidth(command: string): void {
@@ -895,19 +900,18 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     this.#live('BPF_MAP_LOOKUP_ELEM');
     this.#intWidth('lookupInt');
     const k = this.#intKey(key, 'lookupInt');
-    if (this.#valueScratch === undefined) {
-      this.#valueScratch = new Uint8Array(this.valueBufferSize);
-      this.#valueView = viewOf(this.#valueScratch);
-      this.#valueOpts = { out: this.#valueScratch };
+    if (this.#intValueBuf === undefined) {
+      this.#intValueBuf = new Uint8Array(this.valueBufferSize);
+      this.#intValueView = viewOf(this.#intValueBuf);
+      this.#intLookupOpts = { out: this.#intValueBuf };
     }
-    const o = flags === undefined ? this.#valueOpts : { flags, out: this.#valueScratch };
+    const o = flags === undefined ? this.#intLookupOpts : { flags, out: this.#intValueBuf };
     if (this.lookup(k, o) === undefined) return undefined;
-    const view = this.#valueView as DataView;
-    if (!this.isPerCpu) return this.#readInt(view, 0);
-    const n = possibleCpus();
-    const stride = roundUp8(this.valueSize);
-    const out = new Array<bigint>(n);
-    for (let i = 0; i < n; i++) out[i] = this.#readInt(view, i * stride);
+    const view = this.#intValueView as DataView;
+    const l = this.#layout;
+    if (l === undefined) return this.#readInt(view, 0);
+    const out = new Array<bigint>(l.cpus);
+    for (let i = 0; i < l.cpus; i++) out[i] = this.#readInt(view, i * l.stride);
     return out;
   }
 
@@ -923,7 +927,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
       case 1:
         return BigInt(view.getUint8(offset));
       default:
-        return readUintLE(this.#valueScratch as Uint8Array, offset, this.valueSize);
+        return readUintLE(this.#intValueBuf as Uint8Array, offset, this.valueSize);
     }
   }
 
@@ -971,7 +975,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
 
   #fits(type: Codec<unknown>, side: 'key' | 'value', command: string): void {
     if (typeof type !== 'object' || type === null || typeof (type as Codec<unknown>).write !== 'function')
-      throw new TypeError(`${command}: type must be a codec (defineStruct, u32, …), got ${show(type)}`);
+      throw new TypeError(`${command}: type must be a codec (defineStruct, u32, …), got ${describeValue(type)}`);
     const size = side === 'key' ? this.keySize : this.valueSize;
     if (type.size !== size)
       throw new RangeError(`${command}: ${type.name} is ${type.size} bytes but the map's ${side}_size is ${size}`);
@@ -987,16 +991,16 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    */
   #encodeValue<R>(record: R | readonly R[], type: Codec<R>): Uint8Array {
     // A record's getters may call back into this map: a nested encode gets its own buffer.
-    if (this.#encoding) return encodeValueInto(new Uint8Array(this.valueBufferSize), this, record, type);
-    if (this.#encScratch === undefined) {
-      this.#encScratch = new Uint8Array(this.valueBufferSize);
-      this.#encView = viewOf(this.#encScratch);
+    if (this.#recordBusy) return encodeValueInto(new Uint8Array(this.valueBufferSize), this, record, type);
+    if (this.#recordBuf === undefined) {
+      this.#recordBuf = new Uint8Array(this.valueBufferSize);
+      this.#recordView = viewOf(this.#recordBuf);
     }
-    this.#encoding = true;
+    this.#recordBusy = true;
     try {
-      return encodeValueInto(this.#encScratch, this, record, type, this.#encView);
+      return encodeValueInto(this.#recordBuf, this, record, type, this.#recordView);
     } finally {
-      this.#encoding = false;
+      this.#recordBusy = false;
     }
   }
 
@@ -1243,7 +1247,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
       return { bytes: input as Uint8Array, count: n / width };
     }
     if (!Array.isArray(input))
-      throw new TypeError(`${what} must be a flat Uint8Array or a non-empty array of buffers, got ${describe(input)}`);
+      throw new TypeError(`${what} must be a flat Uint8Array or a non-empty array of buffers, got ${describeValue(input)}`);
     // Each element read once; a hole is a TypeError naming its index, never an all-zero element.
     const list = arrayElements(what, input);
     if (list.length === 0)
@@ -1403,7 +1407,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    */
   static unmap(mapping: Uint8Array | ReadOnlyMapping): void {
     const view = mapping instanceof Uint8Array ? mapping : mappingBytes(mapping);
-    if (view === undefined) throw new TypeError(`unmap takes a view from mmap(), got ${describe(mapping)}`);
+    if (view === undefined) throw new TypeError(`unmap takes a view from mmap(), got ${describeValue(mapping)}`);
     if (view.buffer.byteLength === 0) return; // already released
     if (!unmapBuffer(view.buffer as ArrayBuffer)) throw new TypeError('unmap takes a view from mmap(); this one is not');
   }
@@ -1442,7 +1446,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
 function sizeFrom(side: 'key' | 'value', size: unknown, codec: Codec<unknown> | undefined, note: string): number {
   if (codec !== undefined) {
     if (typeof codec !== 'object' || codec === null || typeof codec.size !== 'number')
-      throw new TypeError(`${side} must be a codec (defineStruct, u32, …), got ${show(codec)}`);
+      throw new TypeError(`${side} must be a codec (defineStruct, u32, …), got ${describeValue(codec)}`);
     if (size !== undefined && size !== codec.size)
       throw new RangeError(`${side}Size ${String(size)} disagrees with the ${side} codec ${codec.name} (${codec.size} bytes)`);
     return codec.size;
@@ -1460,5 +1464,5 @@ function toU64(what: string, v: unknown): bigint {
     if (v < 0n || v > 0xffff_ffff_ffff_ffffn) throw new RangeError(`${what} must be an unsigned 64-bit integer, got ${v}`);
     return v;
   }
-  throw new TypeError(`${what} must be a number or bigint, got ${describe(v)}`);
+  throw new TypeError(`${what} must be a number or bigint, got ${describeValue(v)}`);
 }

@@ -1,8 +1,8 @@
 /** What an element operation needs to know about a map: its fd, type and sizes. */
-import { possibleCpus, roundUp8 } from '../sys/cpu.js';
 import type { MapInfo } from './info.js';
 import type { MapType } from '../sys/uapi.js';
 import { hasTrait } from './traits.js';
+import { perCpuLayout } from './values.js';
 
 export interface MapShape {
   readonly fd: number;
@@ -23,7 +23,9 @@ export function isPerCpuType(type: MapType): boolean {
 
 /** Bytes of a whole value as the syscalls read and write it. */
 export function valueBufferSize(type: MapType, valueSize: number): number {
-  return isPerCpuType(type) ? roundUp8(valueSize) * possibleCpus() : valueSize;
+  if (!isPerCpuType(type)) return valueSize;
+  const l = perCpuLayout(valueSize);
+  return l.cpus * l.stride;
 }
 
 export function shapeOf(fd: number, info: MapInfo): MapShape {
