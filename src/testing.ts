@@ -8,4 +8,4 @@
 export { FakeMap } from './testing/fake-map.js';
 export { FakePerfEventReader, FakeRingBufReader } from './testing/readers.js';
 export type { FakePerfEventReaderOptions, FakeRingBufReaderOptions } from './testing/readers.js';
-export type { BpfMapLike, PerfEventReaderLike, RingBufReaderLike } from './map/interface.js';
+export type { BpfMapLike, PerfEventReaderLike, RingBufReaderLike } from './index.js';

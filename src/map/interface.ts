@@ -1,21 +1,11 @@
 /**
  * `BpfMapLike`: what `BpfMap` and `FakeMap` (from `bpfmap/testing`) both are, so code that uses a
- * map can be handed either; and the consumer side of the event readers, which `RingBufReader`,
- * `PerfEventReader` and their fakes share. Types only: this file imports nothing at run time.
+ * map can be handed either (the readers' counterparts are in `readers/interface.ts`). Types only: this file imports nothing at run time.
  */
-import type {
-  BatchChunk,
-  BatchWalkOptions,
-  Codec,
-  DecodedPerfRecord,
-  LookupOptions,
-  MapType,
-  MapValue,
-  PerCpuTypedMap,
-  PerfRecord,
-  TypedMap,
-  UpdateOptions,
-} from '../index.js';
+import type { Codec } from '../codec/codec.js';
+import type { MapType } from '../sys/uapi.js';
+import type { BatchChunk, BatchWalkOptions, LookupOptions, MapValue, UpdateOptions } from './map.js';
+import type { PerCpuTypedMap, TypedMap } from './typed-map.js';
 
 /**
  * A BPF map as code that reads and writes it sees it: element, integer, struct, typed,
@@ -118,44 +108,6 @@ export interface BpfMapLike<K = unknown, V = unknown> {
   /** Freezes the map: later syscall writes fail with `EPERM`. */
   freeze(): void;
   /** Closes the map. Idempotent. */
-  close(): void;
-  /** `close()`, for `using`. */
-  [Symbol.dispose](): void;
-}
-
-/**
- * The consumer side of a ring buffer reader: what `RingBufReader` and `FakeRingBufReader`
- * (`bpfmap/testing`) share, so code that consumes records can be tested without a kernel.
- */
-export interface RingBufReaderLike extends AsyncIterable<Uint8Array> {
-  /** Bytes written and not consumed yet (record headers and padding included). */
-  readonly pending: number;
-  /** The next record (a copy), or `undefined` when there is none. Never blocks. */
-  read(): Uint8Array | undefined;
-  /** Records decoded with `codec` as they arrive. */
-  decoded<T>(codec: Codec<T>, opts: { partial: true }): AsyncGenerator<Partial<T>>;
-  /** Records decoded with `codec` as they arrive. */
-  decoded<T>(codec: Codec<T>, opts?: { partial?: false }): AsyncGenerator<T>;
-  /** Stops the reader: iteration ends. Idempotent. */
-  close(): void;
-  /** `close()`, for `using`. */
-  [Symbol.dispose](): void;
-}
-
-/**
- * The consumer side of a perf event reader: what `PerfEventReader` and `FakePerfEventReader`
- * (`bpfmap/testing`) share.
- */
-export interface PerfEventReaderLike extends AsyncIterable<PerfRecord> {
-  /** True when some CPU's ring holds a record not read yet. */
-  readonly pending: boolean;
-  /** The next record from any CPU (CPUs in turn), or `undefined` when every ring is empty. Never blocks. */
-  read(): PerfRecord | undefined;
-  /** Samples decoded with `codec`, with their CPU; lost counts pass through. */
-  decoded<T>(codec: Codec<T>, opts: { partial: true }): AsyncGenerator<DecodedPerfRecord<Partial<T>>>;
-  /** Samples decoded with `codec`, with their CPU; lost counts pass through. */
-  decoded<T>(codec: Codec<T>, opts?: { partial?: false }): AsyncGenerator<DecodedPerfRecord<T>>;
-  /** Stops the reader: iteration ends. Idempotent. */
   close(): void;
   /** `close()`, for `using`. */
   [Symbol.dispose](): void;
