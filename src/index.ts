@@ -1,8 +1,11 @@
 /// <reference lib="esnext.disposable" preserve="true" />
 /**
  * bpfmap: userspace access to Linux BPF maps through the bpf(2) syscall.
- * This file is the package's only entry. Its sections: constants, errors, libbpf-shaped
- * functions, `BpfMap`, codecs, utilities. `npm run docs` builds the API reference from them.
+ * This file is the package's main entry (`bpfmap/testing` is the second). Its sections follow
+ * API.md: constants, errors, libbpf-shaped functions, `BpfMap`, codecs, utilities, ….
+ * `npm run docs` builds the API reference from them.
+ *
+ * @module bpfmap
  */
 
 // §1 Constants (values from <linux/bpf.h>)

@@ -4,6 +4,8 @@
  * are event readers a test pushes records into. None of them makes a syscall or needs a
  * privilege. Code under test takes a `BpfMapLike` (or `RingBufReaderLike`,
  * `PerfEventReaderLike`, from `bpfmap`) and is handed the real object in production, a fake in tests.
+ *
+ * @module bpfmap/testing
  */
 export { FakeMap } from './testing/fake-map.js';
 export { FakePerfEventReader, FakeRingBufReader } from './testing/readers.js';
