@@ -106,3 +106,13 @@ export { openPidfd } from './storage.js';
 export { PerfEventReader } from './perf-reader.js';
 export type { DecodedPerfRecord, PerfReaderOptions, PerfRecord } from './perf-reader.js';
 export { UserRingBufWriter } from './user-ringbuf.js';
+
+// §9 Links (issue 17)
+export { Link, listLinkIds, listLinks } from './link/link.js';
+export type { LinkInfo, LinkMechanism } from './link/link.js';
+export { AttachTypeExt, XDP_MODES, syscallSymbol } from './link/attach.js';
+export type { PerfEventOptions, XdpMode } from './link/attach.js';
+export type { AttachOptions } from './link/section.js';
+export { KernelConfigError } from './link/hints.js';
+export { TracepointNotFoundError } from './link/tracefs.js';
+export { SymbolNotFoundError, symbolFileOffset } from './link/elf-symbols.js';
