@@ -12,6 +12,7 @@ import {
   BtfKind,
   KernelConfigError,
   Link,
+  listLinkIds,
   listLinks,
   loadProgram,
   MapType,
@@ -342,7 +343,7 @@ test('perf_event: a program sampling the software CPU clock runs, and stops afte
   viaSection.prog.attach({ perfEvent: { cpu: 0, frequency: 100 } }).close();
 });
 
-test('a pinned link survives close() and another process finds it with Link.openPinned; removing the pin ends it', (t) => {
+test('a pinned link survives close() and another process finds it with Link.openPinned; removing the pin ends it', async (t) => {
   const c = counter(t, ProgType.Tracepoint, { filter: true });
   c.only(process.pid);
   const path = pinPath(t, 'links_tp');
@@ -374,6 +375,9 @@ test('a pinned link survives close() and another process finds it with Link.open
   getppid(2);
   assert.equal(c.count(), 11, 'still attached: the pin holds it');
   rmSync(path);
+  // bpffs frees the inode (and so drops the link) after an RCU grace period: wait until the id is gone.
+  for (let i = 0; i < 100 && listLinkIds().includes(id); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(listLinkIds().includes(id), false, 'the link is gone with its pin');
   getppid(9);
   assert.equal(c.count(), 11, 'no counts once the last reference (the pin) is gone');
   assert.throws(() => Link.openPinned(`${path}_none`), (e) => e instanceof BpfError && e.code === 'ENOENT');
