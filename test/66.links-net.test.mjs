@@ -71,9 +71,15 @@ test('XDP link update() swaps the program in place; detach() forces it off even 
   assert.equal(settled(a), na);
   assert.ok(settled(b) >= 5);
   assert.equal(link.info().progId, b.prog.id);
-  assert.throws(() => link.update(b.prog, a.prog), (e) => e instanceof BpfError && e.code === 'EPERM');
+  assert.throws(
+    () => link.update(b.prog, a.prog),
+    (e) => e instanceof BpfError && e.code === 'EPERM',
+  );
   const sock = counter(t, ProgType.SocketFilter);
-  assert.throws(() => link.update(sock.prog), (e) => e instanceof BpfError && e.code === 'EINVAL');
+  assert.throws(
+    () => link.update(sock.prog),
+    (e) => e instanceof BpfError && e.code === 'EINVAL',
+  );
   const path = pinPath(t, 'links_xdp');
   link.pin(path);
   link.detach();

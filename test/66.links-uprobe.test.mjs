@@ -83,7 +83,10 @@ test('a missing symbol lists the nearest; a stripped binary says so; no fd is le
   const fds = openFdCount();
   assert.throws(
     () => c.prog.attachUprobe(bin, 'bpfmap_targt'),
-    (e) => e instanceof SymbolNotFoundError && e.symbol === 'bpfmap_targt' && /has no function "bpfmap_targt".*nearest: .*bpfmap_target/.test(e.message),
+    (e) =>
+      e instanceof SymbolNotFoundError &&
+      e.symbol === 'bpfmap_targt' &&
+      /has no function "bpfmap_targt".*nearest: .*bpfmap_target/.test(e.message),
   );
   const stripped = join(dir, 'stripped');
   copyFileSync(bin, stripped);
@@ -94,5 +97,9 @@ test('a missing symbol lists the nearest; a stripped binary says so; no fd is le
   assert.throws(() => tp.prog.attachUprobe(bin, 'bpfmap_target'), /attachUprobe takes Kprobe programs/);
   assert.throws(() => c.prog.attachUprobe(bin, 'bpfmap_target', { pid: 0x3ffffff0 }), /no process/);
   assert.equal(openFdCount(), fds);
-  assert.doesNotMatch(readFileSync('/sys/kernel/tracing/uprobe_events', 'utf8'), new RegExp(`bpfmap_${process.pid}/`), 'no tracefs probe event left behind');
+  assert.doesNotMatch(
+    readFileSync('/sys/kernel/tracing/uprobe_events', 'utf8'),
+    new RegExp(`bpfmap_${process.pid}/`),
+    'no tracefs probe event left behind',
+  );
 });

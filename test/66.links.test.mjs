@@ -52,7 +52,10 @@ test('tracepoint: attach to syscalls/sys_enter_getppid, count real calls, detach
   assert.equal(link.closed, true);
   getppid(10);
   assert.equal(c.count(), 25, 'no counts after close()');
-  assert.throws(() => link.info(), (e) => e instanceof BpfError && e.code === 'EBADF' && /link is closed/.test(e.message));
+  assert.throws(
+    () => link.info(),
+    (e) => e instanceof BpfError && e.code === 'EBADF' && /link is closed/.test(e.message),
+  );
 });
 
 test('section-driven attach: tracepoint/G/N and tp/G/N from loadProgram({ section })', (t) => {
@@ -76,7 +79,8 @@ test('a missing tracepoint names the nearest ones; a wrong program type is refus
   const c = counter(t, ProgType.Tracepoint);
   assert.throws(
     () => c.prog.attachTracepoint('syscalls', 'sys_enter_getppidd'),
-    (e) => e instanceof TracepointNotFoundError && /no tracepoint "sys_enter_getppidd".*syscalls\/sys_enter_getppid/.test(e.message),
+    (e) =>
+      e instanceof TracepointNotFoundError && /no tracepoint "sys_enter_getppidd".*syscalls\/sys_enter_getppid/.test(e.message),
   );
   assert.throws(
     () => c.prog.attachTracepoint('syscallz', 'sys_enter_getppid'),
@@ -85,7 +89,8 @@ test('a missing tracepoint names the nearest ones; a wrong program type is refus
   const sock = counter(t, ProgType.SocketFilter);
   assert.throws(
     () => sock.prog.attachTracepoint('syscalls', 'sys_enter_getppid'),
-    (e) => e instanceof TypeError && /attachTracepoint takes Tracepoint programs; program "counter" is SocketFilter/.test(e.message),
+    (e) =>
+      e instanceof TypeError && /attachTracepoint takes Tracepoint programs; program "counter" is SocketFilter/.test(e.message),
   );
   assert.throws(() => sock.prog.attachXdp('lo'), /attachXdp takes Xdp programs/);
   assert.throws(() => c.prog.attachTracepoint('syscalls', 'a b'), /must be a non-empty name/);
@@ -176,7 +181,13 @@ test('fentry/fexit/fmod_ret/lsm: this kernel refuses trampolines with EPERM; the
     link.close();
   }
   assert.throws(
-    () => loadProgram({ type: ProgType.Tracing, expectedAttachType: AttachType.TraceFentry, attachTo: 'do_unlinkatt', instructions: new Asm().mov64(R0, 0).exit() }),
+    () =>
+      loadProgram({
+        type: ProgType.Tracing,
+        expectedAttachType: AttachType.TraceFentry,
+        attachTo: 'do_unlinkatt',
+        instructions: new Asm().mov64(R0, 0).exit(),
+      }),
     /has no FUNC do_unlinkatt; names like it: do_unlinkat/,
   );
 });
@@ -228,7 +239,13 @@ test('iter/task: an iterator link runs the program once per task; its output is 
     .exit();
   const prog = closeAfter(
     t,
-    loadProgram({ type: ProgType.Tracing, expectedAttachType: AttachType.TraceIter, attachTo: 'task', instructions: a, section: 'iter/task' }),
+    loadProgram({
+      type: ProgType.Tracing,
+      expectedAttachType: AttachType.TraceIter,
+      attachTo: 'task',
+      instructions: a,
+      section: 'iter/task',
+    }),
   );
   const link = prog.attach();
   t.after(() => link.close());
@@ -303,7 +320,12 @@ test('iter/bpf_map_elem: this kernel refuses map-element iterators (EPERM from t
     .exit();
   let prog;
   try {
-    prog = loadProgram({ type: ProgType.Tracing, expectedAttachType: AttachType.TraceIter, attachTo: 'bpf_map_elem', instructions: a });
+    prog = loadProgram({
+      type: ProgType.Tracing,
+      expectedAttachType: AttachType.TraceIter,
+      attachTo: 'bpf_map_elem',
+      instructions: a,
+    });
   } catch (e) {
     // Linux 6.18 here: "processed 0 insns" in the log, so the verifier started and refused at the attach target.
     assert.ok(e instanceof BpfError && e.code === 'EPERM', e.message);
@@ -318,7 +340,14 @@ test('iter/bpf_map_elem: this kernel refuses map-element iterators (EPERM from t
   const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const seen = [];
   for (let i = 0; i < out.length; i += 8) seen.push([v.getUint32(i, true), v.getUint32(i + 4, true)]);
-  assert.deepEqual(seen.sort((x, y) => x[0] - y[0]), [[3, 300], [5, 500], [8, 800]]);
+  assert.deepEqual(
+    seen.sort((x, y) => x[0] - y[0]),
+    [
+      [3, 300],
+      [5, 500],
+      [8, 800],
+    ],
+  );
 });
 
 test('perf_event: a program sampling the software CPU clock runs, and stops after close()', async (t) => {
@@ -366,11 +395,20 @@ test('a pinned link survives close() and another process finds it with Link.open
   assert.deepEqual(JSON.parse(other), { id, type: 'perf_event', tp: 'sys_enter_getppid', prog: c.prog.id });
   const pinned = bpftool('link', 'show', 'pinned', path);
   assert.equal(pinned.id, id);
-  assert.ok(listLinks().some((l) => l.id === id && l.progId === c.prog.id), 'listLinks() has it');
+  assert.ok(
+    listLinks().some((l) => l.id === id && l.progId === c.prog.id),
+    'listLinks() has it',
+  );
   assert.throws(() => link.pin(`${path}_again`), /EBADF/);
   const again = Link.openPinned(path);
-  assert.throws(() => again.pin(path), (e) => e instanceof BpfError && e.code === 'EEXIST');
-  assert.throws(() => again.detach(), (e) => e instanceof BpfError && e.code === 'EOPNOTSUPP' && /no forced detach/.test(e.message));
+  assert.throws(
+    () => again.pin(path),
+    (e) => e instanceof BpfError && e.code === 'EEXIST',
+  );
+  assert.throws(
+    () => again.detach(),
+    (e) => e instanceof BpfError && e.code === 'EOPNOTSUPP' && /no forced detach/.test(e.message),
+  );
   assert.equal(again.closed, true, 'detach() closes the handle even when the kernel has no forced detach');
   getppid(2);
   assert.equal(c.count(), 11, 'still attached: the pin holds it');
@@ -380,7 +418,10 @@ test('a pinned link survives close() and another process finds it with Link.open
   assert.equal(listLinkIds().includes(id), false, 'the link is gone with its pin');
   getppid(9);
   assert.equal(c.count(), 11, 'no counts once the last reference (the pin) is gone');
-  assert.throws(() => Link.openPinned(`${path}_none`), (e) => e instanceof BpfError && e.code === 'ENOENT');
+  assert.throws(
+    () => Link.openPinned(`${path}_none`),
+    (e) => e instanceof BpfError && e.code === 'ENOENT',
+  );
   const mapPin = pinPath(t, 'links_notalink');
   c.map.pin(mapPin);
   assert.throws(() => Link.openPinned(mapPin), /holds a bpf-map, not a BPF link/);
@@ -417,5 +458,8 @@ test('no attach leaves an fd behind, failed or not; [Symbol.dispose] closes the 
   assert.equal(openFdCount(), before);
   const closed = counter(t, ProgType.Tracepoint);
   closed.prog.close();
-  assert.throws(() => closed.prog.attachTracepoint('syscalls', 'sys_enter_getppid'), (e) => e instanceof BpfError && e.code === 'EBADF');
+  assert.throws(
+    () => closed.prog.attachTracepoint('syscalls', 'sys_enter_getppid'),
+    (e) => e instanceof BpfError && e.code === 'EBADF',
+  );
 });

@@ -96,15 +96,20 @@ function perfLink(progFd: number, pfd: number, what: string, cleanup?: () => voi
       'BPF_LINK_CREATE',
       errno,
       what,
-      errno === 22
-        ? 'the kernel refused a perf link (Linux 5.15+), or the program type does not fit this event'
-        : undefined,
+      errno === 22 ? 'the kernel refused a perf link (Linux 5.15+), or the program type does not fit this event' : undefined,
     );
   }
   return Link.adopt(fd, cleanup);
 }
 
-function openPerf(type: number, config: bigint, pid: number, cpu: number, what: string, opts: { sample?: bigint; freq?: boolean } = {}): number {
+function openPerf(
+  type: number,
+  config: bigint,
+  pid: number,
+  cpu: number,
+  what: string,
+  opts: { sample?: bigint; freq?: boolean } = {},
+): number {
   const pfd = perfEventOpen({ type, config, pid, cpu, ...opts });
   if (pfd < 0) {
     const errno = -pfd;
@@ -171,7 +176,8 @@ export function attachTracing(p: AttachableProgram): Link {
 
 /** The kernel's syscall entry symbol for syscall `name` on this architecture (`__x64_sys_NAME`, …). */
 export function syscallSymbol(name: string): string {
-  const prefix = arch() === 'x64' ? '__x64_sys_' : arch() === 'arm64' ? '__arm64_sys_' : arch() === 's390x' ? '__s390x_sys_' : 'sys_';
+  const prefix =
+    arch() === 'x64' ? '__x64_sys_' : arch() === 'arm64' ? '__arm64_sys_' : arch() === 's390x' ? '__s390x_sys_' : 'sys_';
   return `${prefix}${name}`;
 }
 
@@ -255,7 +261,7 @@ export function attachUprobe(
         target: 0,
         attachType: AttachTypeExt.TraceUprobeMulti,
         flags: 0,
-        uprobeMulti: { path: cPath(path), offsets, count: 1, flags: retprobe ? 1 : 0, pid: pid > 0 ? pid : 0 },
+        uprobeMulti: { path: cPath(path), offsets, count: 1, flags: retprobe ? 1 : 0, pid: Math.max(pid, 0) },
       },
       what,
     );
@@ -379,10 +385,16 @@ function openDir(what: string, path: string | number): { fd: number; own: boolea
  * `attachType`: a cgroup link (5.7+), else BPF_PROG_ATTACH with `flags`.
  * @kernel 4.10 (links 5.7)
  */
-export function attachCgroup(p: AttachableProgram, cgroup: string | number, attachType: number, opts: { flags?: number } = {}): Link {
+export function attachCgroup(
+  p: AttachableProgram,
+  cgroup: string | number,
+  attachType: number,
+  opts: { flags?: number } = {},
+): Link {
   const progFd = p.fd;
   if (typeof progFd !== 'number' || progFd < 0) throw new BpfError('BPF_LINK_CREATE', 9, { hint: 'the program is closed' });
-  if (!Number.isInteger(attachType) || attachType < 0) throw new RangeError(`attachType must be an AttachType, got ${attachType}`);
+  if (!Number.isInteger(attachType) || attachType < 0)
+    throw new RangeError(`attachType must be an AttachType, got ${attachType}`);
   const flags = opts.flags ?? 0;
   if (!Number.isInteger(flags) || flags < 0) throw new RangeError(`flags must be a u32, got ${flags}`);
   const dir = openDir('cgroup directory', cgroup);
@@ -495,10 +507,7 @@ export function attachIter(p: AttachableProgram, opts: { map?: { readonly fd: nu
     new DataView(iterInfo.buffer).setUint32(0, mapFd, true); // union bpf_iter_link_info { struct { __u32 map_fd; } map; }
   }
   const what = `iterator ${p.attachTo ?? ''}`.trim();
-  return create(
-    { progFd, target: 0, attachType: AttachType.TraceIter, flags: 0, iterInfo },
-    what,
-  );
+  return create({ progFd, target: 0, attachType: AttachType.TraceIter, flags: 0, iterInfo }, what);
 }
 
 function checkName(what: string, v: unknown): void {

@@ -119,5 +119,9 @@ export function symbolFileOffset(path: string, symbol: string): number {
   }
   for (const p of phdrs)
     if (hit.value >= p.vaddr && hit.value < p.vaddr + p.filesz) return Number(hit.value - p.vaddr + p.offset);
-  throw new SymbolNotFoundError(path, symbol, `${symbol} in ${path} is at 0x${hit.value.toString(16)}, outside every loaded segment`);
+  throw new SymbolNotFoundError(
+    path,
+    symbol,
+    `${symbol} in ${path} is at 0x${hit.value.toString(16)}, outside every loaded segment`,
+  );
 }

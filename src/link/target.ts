@@ -24,7 +24,9 @@ export function resolveAttachBtfId(
     return attachBtfId;
   }
   if (typeof attachTo !== 'string' || attachTo.length === 0 || /[\s\0/]/.test(attachTo))
-    throw new TypeError(`attachTo must name a kernel function, tracepoint, LSM hook or iterator, got ${JSON.stringify(attachTo)}`);
+    throw new TypeError(
+      `attachTo must name a kernel function, tracepoint, LSM hook or iterator, got ${JSON.stringify(attachTo)}`,
+    );
   if (type !== ProgType.Tracing && type !== ProgType.Lsm)
     throw new TypeError(`attachTo is for Tracing and Lsm programs (${ProgType[type] ?? type} programs attach elsewhere)`);
   let id: number | undefined;

@@ -15,8 +15,12 @@ let root: string | undefined;
 /** The tracefs directory, mounting tracefs at /sys/kernel/tracing when it is not mounted anywhere. */
 export function tracefsRoot(): string {
   if (root !== undefined) return root;
-  if (existsSync(`${TRACEFS}/events`)) return (root = TRACEFS);
-  if (existsSync(`${DEBUGFS_TRACING}/events`)) return (root = DEBUGFS_TRACING);
+  for (const dir of [TRACEFS, DEBUGFS_TRACING]) {
+    if (existsSync(`${dir}/events`)) {
+      root = dir;
+      return dir;
+    }
+  }
   try {
     execFileSync('mount', ['-t', 'tracefs', 'tracefs', TRACEFS], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
@@ -25,7 +29,8 @@ export function tracefsRoot(): string {
     );
   }
   if (!existsSync(`${TRACEFS}/events`)) throw new Error(`tracefs mounted at ${TRACEFS} has no events/ directory`);
-  return (root = TRACEFS);
+  root = TRACEFS;
+  return TRACEFS;
 }
 
 function listDir(path: string): string[] {

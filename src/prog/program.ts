@@ -6,12 +6,12 @@
 import { BtfBuilder } from '../btf/build.js';
 import { Btf, trimLog } from '../btf/load.js';
 import { BpfError } from '../errors.js';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { Cmd, getFdById, objGetInfo, progAttach, progLoad, progTestRun } from '../sys/bpf.js';
 import { fdKind, release } from '../sys/fd.js';
 import { OwnedFd } from '../sys/owned-fd.js';
 import * as L from '../sys/layout.js';
-import { AttachType, BPF_F_TEST_RUN_ON_CPU, ProgType } from '../sys/uapi.js';
+import { type AttachType, BPF_F_TEST_RUN_ON_CPU, ProgType } from '../sys/uapi.js';
 import { checkInt, checkMapName, checkU32, describe } from '../validate.js';
 import { Asm } from './asm.js';
 import { loadEpermHint } from './eperm.js';

@@ -64,16 +64,7 @@ export function linkCreate(p: LinkCreateParams): number {
     v.setUint32(A.uprobeMultiCnt, u.count, true);
     v.setUint32(A.uprobeMultiFlags, u.flags, true);
     v.setUint32(A.uprobeMultiPid, u.pid, true);
-    return addon.bpf(
-      Cmd.BPF_LINK_CREATE,
-      linkCreateAttr,
-      A.u0,
-      u.path,
-      u.path.length,
-      A.u1,
-      u.offsets,
-      u.count * 8,
-    );
+    return addon.bpf(Cmd.BPF_LINK_CREATE, linkCreateAttr, A.u0, u.path, u.path.length, A.u1, u.offsets, u.count * 8);
   }
   return addon.bpf(Cmd.BPF_LINK_CREATE, linkCreateAttr);
 }
