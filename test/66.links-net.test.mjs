@@ -225,3 +225,35 @@ test('no failed network attach leaves an fd behind', (t) => {
   }
   assert.equal(openFdCount(), before);
 });
+
+test('CLI: bpfmap link show/list/pin/detach on an XDP link, compared with bpftool', (t) => {
+  const net = vethNetns(t);
+  const c = counter(t, ProgType.Xdp, { ret: XDP_PASS });
+  const link = c.prog.attachXdp(net.host);
+  t.after(() => link.close());
+  const bin = new URL('../dist/cli/bin.js', import.meta.url).pathname;
+  const cli = (...args) => execFileSync(process.execPath, [bin, ...args.map(String)], { encoding: 'utf8' });
+  const shown = JSON.parse(cli('link', 'show', 'id', link.id, '--json'));
+  const theirs = bpftool('link', 'show', 'id', link.id);
+  for (const f of ['id', 'type', 'prog_id']) assert.deepEqual(shown[f], theirs[f], f);
+  assert.equal(shown.ifindex, net.hostIfindex);
+  assert.deepEqual(
+    JSON.parse(cli('link', 'list', '--json')).find((l) => l.id === link.id),
+    shown,
+  );
+  assert.match(
+    cli('link', 'show', 'id', link.id),
+    new RegExp(`^${link.id}: xdp  prog ${c.prog.id}\\n\\tifindex ${net.hostIfindex}`),
+  );
+  const path = pinPath(t, 'links_cli');
+  cli('link', 'pin', 'id', link.id, path);
+  assert.equal(bpftool('link', 'show', 'pinned', path).id, link.id);
+  link.close();
+  net.sendFromNs(5);
+  assert.ok(settled(c) >= 5, 'pinned by the CLI: still attached after close()');
+  assert.match(cli('link', 'detach', 'pinned', path), new RegExp(`detached link ${shown.id}`));
+  const n = settled(c);
+  net.sendFromNs(5);
+  assert.equal(settled(c), n, 'no counts after bpfmap link detach');
+  assert.throws(() => cli('link', 'frobnicate'), /unknown verb "frobnicate" \(list, show, pin or detach\)/);
+});
