@@ -81,26 +81,30 @@ export function linkVerb(w: Words, p: Parsed, io: Io): void {
     case 'show': {
       if (w.done) {
         const all = listLinks().map(linkJson);
-        return io.out(p.json ? json(all, p.pretty) : all.map(lines).join('\n'));
+        io.out(p.json ? json(all, p.pretty) : all.map(lines).join('\n'));
+        return;
       }
       const link = openLink(w);
       w.end();
       const d = withLink(link, (l) => linkJson(l.info()));
-      return io.out(p.json ? json(d, p.pretty) : lines(d));
+      io.out(p.json ? json(d, p.pretty) : lines(d));
+      return;
     }
     case 'pin': {
       const link = openLink(w);
       const path = w.next('pin path (FILE on a bpffs)');
       w.end();
       withLink(link, (l) => l.pin(path));
-      return io.out(p.json ? json({ pinned: path }, p.pretty) : `pinned at ${path}`);
+      io.out(p.json ? json({ pinned: path }, p.pretty) : `pinned at ${path}`);
+      return;
     }
     case 'detach': {
       const link = openLink(w);
       w.end();
       const id = link.id;
       link.detach(); // closes it as well
-      return io.out(p.json ? json({ detached: id }, p.pretty) : `detached link ${id}`);
+      io.out(p.json ? json({ detached: id }, p.pretty) : `detached link ${id}`);
+      return;
     }
     default:
       throw new UsageError(`link: unknown verb ${JSON.stringify(sub)} (list, show, pin or detach)`, 'link');
