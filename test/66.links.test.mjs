@@ -463,3 +463,37 @@ test('no attach leaves an fd behind, failed or not; [Symbol.dispose] closes the 
     (e) => e instanceof BpfError && e.code === 'EBADF',
   );
 });
+
+test('the pre-5.15 perf path (PERF_EVENT_IOC_SET_BPF + ENABLE) counts, says so in info(), and detaches on close()', async (t) => {
+  // An internal: this kernel has perf links, so the older path is forced here to run it for real.
+  const { setPerfAttachMode } = await import('../dist/link/attach.js');
+  setPerfAttachMode('ioctl');
+  t.after(() => setPerfAttachMode('auto'));
+  const c = counter(t, ProgType.Tracepoint, { filter: true });
+  c.only(process.pid);
+  const before = openFdCount();
+  const link = c.prog.attachTracepoint('syscalls', 'sys_enter_getppid');
+  assert.equal(openFdCount(), before + 1, 'the link holds the perf event fd');
+  getppid(13);
+  assert.equal(c.count(), 13);
+  assert.deepEqual(link.info(), {
+    type: 'perf_event',
+    typeId: 0,
+    id: 0,
+    progId: c.prog.id,
+    mechanism: 'perf_event ioctl',
+    perfEventType: 'tracepoint',
+    tpName: 'sys_enter_getppid',
+  });
+  assert.equal(link.mechanism, 'perf_event ioctl');
+  assert.throws(
+    () => link.pin(pinPath(t, 'links_ioctl')),
+    (e) => e instanceof BpfError && /only links can be pinned/.test(e.message),
+  );
+  link.close();
+  assert.equal(openFdCount(), before);
+  getppid(5);
+  assert.equal(c.count(), 13, 'no counts after close()');
+  const sock = counter(t, ProgType.SocketFilter);
+  assert.throws(() => sock.prog.attachTracepoint('syscalls', 'sys_enter_getppid'), /takes Tracepoint programs/);
+});

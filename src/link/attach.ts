@@ -9,7 +9,15 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node
 import { arch } from 'node:os';
 import { BpfError } from '../errors.js';
 import { closeFd, cPath, dupFd, progAttach } from '../sys/bpf.js';
-import { linkCreate, PerfSw, PerfType, perfEventOpen, rawTracepointOpen } from '../sys/link.js';
+import {
+  linkCreate,
+  PerfSw,
+  PerfType,
+  perfEventDisable,
+  perfEventOpen,
+  perfEventSetBpf,
+  rawTracepointOpen,
+} from '../sys/link.js';
 import { AttachType, ProgType } from '../sys/uapi.js';
 import { symbolFileOffset } from './elf-symbols.js';
 import { KernelConfigError, kernelConfig } from './hints.js';
@@ -82,24 +90,63 @@ function create(p: Parameters<typeof linkCreate>[0], what: string, cleanup?: () 
 
 // ---- perf events: tracepoints, probes, software events -----------------------------------------
 
-/**
- * Attaches `progFd` to the open perf event `pfd` with a perf link (5.15+).
- * The link keeps the event alive; our fd is closed either way.
- */
-function perfLink(progFd: number, pfd: number, what: string, cleanup?: () => void): Link {
-  const fd = linkCreate({ progFd, target: pfd, attachType: AttachType.PerfEvent, flags: 0 });
-  closeFd(pfd); // the link holds its own reference to the event
-  if (fd < 0) {
-    cleanup?.();
-    const errno = -fd;
-    throw linkError(
-      'BPF_LINK_CREATE',
-      errno,
-      what,
-      errno === 22 ? 'the kernel refused a perf link (Linux 5.15+), or the program type does not fit this event' : undefined,
-    );
+let perfMode: 'auto' | 'ioctl' = 'auto';
+
+/** @internal Tests: `'ioctl'` makes perf-event attaches take the pre-5.15 path (PERF_EVENT_IOC_SET_BPF). */
+export function setPerfAttachMode(mode: 'auto' | 'ioctl'): void {
+  perfMode = mode;
+}
+
+function progIdOf(progFd: number): number {
+  try {
+    return Number(/^prog_id:\s*(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${progFd}`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
   }
-  return Link.adopt(fd, cleanup);
+}
+
+/**
+ * Attaches `progFd` to the open perf event `pfd`: a perf link (5.15+), which
+ * keeps the event alive (our fd is closed), else PERF_EVENT_IOC_SET_BPF and
+ * IOC_ENABLE on the event, which the returned Link then holds open.
+ */
+function perfLink(progFd: number, pfd: number, what: string, cleanup?: () => void, info: Partial<LinkInfo> = {}): Link {
+  let errno = 22;
+  if (perfMode === 'auto') {
+    const fd = linkCreate({ progFd, target: pfd, attachType: AttachType.PerfEvent, flags: 0 });
+    if (fd >= 0) {
+      closeFd(pfd); // the link holds its own reference to the event
+      return Link.adopt(fd, cleanup);
+    }
+    errno = -fd;
+  }
+  if (errno === 22) {
+    // Before 5.15 (or forced): the program goes onto the event itself.
+    const r = perfEventSetBpf(pfd, progFd);
+    if (r >= 0) {
+      const progId = progIdOf(progFd);
+      return Link.legacy(
+        pfd,
+        {
+          mechanism: 'perf_event ioctl',
+          detach() {
+            perfEventDisable(pfd); // the Link closes the fd next, which detaches the program
+          },
+          info: (): LinkInfo => ({ type: 'perf_event', typeId: 0, id: 0, progId, mechanism: 'perf_event ioctl', ...info }),
+        },
+        cleanup,
+      );
+    }
+    if (perfMode === 'ioctl') errno = -r;
+  }
+  closeFd(pfd);
+  cleanup?.();
+  throw linkError(
+    perfMode === 'ioctl' ? 'PERF_EVENT_IOC_SET_BPF' : 'BPF_LINK_CREATE',
+    errno,
+    what,
+    errno === 22 ? 'the program type does not fit this event' : undefined,
+  );
 }
 
 function openPerf(
@@ -131,7 +178,7 @@ export function attachTracepoint(p: AttachableProgram, group: string, name: stri
   checkName('tracepoint name', name);
   const id = tracepointId(group, name);
   const pfd = openPerf(PerfType.Tracepoint, BigInt(id), -1, 0, `tracepoint ${group}/${name}`);
-  return perfLink(progFd, pfd, `tracepoint ${group}/${name}`);
+  return perfLink(progFd, pfd, `tracepoint ${group}/${name}`, undefined, { perfEventType: 'tracepoint', tpName: name });
 }
 
 /**
@@ -274,7 +321,7 @@ export function attachUprobe(
     ev.remove();
     throw e;
   }
-  return perfLink(progFd, pfd, what, ev.remove);
+  return perfLink(progFd, pfd, what, ev.remove, { perfEventType: retprobe ? 'uretprobe' : 'uprobe', fileName: path, offset });
 }
 
 /** What `attachPerfEvent` opens: a software event (default the CPU clock) on one CPU and/or process. */
@@ -310,7 +357,10 @@ export function attachPerfEvent(p: AttachableProgram, opts: PerfEventOptions = {
     sample,
     freq,
   });
-  return perfLink(progFd, pfd, 'perf event');
+  return perfLink(progFd, pfd, 'perf event', undefined, {
+    perfEventType: 'event',
+    config: BigInt(opts.config ?? PerfSw.CpuClock),
+  });
 }
 
 // ---- networking -------------------------------------------------------------------------------
@@ -433,13 +483,7 @@ function progAttachLink(p: AttachableProgram, dir: { fd: number; own: boolean },
     closeFd(target);
     throw new BpfError('BPF_PROG_ATTACH', -progFd, { hint: 'cannot hold the program fd' });
   }
-  const progId = (() => {
-    try {
-      return Number(/^prog_id:\s*(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${progFd}`, 'utf8'))?.[1] ?? 0);
-    } catch {
-      return 0;
-    }
-  })();
+  const progId = progIdOf(progFd);
   return Link.legacy(-1, {
     mechanism: 'prog_attach',
     detach() {

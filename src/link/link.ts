@@ -229,8 +229,8 @@ export class Link {
   }
 
   /** @internal Wraps an attachment made without a kernel link; `fd` (or -1) is what it holds open. */
-  static legacy(fd: number, hold: LegacyHold): Link {
-    return new Link(TOKEN, fd, hold);
+  static legacy(fd: number, hold: LegacyHold, cleanup?: () => void): Link {
+    return new Link(TOKEN, fd, hold, cleanup);
   }
 
   /** The link's fd (for the older mechanisms: the perf event or target fd it holds), or -1 once closed. */
@@ -395,6 +395,7 @@ export class Link {
         this.#legacy.detach();
       } finally {
         if (fd >= 0) release(this, fd);
+        this.#cleanup?.();
       }
       return;
     }

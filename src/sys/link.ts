@@ -134,3 +134,15 @@ export function perfEventOpen(p: PerfOpenParams): number {
   if (p.freq) v.setBigUint64(40, 1n << 10n, true);
   return addon.perfEventOpen(attr, p.pid, p.cpu, -1, 1 << 3); // PERF_FLAG_FD_CLOEXEC
 }
+
+/** PERF_EVENT_IOC_SET_BPF then PERF_EVENT_IOC_ENABLE on perf event `pfd` (the pre-5.15 way to run a program on it): 0 or -errno. */
+export function perfEventSetBpf(pfd: number, progFd: number): number {
+  const r = addon.ioctl(pfd, 0x40042408, progFd);
+  if (r < 0) return r;
+  return addon.ioctl(pfd, 0x2400, 0);
+}
+
+/** PERF_EVENT_IOC_DISABLE on `pfd`: 0 or -errno. */
+export function perfEventDisable(pfd: number): number {
+  return addon.ioctl(pfd, 0x2401, 0);
+}
