@@ -109,7 +109,8 @@ export { UserRingBufWriter } from './user-ringbuf.js';
 
 // §9 Links (issue 17)
 export { Link, listLinkIds, listLinks } from './link/link.js';
-export type { LinkInfo, LinkMechanism } from './link/link.js';
+export type { LegacyHold, LinkInfo, LinkMechanism } from './link/link.js';
+export type { LoadInfo } from './prog/program.js';
 export { AttachTypeExt, XDP_MODES, syscallSymbol } from './link/attach.js';
 export type { PerfEventOptions, XdpMode } from './link/attach.js';
 export type { AttachOptions } from './link/section.js';

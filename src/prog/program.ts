@@ -67,8 +67,8 @@ export interface LoadProgramOptions {
   section?: string;
 }
 
-/** What `loadProgram` remembers for attaching. */
-interface LoadInfo {
+/** What `loadProgram` remembers on the program for attaching it later (its section, expected attach type and tracing target). */
+export interface LoadInfo {
   section: string | undefined;
   expectedAttachType: number | undefined;
   attachBtfId: number | undefined;
