@@ -168,6 +168,41 @@ test('cgroup links: cgroup_skb egress counts a child’s packets; cgroup/sock_cr
   assert.throws(() => skb.prog.attachCgroup(`${dir}/none`, AttachType.CgroupInetEgress), /cannot open the cgroup directory/);
 });
 
+test('cgroup attach without links (BPF_PROG_ATTACH, as before 5.7): counts, says prog_attach, detaches on close()', async (t) => {
+  const { setProgAttachOnly } = await import('../dist/link/attach.js');
+  setProgAttachOnly(true);
+  t.after(() => setProgAttachOnly(false));
+  const dir = `${cgroup2()}/bpfmap_links_pa_${process.pid}`;
+  mkdirSync(dir, { recursive: true });
+  t.after(() => rmdirSync(dir));
+  const skb = counter(t, ProgType.CgroupSkb, { ret: 1, load: { expectedAttachType: AttachType.CgroupInetEgress } });
+  const fds = openFdCount();
+  const link = skb.prog.attachCgroup(dir, AttachType.CgroupInetEgress);
+  const send = `const s=require('node:dgram').createSocket('udp4');let i=0;const go=()=>{if(i++>=10)return s.close();s.send('x',9,'127.0.0.1',go)};go();`;
+  inCgroup(dir, send);
+  assert.ok(skb.count() >= 10);
+  assert.equal(link.mechanism, 'prog_attach');
+  assert.deepEqual(link.info(), {
+    type: 'prog_attach',
+    typeId: 0,
+    id: 0,
+    progId: skb.prog.id,
+    mechanism: 'prog_attach',
+    attachType: AttachType.CgroupInetEgress,
+  });
+  assert.deepEqual(
+    bpftool('cgroup', 'show', dir).map((p) => [p.id, p.attach_type]),
+    [[skb.prog.id, 'cgroup_inet_egress']],
+  );
+  assert.throws(() => link.pin(pinPath(t, 'links_pa')), /only links can be pinned/);
+  link.close();
+  assert.equal(openFdCount(), fds);
+  assert.deepEqual(bpftool('cgroup', 'show', dir) ?? [], []);
+  const n = skb.count();
+  inCgroup(dir, send);
+  assert.equal(skb.count(), n);
+});
+
 test('sk_lookup: a netns link runs on each socket lookup in that namespace', async (t) => {
   const net = vethNetns(t);
   const c = counter(t, ProgType.SkLookup, { ret: 1, load: { expectedAttachType: AttachType.SkLookup, section: 'sk_lookup' } });

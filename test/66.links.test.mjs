@@ -401,6 +401,7 @@ test('a pinned link survives close() and another process finds it with Link.open
   );
   assert.throws(() => link.pin(`${path}_again`), /EBADF/);
   const again = Link.openPinned(path);
+  assert.equal(again.pinned, true);
   assert.throws(
     () => again.pin(path),
     (e) => e instanceof BpfError && e.code === 'EEXIST',

@@ -65,6 +65,13 @@ function needType(p: AttachableProgram, hook: string, types: readonly number[]):
   return fd;
 }
 
+let progAttachOnly = false;
+
+/** @internal Tests: `true` makes cgroup and sockmap attaches take the pre-link path (BPF_PROG_ATTACH). */
+export function setProgAttachOnly(on: boolean): void {
+  progAttachOnly = on;
+}
+
 /** A BpfError for a failed link creation, with what was asked. */
 function linkError(command: string, errno: number, what: string, extra?: string): BpfError {
   const hints: Record<number, string> = {
@@ -450,7 +457,7 @@ export function attachCgroup(
   const dir = openDir('cgroup directory', cgroup);
   const what = `${AttachType[attachType] ?? attachType} on cgroup ${cgroup}`;
   try {
-    const fd = linkCreate({ progFd, target: dir.fd, attachType, flags: 0 });
+    const fd = progAttachOnly ? -22 : linkCreate({ progFd, target: dir.fd, attachType, flags: 0 });
     if (fd >= 0) return Link.adopt(fd);
     if (-fd !== 22 && -fd !== 95 && -fd !== 524)
       throw linkError('BPF_LINK_CREATE', -fd, what, -fd === 9 ? 'the cgroup fd is not open' : undefined);
@@ -525,7 +532,7 @@ export function attachSockmap(p: AttachableProgram, map: { readonly fd: number }
   const mapFd = map?.fd;
   if (typeof mapFd !== 'number' || mapFd < 0) throw new BpfError('BPF_LINK_CREATE', 9, { hint: 'the map is closed' });
   const what = `${AttachType[attachType] ?? attachType} on map fd ${mapFd}`;
-  const fd = linkCreate({ progFd, target: mapFd, attachType, flags: 0 });
+  const fd = progAttachOnly ? -22 : linkCreate({ progFd, target: mapFd, attachType, flags: 0 });
   if (fd >= 0) return Link.adopt(fd);
   if (-fd !== 22) throw linkError('BPF_LINK_CREATE', -fd, what);
   const r = progAttach(false, mapFd, progFd, attachType, 0);
