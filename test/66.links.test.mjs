@@ -27,7 +27,7 @@ import {
   R10,
   TracepointNotFoundError,
 } from 'bpfmap';
-import { bpftool, closeAfter, openFdCount, pinPath, tmpMap, u32 } from './helpers/kernel.mjs';
+import { bpftool, closeAfter, gcChild, openFdCount, pinPath, tmpMap, u32 } from './helpers/kernel.mjs';
 import { counter, getppid } from './helpers/links.mjs';
 
 test('tracepoint: attach to syscalls/sys_enter_getppid, count real calls, detach, counts stop', (t) => {
@@ -497,4 +497,23 @@ test('the pre-5.15 perf path (PERF_EVENT_IOC_SET_BPF + ENABLE) counts, says so i
   assert.equal(c.count(), 13, 'no counts after close()');
   const sock = counter(t, ProgType.SocketFilter);
   assert.throws(() => sock.prog.attachTracepoint('syscalls', 'sys_enter_getppid'), /takes Tracepoint programs/);
+});
+
+test('a dropped Link is closed by the garbage collector (a safety net), and the kernel drops the link', () => {
+  const figures = gcChild(`
+    import { Asm, Link, listLinkIds, loadProgram, ProgType, R0 } from 'bpfmap';
+    import { readdirSync } from 'node:fs';
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const prog = loadProgram({ type: ProgType.RawTracepoint, instructions: new Asm().mov64(R0, 0).exit() });
+    const before = fds();
+    let ids = [];
+    (() => { for (let i = 0; i < 50; i++) ids.push(prog.attachRawTracepoint('sys_enter').id); })();
+    const during = fds();
+    for (let i = 0; i < 10; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); }
+    const live = new Set(listLinkIds());
+    console.log(JSON.stringify({ opened: during - before, left: fds() - before, alive: ids.filter((id) => live.has(id)).length }));
+  `);
+  assert.equal(figures.opened, 50);
+  assert.equal(figures.left, 0);
+  assert.equal(figures.alive, 0);
 });
