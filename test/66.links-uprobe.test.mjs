@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'node:test';
-import { ProgType, SymbolNotFoundError, symbolFileOffset } from 'bpfmap';
+import { AttachTypeExt, ProgType, SymbolNotFoundError, symbolFileOffset } from 'bpfmap';
 import { openFdCount } from './helpers/kernel.mjs';
 import { counter } from './helpers/links.mjs';
 
@@ -102,4 +102,31 @@ test('a missing symbol lists the nearest; a stripped binary says so; no fd is le
     new RegExp(`bpfmap_${process.pid}/`),
     'no tracefs probe event left behind',
   );
+});
+
+test('uprobe_multi: a program loaded for BPF_TRACE_UPROBE_MULTI gets an uprobe_multi link (6.6+), with the pid filter', async (t) => {
+  const { bin, run } = build(t);
+  const c = counter(t, ProgType.Kprobe, { load: { expectedAttachType: AttachTypeExt.TraceUprobeMulti } });
+  const link = c.prog.attachUprobe(bin, 'bpfmap_target');
+  const info = link.info();
+  assert.equal(info.type, 'uprobe_multi');
+  assert.equal(info.count, 1);
+  assert.equal(info.fileName, bin);
+  run(21);
+  assert.equal(c.count(), 21);
+  link.close();
+  run(5);
+  assert.equal(c.count(), 21);
+  const child = spawn(bin, ['4', 'wait'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => child.kill());
+  await new Promise((r) => child.on('spawn', r));
+  const ret = counter(t, ProgType.Kprobe, { load: { expectedAttachType: AttachTypeExt.TraceUprobeMulti } });
+  const l2 = ret.prog.attachUprobe(bin, 'bpfmap_target', { retprobe: true, pid: child.pid });
+  t.after(() => l2.close());
+  assert.equal(l2.info().pid, child.pid);
+  run(30);
+  const exited = new Promise((r) => child.on('exit', r));
+  child.stdin.end('x');
+  await exited;
+  assert.equal(ret.count(), 4);
 });
