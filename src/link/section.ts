@@ -222,3 +222,53 @@ export function attachBySection(p: AttachableProgram, section: string | undefine
     `section "${section}" does not say where program${p.name ? ` "${p.name}"` : ''} attaches; sections that do: ${ATTACHABLE_SECTIONS.join(', ')}`,
   );
 }
+
+const ATTACH_HEADS = new Set([
+  'tracepoint',
+  'tp',
+  'raw_tp',
+  'raw_tracepoint',
+  'raw_tp.w',
+  'raw_tracepoint.w',
+  'tp_btf',
+  'fentry',
+  'fexit',
+  'fmod_ret',
+  'fentry.s',
+  'fexit.s',
+  'fmod_ret.s',
+  'lsm',
+  'lsm.s',
+  'freplace',
+  'kprobe',
+  'kretprobe',
+  'ksyscall',
+  'kretsyscall',
+  'uprobe',
+  'uretprobe',
+  'uprobe.s',
+  'uretprobe.s',
+  'xdp',
+  'xdp.frags',
+  'tc',
+  'classifier',
+  'tcx',
+  'perf_event',
+  'iter',
+  'iter.s',
+  'sk_lookup',
+  'flow_dissector',
+]);
+
+/**
+ * Whether section `section` says where its program attaches (what
+ * `obj.attach()` uses to pick the programs it attaches). Sections that need
+ * an option (`xdp`: the interface) count as attachable.
+ */
+export function sectionAttaches(section: string | undefined): boolean {
+  if (!section) return false;
+  const s = section.replace(/^\?/, '');
+  const head = s.split('/')[0] as string;
+  if (head === 'xdp' && s !== 'xdp' && s !== 'xdp/frags') return false;
+  return ATTACH_HEADS.has(head) || s in CGROUP_SECTIONS || s in SOCKMAP_SECTIONS;
+}
