@@ -396,7 +396,7 @@ test('a pinned link survives close() and another process finds it with Link.open
   const pinned = bpftool('link', 'show', 'pinned', path);
   assert.equal(pinned.id, id);
   assert.ok(
-    listLinks().some((l) => l.id === id && l.progId === c.prog.id),
+    listLinks().some((l) => l.id === id && l.programId === c.prog.id),
     'listLinks() has it',
   );
   assert.throws(() => link.pin(`${path}_again`), /EBADF/);

@@ -2,9 +2,9 @@
  * `bpfmap link list|show|pin|detach`, as bpftool spells them: links by id or
  * pin path, their type, program and the fields of their type (tracepoint,
  * interface, cgroup, attach type, iterator target). Uses only the package's
- * public surface (`Link`, `listLinks`).
+ * public surface (`Link`, `listLinkIds`).
  */
-import { AttachType, Link, type LinkInfo, listLinks } from '../index.js';
+import { AttachType, Link, type LinkInfo, listLinkIds } from '../index.js';
 import { type Parsed, UsageError, type Words, parseCount } from './args.js';
 import { json } from './output.js';
 import type { Io } from './verbs.js';
@@ -80,7 +80,16 @@ export function linkVerb(w: Words, p: Parsed, io: Io): void {
     case 'list':
     case 'show': {
       if (w.done) {
-        const all = listLinks().map(linkJson);
+        const all: LinkJson[] = [];
+        for (const id of listLinkIds()) {
+          let link: Link;
+          try {
+            link = Link.fromId(id);
+          } catch {
+            continue; // gone meanwhile
+          }
+          all.push(withLink(link, (l) => linkJson(l.info())));
+        }
         io.out(p.json ? json(all, p.pretty) : all.map(lines).join('\n'));
         return;
       }

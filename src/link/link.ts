@@ -457,30 +457,6 @@ export function listLinkIds(): number[] {
   }
 }
 
-/**
- * Every link on the system with its info (links that vanish while listing are
- * skipped). Opens each link briefly.
- * @kernel 5.8
- */
-export function listLinks(): LinkInfo[] {
-  const out: LinkInfo[] = [];
-  for (const id of listLinkIds()) {
-    let link: Link;
-    try {
-      link = Link.fromId(id);
-    } catch (e) {
-      if (BpfError.is(e, 'ENOENT')) continue;
-      throw e;
-    }
-    try {
-      out.push(link.info());
-    } finally {
-      link.close();
-    }
-  }
-  return out;
-}
-
 /** The live fd of a program handle, or EBADF. */
 export function programFd(command: string, prog: { readonly fd: number }): number {
   if (typeof prog !== 'object' || prog === null) throw new TypeError('expected a BpfProgram');

@@ -7,7 +7,7 @@ import {
   Link,
   type LinkInfo,
   type LinkMechanism,
-  listLinks,
+  listLinkIds,
 } from 'bpfmap';
 
 declare const prog: BpfProgram;
@@ -23,7 +23,7 @@ const again: Link = Link.openPinned('/sys/fs/bpf/x');
 const byId: Link = Link.fromId(3);
 const bytes: Uint8Array = again.readIter();
 const text: string = byId.readIterText();
-const links: LinkInfo[] = listLinks();
+const links: number[] = listLinkIds();
 prog.attachTracepoint('syscalls', 'sys_enter_getppid').close();
 prog.attachUprobe('/bin/true', 'main', { retprobe: true, pid: 1 })[Symbol.dispose]();
 prog.attachTcx(1, 'egress');
