@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -621,6 +622,34 @@ static napi_value Close(napi_env env, napi_callback_info info) {
   return ret_int(env, close(fd) < 0 ? -(int64_t)errno : 0);
 }
 
+/*
+ * ioctl(fd, request, arg) -> the result or -errno, for requests whose argument is a plain integer
+ * that the kernel never dereferences: PERF_EVENT_IOC_ENABLE, _DISABLE, _RESET (arg 0 or
+ * PERF_IOC_FLAG_GROUP) and _SET_BPF (arg: a program fd). Any other request is -EINVAL: with an
+ * integer for its argument, a pointer-taking request would let the kernel read or write anywhere.
+ */
+static napi_value Ioctl(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  uint32_t request, arg;
+  if (argc != 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_uint32(env, argv[1], &request) != napi_ok ||
+      napi_get_value_uint32(env, argv[2], &arg) != napi_ok)
+    return throw_type(env, "ioctl(fd, request, arg)");
+  switch (request) {
+  case 0x2400:     /* PERF_EVENT_IOC_ENABLE */
+  case 0x2401:     /* PERF_EVENT_IOC_DISABLE */
+  case 0x2403:     /* PERF_EVENT_IOC_RESET */
+  case 0x40042408: /* PERF_EVENT_IOC_SET_BPF */
+    break;
+  default:
+    return ret_int(env, -EINVAL);
+  }
+  int r = ioctl(fd, (unsigned long)request, (unsigned long)arg);
+  return ret_int(env, r < 0 ? -(int64_t)errno : r);
+}
+
 /* dup(fd) -> a new fd (close-on-exec) for the same open file, or -errno. */
 static napi_value Dup(napi_env env, napi_callback_info info) {
   int32_t fd;
@@ -646,6 +675,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"elem", NULL, Elem, NULL, NULL, NULL, napi_default, in},
       {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
       {"dup", NULL, Dup, NULL, NULL, NULL, napi_default, NULL},
+      {"ioctl", NULL, Ioctl, NULL, NULL, NULL, napi_default, NULL},
       {"mmap", NULL, Mmap, NULL, NULL, NULL, napi_default, NULL},
       {"unmap", NULL, Unmap, NULL, NULL, NULL, napi_default, NULL},
       {"pageSize", NULL, PageSize, NULL, NULL, NULL, napi_default, NULL},

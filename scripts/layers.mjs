@@ -20,8 +20,8 @@ export const LAYERS = {
   btf: { files: ['btf/'], may: ['sys', 'codec'], about: 'BTF read/build/load, BTF to codecs, CO-RE' },
   map: { files: ['map/'], may: ['sys', 'codec', 'btf'], types: ['prog'], about: 'BpfMap and its satellites' },
   libbpf: { files: ['libbpf.ts'], may: ['sys', 'map'], about: 'tier 1: bpfMap*() functions, one syscall each' },
-  prog: { files: ['prog/'], may: ['sys', 'codec', 'btf', 'map'], about: 'Asm, programs, program and link info' },
-  link: { files: ['link/'], may: ['sys', 'codec', 'btf', 'map', 'prog'], about: 'links for each hook' },
+  prog: { files: ['prog/'], may: ['sys', 'codec', 'btf', 'map', 'link'], about: 'Asm, programs, program and link info' },
+  link: { files: ['link/'], may: ['sys', 'codec', 'btf', 'map'], about: 'links for each hook' },
   object: {
     files: ['object/'],
     may: ['sys', 'codec', 'btf', 'map', 'prog', 'link', 'elf'],

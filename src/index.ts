@@ -114,6 +114,17 @@ export { PerfEventReader } from './readers/perf-reader.js';
 export type { DecodedPerfRecord, PerfReaderOptions, PerfRecord } from './readers/perf-reader.js';
 export { UserRingBufWriter } from './readers/user-ringbuf.js';
 
+// §9 Links (issue 17)
+export { Link, listLinkIds } from './link/link.js';
+export type { LegacyHold, LinkInfo, LinkMechanism } from './link/link.js';
+export type { LoadInfo } from './prog/program.js';
+export { AttachTypeExt, XDP_MODES, syscallSymbol } from './link/attach.js';
+export type { PerfEventOptions, XdpMode } from './link/attach.js';
+export type { AttachOptions } from './link/section.js';
+export { KernelConfigError } from './link/hints.js';
+export { TracepointNotFoundError } from './link/tracefs.js';
+export { SymbolNotFoundError, symbolFileOffset } from './link/elf-symbols.js';
+
 // §12 Tests without privileges: what BpfMap and bpfmap/testing's FakeMap both implement
 export type { BpfMapLike } from './map/interface.js';
 export type { PerfEventReaderLike, RingBufReaderLike } from './readers/interface.js';

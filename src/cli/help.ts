@@ -85,9 +85,16 @@ export const VERBS: Readonly<Record<string, { usage: string; about: string; exam
     examples: ['bpfmap prog list', 'bpfmap prog show id 12 --json', 'bpfmap prog show pinned /sys/fs/bpf/my_prog'],
   },
   link: {
-    usage: 'bpfmap link list | link show [id N | pinned PATH]  [--json]',
-    about: 'BPF links, as bpftool link show: id, type, program id, and the tracepoint of raw tracepoint links.',
-    examples: ['bpfmap link list', 'bpfmap link show id 3 --json'],
+    usage:
+      'bpfmap link list | link show [id N | pinned PATH] | link pin (id N | pinned PATH) FILE | link detach (id N | pinned PATH)  [--json]',
+    about:
+      'BPF links, as bpftool link: id, type, program id and the fields of the link type (tracepoint, interface, cgroup, attach type, iterator target); pin one on a bpffs, or detach it (its program stops running, even when pinned).',
+    examples: [
+      'bpfmap link list',
+      'bpfmap link show id 3 --json',
+      'bpfmap link pin id 3 /sys/fs/bpf/my_link',
+      'bpfmap link detach pinned /sys/fs/bpf/my_link',
+    ],
   },
   watch: {
     usage: 'bpfmap watch MAP [--interval S] [--sort FIELD] [--count N]',

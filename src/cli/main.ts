@@ -24,8 +24,8 @@ export async function main(
         io.out(verbHelp(verb));
         return 0;
       }
-      const { objectVerb } = await import('./progs.js');
-      objectVerb(verb, new Words(p.words.slice(1), verb), p, io);
+      if (verb === 'link') (await import('./links.js')).linkVerb(new Words(p.words.slice(1), verb), p, io);
+      else (await import('./progs.js')).objectVerb(verb, new Words(p.words.slice(1), verb), p, io);
       return 0;
     }
     if (verb === undefined || verb === 'help') {

@@ -6,15 +6,36 @@
 import { BtfBuilder } from '../btf/build.js';
 import { Btf, trimLog } from '../btf/load.js';
 import { BpfError, errnoName } from '../errors.js';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { Cmd, getFdById, objGetInfo, progAttach, progLoad, progTestRun } from '../sys/bpf.js';
 import { fdKind, release } from '../sys/fd.js';
 import { OwnedFd } from '../sys/owned-fd.js';
 import * as L from '../sys/layout.js';
-import { AttachType, BPF_F_TEST_RUN_ON_CPU, ProgType } from '../sys/uapi.js';
+import { type AttachType, BPF_F_TEST_RUN_ON_CPU, ProgType } from '../sys/uapi.js';
 import { checkInt, checkMapName, checkU32, describeValue } from '../validate.js';
 import { Asm } from './asm.js';
 import { loadEpermHint } from './eperm.js';
+// Links (issue 17): the attach methods below call into src/link/.
+import {
+  attachCgroup as linkCgroup,
+  attachIter as linkIter,
+  attachKprobe as linkKprobe,
+  attachNetns as linkNetns,
+  attachPerfEvent as linkPerfEvent,
+  attachRawTracepoint as linkRawTracepoint,
+  attachSockmap as linkSockmap,
+  attachTcx as linkTcx,
+  attachTracepoint as linkTracepoint,
+  attachTracing as linkTracing,
+  attachUprobe as linkUprobe,
+  attachXdp as linkXdp,
+  type PerfEventOptions,
+  type XdpMode,
+} from '../link/attach.js';
+import { resolveAttachBtfId } from '../link/target.js';
+import { TRAMPOLINE_ATTACH, trampolineEpermHint } from '../link/hints.js';
+import type { Link } from '../link/link.js';
+import { type AttachOptions, attachBySection } from '../link/section.js';
 
 const LOG_SIZE = 1 << 22;
 
@@ -34,6 +55,24 @@ export interface LoadProgramOptions {
   flags?: number;
   /** Verifier log level when asked for the log up front (1 or 2); by default the log is fetched only on refusal. */
   logLevel?: number;
+  /**
+   * Tracing programs (fentry/fexit/fmod_ret/tp_btf/lsm/iter): the kernel function, BTF tracepoint,
+   * LSM hook or iterator target they attach to; its BTF id is looked up in the kernel's BTF (vmlinux).
+   * @kernel 5.5
+   */
+  attachTo?: string;
+  /** The target's BTF type id directly (instead of `attachTo`). @kernel 5.5 */
+  attachBtfId?: number;
+  /** The ELF section the program came from (`tracepoint/sched/sched_switch`, `xdp`, …): what `attach()` reads. */
+  section?: string;
+}
+
+/** What `loadProgram` remembers on the program for attaching it later (its section, expected attach type and tracing target). */
+export interface LoadInfo {
+  section: string | undefined;
+  expectedAttachType: number | undefined;
+  attachBtfId: number | undefined;
+  attachTo: string | undefined;
 }
 
 /** Inputs of `BpfProgram.testRun` (BPF_PROG_TEST_RUN). @kernel 4.12 */
@@ -75,11 +114,23 @@ export class BpfProgram extends OwnedFd {
   readonly id: number;
   /** The program's tag (hex), a hash of its instructions. */
   readonly tag: string;
+  /** The ELF section given at load (`loadProgram({ section })`; objects pass each program's), which `attach()` reads. */
+  readonly section: string | undefined;
+  /** The expected attach type given at load, when this handle loaded it. */
+  readonly expectedAttachType: number | undefined;
+  /** The BTF id of the tracing target given or looked up at load. */
+  readonly attachBtfId: number | undefined;
+  /** The tracing target named at load (`attachTo`). */
+  readonly attachTo: string | undefined;
 
   /** Not for direct use: see `loadProgram`, `BpfProgram.fromId`. */
-  constructor(token: typeof TOKEN, fd: number) {
+  constructor(token: typeof TOKEN, fd: number, load?: LoadInfo) {
     if (token !== TOKEN) throw new TypeError('use loadProgram() or BpfProgram.fromId()');
     super(fd);
+    this.section = load?.section;
+    this.expectedAttachType = load?.expectedAttachType;
+    this.attachBtfId = load?.attachBtfId;
+    this.attachTo = load?.attachTo;
     const info = new Uint8Array(L.ProgInfoLayout.SIZE);
     const r = objGetInfo(fd, info);
     if (r.ret < 0) {
@@ -107,42 +158,109 @@ export class BpfProgram extends OwnedFd {
   }
 
   /** @internal */
-  static adopt(fd: number): BpfProgram {
-    return new BpfProgram(TOKEN, fd);
+  static adopt(fd: number, load?: LoadInfo): BpfProgram {
+    return new BpfProgram(TOKEN, fd, load);
   }
 
   /**
-   * Attaches the program to a cgroup (BPF_PROG_ATTACH): `cgroup` is the
-   * cgroup's directory (cgroup v2) or an open fd of it. Closing the returned
-   * attachment detaches it.
-   * @throws {BpfError} EINVAL when the program's type does not fit `attachType`, EPERM without privilege.
-   * @kernel 4.10
+   * Attaches the program where its ELF section (`section`, given at load)
+   * says: `tracepoint/G/N`, `tp/G/N`, `raw_tp/N`, `raw_tracepoint/N`,
+   * `tp_btf/N`, `fentry/F`, `fexit/F`, `fmod_ret/F`, `lsm/H`, `kprobe/F`,
+   * `kretprobe/F`, `ksyscall/S`, `uprobe/PATH:SYM`, `uretprobe/PATH:SYM`,
+   * `xdp`, `tc`, `tcx/ingress`, `tcx/egress`, `cgroup_skb/ingress|egress`,
+   * `cgroup/…`, `sockops`, `sk_lookup`, `flow_dissector`, `sk_skb/…`,
+   * `sk_msg`, `perf_event`, `iter/…`. `opts` fills what the section leaves
+   * open (an interface, a binary, a pid, a cgroup, a map).
+   * @throws {TypeError} without a section, or for one that does not say where to attach.
    */
-  attachCgroup(cgroup: string | number, attachType: AttachType | number, opts: { flags?: number } = {}): CgroupAttachment {
-    const progFd = this.liveFd('BPF_PROG_ATTACH');
+  attach(opts: AttachOptions = {}): Link {
+    this.liveFd('BPF_LINK_CREATE');
+    return attachBySection(this, this.section, opts);
+  }
+
+  /** Attaches a tracepoint program to tracepoint `group/name` (a perf event, perf link). @kernel 4.7 (perf links 5.15) */
+  attachTracepoint(group: string, name: string): Link {
+    this.liveFd('BPF_LINK_CREATE');
+    return linkTracepoint(this, group, name);
+  }
+
+  /** Attaches a raw tracepoint program to raw tracepoint `name` (BPF_RAW_TRACEPOINT_OPEN). @kernel 4.17 */
+  attachRawTracepoint(name: string): Link {
+    this.liveFd('BPF_RAW_TRACEPOINT_OPEN');
+    return linkRawTracepoint(this, name);
+  }
+
+  /** Attaches a fentry/fexit/fmod_ret/tp_btf/lsm program to the target given at load (`attachTo`). @kernel 5.5 */
+  attachTracing(): Link {
+    this.liveFd('BPF_LINK_CREATE');
+    return linkTracing(this);
+  }
+
+  /**
+   * Attaches a kprobe program to kernel function `symbol` (`retprobe`: its return).
+   * @throws {KernelConfigError} naming CONFIG_KPROBES where the kernel has no kprobes.
+   * @kernel 4.1
+   */
+  attachKprobe(symbol: string, opts: { retprobe?: boolean; offset?: number } = {}): Link {
+    this.liveFd('BPF_LINK_CREATE');
+    return linkKprobe(this, symbol, opts);
+  }
+
+  /** Attaches a uprobe program to `symbolOrOffset` in ELF file `path` (`retprobe`: its return; `pid`: one process). @kernel 4.3 */
+  attachUprobe(path: string, symbolOrOffset: string | number, opts: { retprobe?: boolean; pid?: number } = {}): Link {
+    this.liveFd('BPF_LINK_CREATE');
+    return linkUprobe(this, path, symbolOrOffset, opts);
+  }
+
+  /** Attaches an XDP program to interface `iface` (a name or an index) with an XDP link. @kernel 5.9 */
+  attachXdp(iface: string | number, opts: { mode?: XdpMode } = {}): Link {
+    this.liveFd('BPF_LINK_CREATE');
+    return linkXdp(this, iface, opts);
+  }
+
+  /** Attaches a tc program to interface `iface` with a tcx link. @kernel 6.6 */
+  attachTcx(iface: string | number, direction: 'ingress' | 'egress'): Link {
+    this.liveFd('BPF_LINK_CREATE');
+    return linkTcx(this, iface, direction);
+  }
+
+  /** Attaches an sk_lookup or flow_dissector program to a network namespace (default this process's). @kernel 5.8 */
+  attachNetns(netns?: string | number): Link {
+    this.liveFd('BPF_LINK_CREATE');
+    return linkNetns(this, netns);
+  }
+
+  /** Attaches an sk_skb/sk_msg program to a sockmap or sockhash as `attachType`. @kernel 4.14 (links 6.10) */
+  attachSockmap(map: { readonly fd: number }, attachType: AttachType | number): Link {
+    this.liveFd('BPF_LINK_CREATE');
+    return linkSockmap(this, map, attachType);
+  }
+
+  /** Attaches a perf_event program to a new perf event (default: software CPU clock, 1000 Hz, CPU 0). @kernel 4.9 */
+  attachPerfEvent(opts: PerfEventOptions = {}): Link {
+    this.liveFd('BPF_LINK_CREATE');
+    return linkPerfEvent(this, opts);
+  }
+
+  /** Creates an iterator link for an iter program (`map`: the map an iter/bpf_map_elem program walks); read it with `link.readIter()`. @kernel 5.8 */
+  attachIter(opts: { map?: { readonly fd: number } } = {}): Link {
+    this.liveFd('BPF_LINK_CREATE');
+    return linkIter(this, opts);
+  }
+
+  /**
+   * Attaches the program to a cgroup: `cgroup` is the cgroup's directory
+   * (cgroup v2) or an open fd of it. A cgroup link where the kernel has them
+   * (5.7+), else BPF_PROG_ATTACH (with `flags`); `close()` or `detach()` of
+   * the returned link detaches it.
+   * @throws {BpfError} EINVAL when the program's type does not fit `attachType`, EPERM without privilege.
+   * @kernel 4.10 (links 5.7)
+   */
+  attachCgroup(cgroup: string | number, attachType: AttachType | number, opts: { flags?: number } = {}): Link {
+    this.liveFd('BPF_LINK_CREATE');
     const type = checkU32('attachType', attachType);
     const flags = checkU32('flags', opts.flags ?? 0);
-    const ownFd = typeof cgroup === 'string';
-    let cgFd: number;
-    if (typeof cgroup === 'string') {
-      try {
-        cgFd = openSync(cgroup, 'r');
-      } catch (e) {
-        throw new TypeError(`cannot open the cgroup directory ${cgroup}: ${(e as Error).message}`);
-      }
-    } else cgFd = checkU32('cgroup fd', cgroup);
-    const r = progAttach(false, cgFd, progFd, type, flags);
-    if (r < 0) {
-      if (ownFd) closeSync(cgFd);
-      const hint =
-        errnoName(-r) === 'EINVAL'
-          ? `the program (type ${ProgType[this.type] ?? this.type}) cannot attach as ${AttachType[type] ?? type}: load it with a matching expectedAttachType`
-          : errnoName(-r) === 'EBADF'
-            ? 'the cgroup fd is not open'
-            : undefined;
-      throw new BpfError('BPF_PROG_ATTACH', -r, { hint });
-    }
-    return new CgroupAttachment(this, cgFd, ownFd, type);
+    return linkCgroup(this, cgroup, type, { flags });
   }
 
   /**
@@ -190,7 +308,10 @@ export class BpfProgram extends OwnedFd {
   }
 }
 
-/** A program attached to a cgroup; `detach()` (or `close()`) undoes it. */
+/**
+ * A program attached to a cgroup with BPF_PROG_ATTACH; `detach()` (or `close()`) undoes it.
+ * @deprecated `attachCgroup` returns a `Link` now; kept for code that names the type.
+ */
 export class CgroupAttachment {
   readonly program: BpfProgram;
   readonly attachType: number;
@@ -270,6 +391,18 @@ export function loadProgram(opts: LoadProgramOptions): BpfProgram {
     kernVersion: 0,
     btfFd: 0,
     funcInfo: null as Uint8Array | null,
+    attachBtfId: 0,
+  };
+  const section = opts.section;
+  if (section !== undefined && (typeof section !== 'string' || section.includes('\0')))
+    throw new TypeError('section must be a string without NUL');
+  if (opts.attachTo !== undefined || opts.attachBtfId !== undefined)
+    params.attachBtfId = resolveAttachBtfId(type, params.expectedAttachType, opts.attachTo, opts.attachBtfId);
+  const load: LoadInfo = {
+    section,
+    expectedAttachType: opts.expectedAttachType === undefined ? undefined : params.expectedAttachType,
+    attachBtfId: params.attachBtfId || undefined,
+    attachTo: opts.attachTo,
   };
   // Subprograms: the kernel wants a BTF FUNC for each (callbacks require it), listed in func_info.
   let btf: Btf | undefined;
@@ -292,14 +425,14 @@ export function loadProgram(opts: LoadProgramOptions): BpfProgram {
     params.log = new Uint8Array(LOG_SIZE);
   }
   try {
-    return loadWith(params);
+    return loadWith(params, load);
   } finally {
     btf?.close(); // the program keeps its own reference
   }
 }
 
 /** BPF_PROG_LOAD with the log fetched on refusal. */
-function loadWith(params: Parameters<typeof progLoad>[0]): BpfProgram {
+function loadWith(params: Parameters<typeof progLoad>[0], load?: LoadInfo): BpfProgram {
   let fd = progLoad(params);
   if (fd < 0 && params.log === null) {
     params.log = new Uint8Array(LOG_SIZE);
@@ -313,7 +446,12 @@ function loadWith(params: Parameters<typeof progLoad>[0]): BpfProgram {
     const code = -fd;
     const hint =
       code === 1
-        ? loadEpermHint(params.progType, log.length > 0)
+        ? loadEpermHint(params.progType, log.length > 0) +
+          (params.progType === ProgType.Ext ||
+          ((params.progType === ProgType.Tracing || params.progType === ProgType.Lsm) &&
+            TRAMPOLINE_ATTACH.has(params.expectedAttachType))
+            ? `; ${trampolineEpermHint()}`
+            : '')
         : code === 13 || code === 22
           ? 'the verifier refused the program; its log follows'
           : undefined;
@@ -323,5 +461,5 @@ function loadWith(params: Parameters<typeof progLoad>[0]): BpfProgram {
     release({}, fd);
     throw new TypeError('BPF_PROG_LOAD returned an fd that is not a program');
   }
-  return BpfProgram.adopt(fd);
+  return BpfProgram.adopt(fd, load);
 }

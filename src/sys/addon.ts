@@ -31,6 +31,8 @@ export interface Addon {
   pageSize(): number;
   /** perf_event_open(2) with a caller-built attr: an fd or -errno. */
   perfEventOpen(attr: Uint8Array, pid: number, cpu: number, groupFd: number, flags: number): number;
+  /** ioctl(fd, request, arg) for the perf event requests that take an integer (enable, disable, reset, set BPF); others -EINVAL. */
+  ioctl(fd: number, request: number, arg: number): number;
   /** pidfd_open(pid, 0): a pidfd or -errno. */
   pidfdOpen(pid: number): number;
   /** epoll_create1(EPOLL_CLOEXEC): an fd or -errno. */

@@ -345,6 +345,9 @@ export interface ProgLoadParams {
   /** BTF with a FUNC per subprogram, and `bpf_func_info` records (insn_off, type_id), or none. */
   btfFd: number;
   funcInfo: Uint8Array | null;
+  /** Tracing/LSM/iter programs: the target's BTF type id (and the BTF object fd when not vmlinux). */
+  attachBtfId?: number;
+  attachBtfObjFd?: number;
 }
 
 /** BPF_PROG_LOAD: the program's fd, or -errno. */
@@ -362,6 +365,8 @@ export function progLoad(p: ProgLoadParams): number {
   view.setUint32(A.progBtfFd, p.btfFd, true);
   view.setUint32(A.funcInfoRecSize, p.funcInfo ? 8 : 0, true);
   view.setUint32(A.funcInfoCnt, p.funcInfo ? p.funcInfo.length / 8 : 0, true);
+  if (p.attachBtfId) view.setUint32(A.attachBtfId, p.attachBtfId, true);
+  if (p.attachBtfObjFd) view.setUint32(A.attachBtfObjFd, p.attachBtfObjFd, true);
   return addon.bpf(
     Cmd.BPF_PROG_LOAD,
     bytes,

@@ -130,7 +130,7 @@ export const BtfInfoLayout = layout('struct bpf_btf_info', {
   kernelBtf: ['kernel_btf', 28, 4],
 });
 
-/** BPF_PROG_LOAD (up to func_info_cnt). */
+/** BPF_PROG_LOAD (up to attach_btf_obj_fd). */
 export const ProgLoadAttr = layout('union bpf_attr', {
   progType: ['prog_type', 0, 4],
   insnCnt: ['insn_cnt', 4, 4],
@@ -148,6 +148,8 @@ export const ProgLoadAttr = layout('union bpf_attr', {
   funcInfoRecSize: ['func_info_rec_size', 76, 4],
   funcInfo: ['func_info', 80, 8],
   funcInfoCnt: ['func_info_cnt', 88, 4],
+  attachBtfId: ['attach_btf_id', 108, 4],
+  attachBtfObjFd: ['attach_btf_obj_fd', 112, 4],
 });
 
 /** BPF_PROG_TEST_RUN. */
