@@ -106,3 +106,10 @@ export { openPidfd } from './storage.js';
 export { PerfEventReader } from './perf-reader.js';
 export type { DecodedPerfRecord, PerfReaderOptions, PerfRecord } from './perf-reader.js';
 export { UserRingBufWriter } from './user-ringbuf.js';
+
+// §11 Metrics: maps as Prometheus metrics (prom-client), read at scrape time
+export { registerMapMetrics } from './metrics/register.js';
+export type { MapMetrics, MapMetricsOptions, MetricsRegistry } from './metrics/register.js';
+export { MetricsConfigError } from './metrics/config.js';
+export type { BucketConfig, DecoderName, LabelConfig, MapMetricsConfig, MetricConfig, SumConfig } from './metrics/config.js';
+export type { ObjectMaps } from './metrics/source.js';

@@ -89,6 +89,12 @@ export const VERBS: Readonly<Record<string, { usage: string; about: string; exam
     about: 'BPF links, as bpftool link show: id, type, program id, and the tracepoint of raw tracepoint links.',
     examples: ['bpfmap link list', 'bpfmap link show id 3 --json'],
   },
+  export: {
+    usage: 'bpfmap export --config FILE [--listen HOST:PORT]',
+    about:
+      'Serves maps as Prometheus metrics at /metrics (default 127.0.0.1:9435), read when scraped: counters, gauges and histograms with labels from BTF key fields, as the YAML config says (docs/metrics.md). Stops on SIGTERM/SIGINT.',
+    examples: ['bpfmap export --config examples/metrics/syscalls.yaml', 'bpfmap export --config maps.yaml --listen 0.0.0.0:9435'],
+  },
   watch: {
     usage: 'bpfmap watch MAP [--interval S] [--sort FIELD] [--count N]',
     about:
