@@ -142,6 +142,17 @@ export function parseMapRefSpec(ref: string): MapRefSpec | string {
  * @throws {MetricsConfigError} listing every problem, each naming its metric.
  */
 export function checkConfig(input: unknown): MapMetricsConfig {
+  const { config, problems } = readConfig(input);
+  if (problems.length > 0) throw new MetricsConfigError(problems);
+  return config;
+}
+
+/**
+ * `checkConfig` without the throw: the config's metrics that passed (so the caller can go on to find
+ * the problems only the maps show) and every problem found.
+ * @throws {MetricsConfigError} only when there is no list of metrics to go on with.
+ */
+export function readConfig(input: unknown): { config: MapMetricsConfig; problems: string[] } {
   const problems: string[] = [];
   if (!isObject(input)) throw new MetricsConfigError([`config: expected an object with "metrics", got ${show(input)}`]);
   for (const k of Object.keys(input))
@@ -161,14 +172,14 @@ export function checkConfig(input: unknown): MapMetricsConfig {
   }
   const names = new Set<string>();
   input.metrics.forEach((raw, i) => {
+    const before = problems.length;
     const m = checkMetric(raw, i, problems);
     if (m === undefined) return;
     if (names.has(m.name)) problems.push(`metric ${show(m.name)}: the name is used twice`);
     names.add(m.name);
-    out.metrics.push(m);
+    if (problems.length === before) out.metrics.push(m);
   });
-  if (problems.length > 0) throw new MetricsConfigError(problems);
-  return out;
+  return { config: out, problems };
 }
 
 function checkMetric(raw: unknown, i: number, problems: string[]): MetricConfig | undefined {

@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as PromClient from 'prom-client';
-import { type MapMetricsConfig, type MetricConfig, MetricsConfigError, checkConfig } from './config.js';
+import { type MapMetricsConfig, type MetricConfig, MetricsConfigError, readConfig } from './config.js';
 import { HistogramConsumer, type MapShapeInfo, type Sample, ScalarConsumer, compileMetric, compileSumMap } from './compile.js';
 import { type Binding, MapSource, type ObjectMaps } from './source.js';
 
@@ -164,11 +164,10 @@ export function registerMapMetrics(
   config: MapMetricsConfig | unknown,
   opts: MapMetricsOptions = {},
 ): MapMetrics {
-  const cfg = checkConfig(config);
+  const { config: cfg, problems } = readConfig(config);
   const object = opts.object;
   const log = opts.onProblem ?? ((line: string) => console.warn(`bpfmap metrics: ${line}`));
   const sources = new Map<string, MapSource>();
-  const problems: string[] = [];
   const source = (ref: string, m: MetricConfig): MapSource | undefined => {
     let s = sources.get(ref);
     if (!s) {
