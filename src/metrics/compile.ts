@@ -38,6 +38,8 @@ export interface MapShapeInfo {
 /** Feeds on one map's entries during a walk. */
 export interface Consumer {
   begin(): void;
+  /** After the walk. */
+  end?(): void;
   entry(keys: Uint8Array, kv: DataView, ko: number, values: Uint8Array, vv: DataView, vo: number): void;
 }
 
@@ -103,63 +105,184 @@ function numberOf(f: FieldInfo | string, what: string, problems: string[]): Numb
   return r;
 }
 
-/** A counter or gauge: one sample per label set (entries with the same labels are added). */
+/** No labels: the `labels` of samples whose labels travel as `sharedLabels` (see `Series.prom`). */
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
+/** A label set's sample, kept from scrape to scrape (same objects, so a scrape allocates little). */
+interface Series extends Sample {
+  /** The walk that last set it. */
+  gen: number;
+  /**
+   * The same sample for prom-client's text exposition, its labels as `sharedLabels`: prom-client
+   * formats and escapes an object's shared labels once and caches the text by object, so a series
+   * seen at every scrape costs no label formatting after the first.
+   */
+  prom: { labels: Readonly<Record<string, string>>; sharedLabels: Record<string, string | number>; value: number };
+}
+
+/** A key seen before: its bytes (to tell hash collisions apart) and its series. */
+interface KnownKey {
+  /** Where its bytes are in the consumer's slab. */
+  at: number;
+  cpu: number;
+  series: Series;
+  next: KnownKey | undefined;
+}
+
+/** Decoders whose names can change while the exporter runs (interfaces, modules' symbols, cgroups). */
+const RECHECK_MS = 60_000;
+
+/**
+ * A counter or gauge: one sample per label set (entries with the same labels are added). Keys seen
+ * at an earlier scrape are found by a hash of their bytes, so their labels are not decoded again
+ * (labels from ifname/ksym/cgroup are decoded afresh every RECHECK_MS).
+ */
 export class ScalarConsumer implements Consumer {
   readonly labels: LabelSet;
   readonly #value: NumberReader;
   readonly #shape: MapShapeInfo;
   readonly #cpuLabel: boolean;
-  #index = new Map<string, number>();
-  #samples: Sample[] = [];
+  readonly #keySize: number;
+  readonly #volatile: boolean;
+  /** Hash of the key bytes (and cpu) → the keys with that hash. */
+  #byKey = new Map<number, KnownKey>();
+  #known = 0;
+  /** The known keys' bytes, back to back (one allocation, not one per key). */
+  #slab = new Uint8Array(0);
+  /** Label values (joined) → series. */
+  #byId = new Map<string, Series>();
+  #live: Series[] = [];
+  #gen = 0;
+  #recheckAt = 0;
   readonly #scratch: string[] = [];
 
-  constructor(labels: LabelSet, value: NumberReader, shape: MapShapeInfo, cpuLabel: boolean) {
+  constructor(labels: LabelSet, value: NumberReader, shape: MapShapeInfo, cpuLabel: boolean, volatile: boolean) {
     this.labels = labels;
     this.#value = value;
     this.#shape = shape;
     this.#cpuLabel = cpuLabel;
+    this.#keySize = shape.layout.key.size;
+    this.#volatile = volatile;
   }
 
   begin(): void {
-    this.#index = new Map();
-    this.#samples = [];
+    this.#gen++;
+    this.#live = [];
+    if (this.#volatile && performance.now() >= this.#recheckAt) {
+      this.#recheckAt = performance.now() + RECHECK_MS;
+      this.#forgetAll();
+    }
   }
 
-  #add(id: string, value: number, cpu?: string): void {
-    const at = this.#index.get(id);
-    if (at !== undefined) {
-      (this.#samples[at] as Sample).value += value;
+  #forgetAll(): void {
+    this.#byKey = new Map();
+    this.#byId = new Map();
+    this.#known = 0;
+    this.#slab = new Uint8Array(0);
+  }
+
+  end(): void {
+    // Keys that are gone are forgotten once they outnumber the live ones: memory follows the map.
+    if (this.#known <= 2 * this.#live.length + 1024) return;
+    const live = this.#live;
+    this.#forgetAll();
+    for (const s of live) this.#byId.set(this.#idOf(s), s);
+  }
+
+  #idOf(s: Series): string {
+    return Object.values(s.labels).join('\u0000');
+  }
+
+  #hash(kv: DataView, ko: number, cpu: number): number {
+    const n = this.#keySize;
+    let h = 0x811c9dc5 ^ cpu;
+    let i = 0;
+    for (; i + 4 <= n; i += 4) h = Math.imul(h ^ kv.getUint32(ko + i, true), 0x01000193);
+    for (; i < n; i++) h = Math.imul(h ^ kv.getUint8(ko + i), 0x01000193);
+    return (h ^ (h >>> 15)) & 0x3fffffff; // a small integer: the fastest Map key
+  }
+
+  #series(keys: Uint8Array, kv: DataView, ko: number, cpu: number): Series {
+    const h = this.#hash(kv, ko, cpu);
+    const n = this.#keySize;
+    const head = this.#byKey.get(h);
+    const slab = this.#slab;
+    for (let k = head; k !== undefined; k = k.next) {
+      if (k.cpu !== cpu) continue;
+      let same = true;
+      for (let i = 0; i < n; i++)
+        if (slab[k.at + i] !== keys[ko + i]) {
+          same = false;
+          break;
+        }
+      if (same) return k.series;
+    }
+    const cpuText = this.#cpuLabel ? String(cpu) : undefined;
+    let id = this.labels.read(keys, kv, ko, this.#scratch);
+    if (cpuText !== undefined) id = `${id}\u0000${cpuText}`;
+    let s = this.#byId.get(id);
+    if (s === undefined) {
+      const labels = this.labels.record(this.#scratch, cpuText === undefined ? undefined : { cpu: cpuText });
+      s = { labels, value: 0, gen: 0, prom: { labels: NO_LABELS, sharedLabels: labels, value: 0 } };
+      this.#byId.set(id, s);
+    }
+    const at = this.#known * n;
+    if (at + n > this.#slab.length) {
+      const grown = new Uint8Array(Math.max(4096, this.#slab.length * 2, at + n));
+      grown.set(this.#slab);
+      this.#slab = grown;
+    }
+    this.#slab.set(keys.subarray(ko, ko + n), at);
+    this.#byKey.set(h, { at, cpu, series: s, next: head });
+    this.#known++;
+    return s;
+  }
+
+  #add(s: Series, value: number): void {
+    if (s.gen === this.#gen) {
+      s.value += value;
       return;
     }
-    this.#index.set(id, this.#samples.length);
-    this.#samples.push({ labels: this.labels.record(this.#scratch, cpu === undefined ? undefined : { cpu }), value });
+    s.gen = this.#gen;
+    s.value = value;
+    this.#live.push(s);
   }
 
   entry(keys: Uint8Array, kv: DataView, ko: number, _values: Uint8Array, vv: DataView, vo: number): void {
-    const id = this.labels.read(keys, kv, ko, this.#scratch);
-    const s = this.#shape;
-    if (!s.isPerCpu) {
-      this.#add(id, this.#value(vv, vo));
+    const sh = this.#shape;
+    if (!sh.isPerCpu) {
+      this.#add(this.#series(keys, kv, ko, 0), this.#value(vv, vo));
       return;
     }
     if (this.#cpuLabel) {
-      for (let c = 0; c < s.cpus; c++) this.#add(`${id}\u0000${c}`, this.#value(vv, vo + c * s.cpuStride), String(c));
+      for (let c = 0; c < sh.cpus; c++) this.#add(this.#series(keys, kv, ko, c), this.#value(vv, vo + c * sh.cpuStride));
       return;
     }
     let sum = 0;
-    for (let c = 0; c < s.cpus; c++) sum += this.#value(vv, vo + c * s.cpuStride);
-    this.#add(id, sum);
+    for (let c = 0; c < sh.cpus; c++) sum += this.#value(vv, vo + c * sh.cpuStride);
+    this.#add(this.#series(keys, kv, ko, 0), sum);
   }
 
   /** The samples of the last walk. */
   samples(): Sample[] {
-    return this.#samples;
+    return this.#live;
+  }
+
+  /** The samples of the last walk as prom-client's text exposition takes them fastest (see `Series.prom`). */
+  promSamples(): Sample[] {
+    const out = new Array<Sample>(this.#live.length);
+    for (let i = 0; i < out.length; i++) {
+      const s = this.#live[i] as Series;
+      s.prom.value = s.value;
+      out[i] = s.prom as unknown as Sample;
+    }
+    return out;
   }
 
   /** Label-set id → value, for a histogram's `_sum` kept in another map. */
   byId(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const [id, at] of this.#index) out.set(id, (this.#samples[at] as Sample).value);
+    for (const [id, s] of this.#byId) if (s.gen === this.#gen) out.set(id, s.value);
     return out;
   }
 }
@@ -285,7 +408,7 @@ export function compileMetric(m: MetricConfig, shape: MapShapeInfo): ScalarConsu
     const labels = compileLabels(m.labels ?? [], key, problems);
     const v = numberOf(valueField(value, m.value), 'value', problems);
     if (problems.length || !v) return problems;
-    return new ScalarConsumer(labels, v, shape, m.perCpu === 'label');
+    return new ScalarConsumer(labels, v, shape, m.perCpu === 'label', isVolatile(m));
   }
   const b = m.bucket as BucketConfig;
   const labels = compileLabels(m.labels ?? [], key, problems, b.field);
@@ -345,5 +468,8 @@ export function compileSumMap(m: MetricConfig, shape: MapShapeInfo): ScalarConsu
   );
   const v = numberOf(valueField(shape.layout.value, m.sum?.value), 'sum.value', problems);
   if (problems.length || !v) return problems.map((p) => `sum.map ${m.sum?.map}: ${p}`);
-  return new ScalarConsumer(labels, v, shape, false);
+  return new ScalarConsumer(labels, v, shape, false, isVolatile(m));
 }
+
+const VOLATILE = new Set(['ifname', 'ksym', 'cgroup']);
+const isVolatile = (m: MetricConfig) => (m.labels ?? []).some((l) => VOLATILE.has(l.decoder ?? 'uint'));

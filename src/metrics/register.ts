@@ -45,7 +45,8 @@ function promClient(): PC {
   return pc;
 }
 
-type Produce = () => Sample[];
+/** The samples now; `forText`: for prom-client's text exposition (which may take them in a faster form). */
+type Produce = (forText: boolean) => Sample[];
 type Kind = 'counter' | 'gauge' | 'histogram';
 
 /** A prom-client metric of `kind` whose samples come from `produce` at scrape time. */
@@ -55,20 +56,21 @@ function scrapeTimeMetric(
   produce: Produce,
 ) {
   const p = promClient();
-  const base = { ...opts, registers: [] as PromClient.Registry[] };
-  const get = async function (this: { name: string; help: string; aggregator: string }) {
-    return { name: this.name, help: this.help, type: kind, aggregator: this.aggregator, values: produce() };
-  };
+  // aggregator first: in a cluster every worker reads the same kernel maps; adding them up would multiply.
+  const base = { ...opts, registers: [] as PromClient.Registry[], aggregator: 'first' as const };
+  const reporter = (forText: boolean) =>
+    async function (this: { name: string; help: string; aggregator: string }) {
+      return { name: this.name, help: this.help, type: kind, aggregator: this.aggregator, values: produce(forText) };
+    };
   let metric: PromClient.Metric;
   if (kind === 'counter') metric = new p.Counter(base);
   else if (kind === 'gauge') metric = new p.Gauge(base);
   else metric = new p.Histogram({ ...base, buckets: opts.buckets?.length ? opts.buckets : [1] });
   // The instance keeps prom-client's class (validation, registry shape, reset, …); only what it
-  // reports is replaced: the map's contents at the moment of the scrape.
-  // (Histograms serialise through getForPromString when they have one.)
-  Object.defineProperty(metric, 'get', { value: get, configurable: true, writable: true });
-  if ('getForPromString' in metric)
-    Object.defineProperty(metric, 'getForPromString', { value: get, configurable: true, writable: true });
+  // reports is replaced: the map's contents at the moment of the scrape. `get()` serves
+  // getMetricsAsJSON; the registry's text exposition calls getForPromString.
+  Object.defineProperty(metric, 'get', { value: reporter(false), configurable: true, writable: true });
+  Object.defineProperty(metric, 'getForPromString', { value: reporter(true), configurable: true, writable: true });
   return metric;
 }
 
@@ -198,14 +200,15 @@ export function registerMapMetrics(
       problems.push(...problemsFor(m, ps));
       continue;
     }
-    const produce: Produce = () => {
+    const produce: Produce = (forText) => {
       if (!main.refresh()) return [];
       const now = mainBinding.consumer;
       if (now instanceof HistogramConsumer && sumBinding) {
         const sc = sumBinding.consumer;
         now.sumById = sumSrc?.refresh() && sc instanceof ScalarConsumer ? sc.byId() : undefined;
       }
-      return now instanceof HistogramConsumer || now instanceof ScalarConsumer ? now.samples() : [];
+      if (now instanceof ScalarConsumer) return forText ? now.promSamples() : now.samples();
+      return now instanceof HistogramConsumer ? now.samples() : [];
     };
     const labelNames = [...c.labels.names, ...(m.perCpu === 'label' ? ['cpu'] : [])];
     const help = m.help ?? `${m.type} from map ${m.map}${m.value ? ` (${m.value})` : ''}`;

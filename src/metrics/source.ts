@@ -206,6 +206,7 @@ export class MapSource {
         for (let i = 0; i < chunk.count; i++) for (const c of consumers) c.entry(keys, kv, i * ks, values, vv, i * vs);
         n += chunk.count;
       }
+      for (const c of consumers) c.end?.();
       this.entries = n;
       this.ok = true;
       if (this.#problem !== undefined) this.#log(`map ${this.ref}: readable again`);
