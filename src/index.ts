@@ -110,6 +110,6 @@ export { UserRingBufWriter } from './user-ringbuf.js';
 // §11 Metrics: maps as Prometheus metrics (prom-client), read at scrape time
 export { registerMapMetrics } from './metrics/register.js';
 export type { MapMetrics, MapMetricsOptions, MetricsRegistry } from './metrics/register.js';
-export { MetricsConfigError } from './metrics/config.js';
+export { DECODERS, MetricsConfigError } from './metrics/config.js';
 export type { BucketConfig, DecoderName, LabelConfig, MapMetricsConfig, MetricConfig, SumConfig } from './metrics/config.js';
 export type { ObjectMaps } from './metrics/source.js';

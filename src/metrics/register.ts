@@ -34,8 +34,19 @@ export interface MapMetrics {
   [Symbol.dispose](): void;
 }
 
-/** A prom-client `Registry` (or anything with the same `registerMetric`/`removeSingleMetric`). */
-export type MetricsRegistry = Pick<PromClient.Registry, 'registerMetric' | 'removeSingleMetric' | 'getSingleMetric'>;
+/**
+ * A prom-client `Registry` (any prom-client 15 copy: the user's own works), described by the three
+ * methods used, so these types do not need prom-client's.
+ */
+export interface MetricsRegistry {
+  /** Adds a metric (prom-client's `Registry.registerMetric`). */
+  // biome-ignore lint/suspicious/noExplicitAny: prom-client's Metric union, without importing its types
+  registerMetric(metric: any): void;
+  /** Removes the metric named `name`. */
+  removeSingleMetric(name: string): void;
+  /** The metric named `name`, or undefined. */
+  getSingleMetric(name: string): unknown;
+}
 
 type PC = typeof PromClient;
 let pc: PC | undefined;
