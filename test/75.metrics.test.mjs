@@ -508,3 +508,12 @@ test('a pinned: map is followed through the pin: replaced, unpinned (reported, s
   assert.match(lines[0], /nothing is pinned there/);
   assert.match(lines[1], /readable again/);
 });
+
+test('bench/metrics.mjs runs at a small size (so it cannot rot): every sample present, the heap measured per scrape', async () => {
+  const { metricsScrape } = await import('../bench/metrics.mjs');
+  const r = await metricsScrape(2000, 3);
+  assert.equal(r.n, 2000);
+  assert.equal(r.heapMiB.length, 3);
+  for (const x of [r.scrapeMs, r.cpuMs, r.readMs, r.promClientAloneMs]) assert.ok(Number.isFinite(x) && x > 0, String(x));
+  assert.ok(r.bytes > 2000 * 30);
+});
