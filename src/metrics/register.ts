@@ -116,7 +116,7 @@ class Health {
       scrapeTimeMetric(
         'gauge',
         { name: 'bpfmap_map_max_entries', help: 'The max_entries the map was created with', labelNames: ['map'] },
-        per((s) => s.maxEntries || undefined),
+        per((s) => (s.ok ? s.maxEntries : undefined)),
       ),
       scrapeTimeMetric(
         'gauge',
