@@ -3,7 +3,11 @@
 // kernel-side slots, per-CPU values, one walk per map per scrape, every config error, and a map
 // closed, replaced or unpinned under the metrics.
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { arch, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import {
@@ -19,7 +23,7 @@ import {
   u64,
 } from 'bpfmap';
 import { family, samples } from './75.metrics-helpers.mjs';
-import { pinPath, tmpMap } from './helpers/kernel.mjs';
+import { BPFFS, ensureBpffs, pinPath, tmpMap } from './helpers/kernel.mjs';
 
 const { Registry } = createRequire(import.meta.url)('prom-client');
 const quiet = { onProblem: () => {} };
@@ -516,4 +520,38 @@ test('bench/metrics.mjs runs at a small size (so it cannot rot): every sample pr
   assert.equal(r.heapMiB.length, 3);
   for (const x of [r.scrapeMs, r.cpuMs, r.readMs, r.promClientAloneMs]) assert.ok(Number.isFinite(x) && x > 0, String(x));
   assert.ok(r.bytes > 2000 * 30);
+});
+
+test("examples/metrics/syscalls.yaml fits the example object: its map names and fields, with clang's BTF", async (t) => {
+  // The object loader is not used here: bpftool loads the object and pins its maps, and those maps
+  // are handed over by their C names, as a loaded object's `maps` would be.
+  const YAML = createRequire(import.meta.url)('yaml');
+  const example = fileURLToPath(new URL('../examples/metrics/', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'bpfmap-metrics-example-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const obj = join(dir, 'syscalls.bpf.o');
+  const multiarch = `/usr/include/${arch() === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`;
+  execFileSync('clang', ['-g', '-O2', '-target', 'bpf', `-I${multiarch}`, '-c', join(example, 'syscalls.bpf.c'), '-o', obj]);
+  ensureBpffs();
+  const pins = join(BPFFS, `bpfmap_metrics_${process.pid}_yaml`);
+  mkdirSync(pins, { recursive: true });
+  t.after(() => rmSync(pins, { recursive: true, force: true }));
+  execFileSync('bpftool', ['prog', 'loadall', obj, join(pins, 'progs'), 'pinmaps', join(pins, 'maps')], { stdio: 'ignore' });
+  const config = YAML.parse(readFileSync(join(example, 'syscalls.yaml'), 'utf8'));
+  assert.equal(config.object, './syscalls.bpf.o');
+  const { object: _o, variables: _v, ...metricsOnly } = config;
+  const maps = {};
+  for (const name of ['syscall_counts', 'latency']) {
+    maps[name] = BpfMap.openPinned(join(pins, 'maps', name));
+    t.after(() => maps[name].close());
+  }
+  const Comm = defineStruct('comm_key', { comm: cstring(16), nr: u32 });
+  maps.syscall_counts.update(Comm.encode({ comm: 'sshd', nr: 0 }), u64.encode(3n));
+  const r = new Registry();
+  register(t, r, metricsOnly, maps);
+  const text = await r.metrics();
+  assert.equal(samples(text).get('syscalls_total{comm="sshd",syscall="read"}'), 3);
+  assert.equal(samples(text).get('syscall_latency_seconds_count'), 0);
+  assert.equal(samples(text).get('syscall_latency_seconds_sum'), 0);
+  assert.equal(family(text, 'syscall_latency_seconds').size, 32 + 1 + 2, '32 slots, +Inf, _sum, _count');
 });
