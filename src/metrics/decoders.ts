@@ -2,10 +2,10 @@
  * Label decoders: each checks that a key field fits it, then turns the field's bytes into a label
  * value. They read straight from a batch's bytes.
  */
-import { errnoName } from '../index.js';
 import type { DecoderName } from './config.js';
 import { cgroupPath, ifName, ksymName, syscallName } from './kernel-names.js';
 import { type FieldInfo, bigReader, numberReader } from './layout.js';
+import { pub } from './public.js';
 
 /** Reads a label value from an entry's key bytes (`bytes`/`view` at `base`). */
 export type LabelReader = (bytes: Uint8Array, view: DataView, base: number) => string;
@@ -72,7 +72,7 @@ export function labelReader(decoder: DecoderName, f: FieldInfo): LabelReader | s
       // Kernel code stores -errno as often as errno: both name the error. 0 is success.
       return (_b, v, b) => {
         const n = Math.abs(r(v, b));
-        return n === 0 ? '0' : errnoName(n);
+        return n === 0 ? '0' : pub().errnoName(n);
       };
     }
     case 'ifname': {

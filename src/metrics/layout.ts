@@ -3,7 +3,8 @@
  * what it holds, and readers that take numbers straight from a batch's bytes (no record is decoded
  * per entry: a scrape of a large map reads only the fields its metrics use).
  */
-import { type BpfMap, type Codec, readBtf } from '../index.js';
+import type { BpfMap, Codec } from '../index.js';
+import { pub } from './public.js';
 
 /** What a field holds, as far as metrics care. */
 export type FieldKind = 'uint' | 'int' | 'float' | 'bool' | 'chars' | 'bytes' | 'array' | 'struct';
@@ -47,7 +48,7 @@ export function mapLayout(map: BpfMap): MapLayout {
   let key: Codec<unknown> | undefined;
   let value: Codec<unknown> | undefined;
   if (info.btfId !== 0) {
-    const spec = readBtf(info.btfId);
+    const spec = pub().readBtf(info.btfId);
     if (info.btfKeyTypeId !== 0) key = spec.codec(info.btfKeyTypeId, 'key');
     if (info.btfValueTypeId !== 0) value = spec.codec(info.btfValueTypeId, 'value');
   }

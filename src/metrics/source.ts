@@ -5,10 +5,11 @@
  * map is followed, and a map unpinned under the exporter is reported (and its series dropped)
  * instead of being read forever through a stale fd.
  */
-import { BpfError, BpfMap, listMaps, possibleCpus } from '../index.js';
+import type { BpfMap } from '../index.js';
 import { type MapRefSpec, parseMapRefSpec } from './config.js';
 import type { Consumer, MapShapeInfo } from './compile.js';
 import { mapLayout } from './layout.js';
+import { pub } from './public.js';
 
 /** The maps of a loaded object, by name (a `BpfObject` is one). */
 export interface ObjectMaps {
@@ -27,7 +28,7 @@ const MAX_BATCH = 8192;
 
 function shapeOf(map: BpfMap): MapShapeInfo {
   const cpuStride = Math.ceil(map.valueSize / 8) * 8;
-  const cpus = map.isPerCpu ? possibleCpus() : 1;
+  const cpus = map.isPerCpu ? pub().possibleCpus() : 1;
   return {
     layout: mapLayout(map),
     isPerCpu: map.isPerCpu,
@@ -114,26 +115,28 @@ export class MapSource {
       }
       case 'id':
         try {
-          return { map: BpfMap.fromId(s.id), owned: true };
+          return { map: pub().BpfMap.fromId(s.id), owned: true };
         } catch (err) {
-          if (BpfError.is(err, 'ENOENT')) throw new Error(`unknown map id:${s.id} (no map has that id)`);
+          if (pub().BpfError.is(err, 'ENOENT')) throw new Error(`unknown map id:${s.id} (no map has that id)`);
           throw err;
         }
       case 'pinned':
         try {
-          return { map: BpfMap.openPinned(s.path), owned: true };
+          return { map: pub().BpfMap.openPinned(s.path), owned: true };
         } catch (err) {
-          if (BpfError.is(err, 'ENOENT')) throw new Error(`unknown map pinned:${s.path} (nothing is pinned there)`);
+          if (pub().BpfError.is(err, 'ENOENT')) throw new Error(`unknown map pinned:${s.path} (nothing is pinned there)`);
           throw err;
         }
       case 'name': {
-        const found = listMaps().filter((i) => i.name === s.name);
+        const found = pub()
+          .listMaps()
+          .filter((i) => i.name === s.name);
         if (found.length === 0) throw new Error(`unknown map name:${s.name} (no map has that name)`);
         if (found.length > 1)
           throw new Error(
             `map name:${s.name} is ambiguous: maps ${found.map((i) => i.id).join(', ')} have that name (use id:N or pinned:PATH)`,
           );
-        return { map: BpfMap.fromId((found[0] as { id: number }).id), owned: true };
+        return { map: pub().BpfMap.fromId((found[0] as { id: number }).id), owned: true };
       }
     }
   }

@@ -5,14 +5,14 @@
  */
 import { BtfBuilder } from '../btf/build.js';
 import { Btf, trimLog } from '../btf/load.js';
-import { BpfError } from '../errors.js';
+import { BpfError, errnoName } from '../errors.js';
 import { closeSync, openSync } from 'node:fs';
 import { Cmd, getFdById, objGetInfo, progAttach, progLoad, progTestRun } from '../sys/bpf.js';
 import { fdKind, release } from '../sys/fd.js';
 import { OwnedFd } from '../sys/owned-fd.js';
 import * as L from '../sys/layout.js';
 import { AttachType, BPF_F_TEST_RUN_ON_CPU, ProgType } from '../sys/uapi.js';
-import { checkInt, checkMapName, checkU32, describe } from '../validate.js';
+import { checkInt, checkMapName, checkU32, describeValue } from '../validate.js';
 import { Asm } from './asm.js';
 import { loadEpermHint } from './eperm.js';
 
@@ -99,7 +99,10 @@ export class BpfProgram extends OwnedFd {
   static fromId(id: number): BpfProgram {
     checkU32('id', id);
     const fd = getFdById(Cmd.BPF_PROG_GET_FD_BY_ID, id);
-    if (fd < 0) throw new BpfError('BPF_PROG_GET_FD_BY_ID', -fd, { hint: -fd === 2 ? `no program has id ${id}` : undefined });
+    if (fd < 0)
+      throw new BpfError('BPF_PROG_GET_FD_BY_ID', -fd, {
+        hint: errnoName(-fd) === 'ENOENT' ? `no program has id ${id}` : undefined,
+      });
     return new BpfProgram(TOKEN, fd);
   }
 
@@ -132,9 +135,9 @@ export class BpfProgram extends OwnedFd {
     if (r < 0) {
       if (ownFd) closeSync(cgFd);
       const hint =
-        -r === 22
+        errnoName(-r) === 'EINVAL'
           ? `the program (type ${ProgType[this.type] ?? this.type}) cannot attach as ${AttachType[type] ?? type}: load it with a matching expectedAttachType`
-          : -r === 9
+          : errnoName(-r) === 'EBADF'
             ? 'the cgroup fd is not open'
             : undefined;
       throw new BpfError('BPF_PROG_ATTACH', -r, { hint });
@@ -151,7 +154,7 @@ export class BpfProgram extends OwnedFd {
   testRun(opts: TestRunOptions = {}): TestRunResult {
     const fd = this.liveFd('BPF_PROG_TEST_RUN');
     if (typeof opts !== 'object' || opts === null)
-      throw new TypeError(`testRun options must be an object, got ${describe(opts)}`);
+      throw new TypeError(`testRun options must be an object, got ${describeValue(opts)}`);
     const data = bytesOrNull('data', opts.data);
     const ctx = bytesOrNull('ctx', opts.ctx);
     const dataOut = data
@@ -228,7 +231,7 @@ export class CgroupAttachment {
 
 function bytesOrNull(what: string, v: unknown): Uint8Array | null {
   if (v === undefined || v === null) return null;
-  if (!(v instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array, got ${describe(v)}`);
+  if (!(v instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array, got ${describeValue(v)}`);
   return v.length === 0 ? null : v;
 }
 
@@ -240,7 +243,7 @@ function bytesOrNull(what: string, v: unknown): Uint8Array | null {
  */
 export function loadProgram(opts: LoadProgramOptions): BpfProgram {
   if (typeof opts !== 'object' || opts === null)
-    throw new TypeError(`loadProgram takes an options object, got ${describe(opts)}`);
+    throw new TypeError(`loadProgram takes an options object, got ${describeValue(opts)}`);
   const type = checkU32('type', opts.type);
   if (type === ProgType.Unspec) throw new RangeError('type must be a program type such as ProgType.SocketFilter');
   let insns: Uint8Array;
@@ -252,7 +255,7 @@ export function loadProgram(opts: LoadProgramOptions): BpfProgram {
     insns = opts.instructions;
     if (insns.length === 0 || insns.length % 8 !== 0)
       throw new RangeError(`instructions must be a non-empty multiple of 8 bytes, got ${insns.length}`);
-  } else throw new TypeError(`instructions must be an Asm or a Uint8Array, got ${describe(opts.instructions)}`);
+  } else throw new TypeError(`instructions must be an Asm or a Uint8Array, got ${describeValue(opts.instructions)}`);
   const license = opts.license ?? 'GPL';
   if (typeof license !== 'string' || license.includes('\0')) throw new TypeError('license must be a string without NUL');
   const params = {
@@ -303,7 +306,7 @@ function loadWith(params: Parameters<typeof progLoad>[0]): BpfProgram {
     params.logLevel = 1;
     const again = progLoad(params);
     if (again >= 0) fd = again;
-    else fd = again === -28 ? fd : again; // ENOSPC: the log overflowed; keep the first errno
+    else fd = errnoName(-again) === 'ENOSPC' ? fd : again; // the log overflowed: keep the first errno
   }
   if (fd < 0) {
     const log = params.log ? trimLog(Buffer.from(params.log).toString('utf8'), 20) : '';
