@@ -11,6 +11,7 @@
 //   the other arch's gcc and libc  `npm pack` builds both prebuilds (97.package)
 //   setpriv, mount                 dropping privileges (88.privilege); mounting bpffs
 //   ip (iproute2)                  network namespaces and veth pairs (66.links-net)
+//   prometheus                     a real server scraping `bpfmap export` (75.metrics; its service is not started)
 // and bpffs at /sys/fs/bpf, tracefs at /sys/kernel/tracing and a cgroup2 hierarchy (cgroup maps and
 // programs, 65.map-types) at /sys/fs/cgroup. Missing packages are installed with
 // apt-get when root (BPFMAP_NO_APT=1 turns that off); otherwise ONE message names the command to run.
@@ -44,6 +45,7 @@ const needs = [
   [() => which('setpriv'), 'util-linux'],
   [() => which('mount'), 'mount'],
   [() => which('ip'), 'iproute2'],
+  [() => which('prometheus'), 'prometheus'],
 ];
 aptInstall(
   needs.filter(([present]) => !present()).map(([, pkg]) => pkg),

@@ -42,6 +42,7 @@ test('a layer may not import a layer above it, nor one it is not given', () => {
     'cli->map',
     'cli->sys',
     'metrics->map',
+    'metrics->entry',
     'testing->map',
     'map->readers',
     'map->libbpf',

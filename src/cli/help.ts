@@ -96,6 +96,12 @@ export const VERBS: Readonly<Record<string, { usage: string; about: string; exam
       'bpfmap link detach pinned /sys/fs/bpf/my_link',
     ],
   },
+  export: {
+    usage: 'bpfmap export --config FILE [--listen HOST:PORT]',
+    about:
+      'Serves maps as Prometheus metrics at /metrics (default 127.0.0.1:9435), read when scraped: counters, gauges and histograms with labels from BTF key fields, as the YAML config says (docs/metrics.md). Stops on SIGTERM/SIGINT.',
+    examples: ['bpfmap export --config examples/metrics/syscalls.yaml', 'bpfmap export --config maps.yaml --listen 0.0.0.0:9435'],
+  },
   watch: {
     usage: 'bpfmap watch MAP [--interval S] [--sort FIELD] [--count N]',
     about:

@@ -14,6 +14,8 @@ export async function main(
   io = { out: (s: string) => process.stdout.write(`${s}\n`) },
 ): Promise<number> {
   let verb: string | undefined;
+  // `export` takes its own options (--config, --listen) and runs until a signal: see export.ts.
+  if (argv[0] === 'export') return (await import('./export.js')).exportVerb(argv.slice(1));
   try {
     const p = parseArgv(argv);
     // bpftool's spelling: the object word first (`map dump id 3`); `map` alone is our default object.
