@@ -4,7 +4,7 @@
  * per entry: a scrape of a large map reads only the fields its metrics use).
  */
 import { readBtf } from '../api.js';
-import type { Codec } from '../api.js';
+import type { BpfMap, Codec } from '../api.js';
 
 /** What a field holds, as far as metrics care. */
 export type FieldKind = 'uint' | 'int' | 'float' | 'bool' | 'chars' | 'bytes' | 'array' | 'struct';
