@@ -34,7 +34,7 @@ export const LAYERS = {
     may: ['sys', 'codec', 'elf', 'btf', 'map', 'libbpf', 'prog', 'link', 'object', 'readers'],
     about: 'the public surface: what the package exports, but the metrics',
   },
-  entry: { files: ['index.ts'], may: ['public', 'metrics'], about: "the package entry: the public surface and the metrics" },
+  entry: { files: ['index.ts'], may: ['public', 'metrics'], about: 'the package entry: the public surface and the metrics' },
   cli: { files: ['cli/'], sealed: true, may: ['entry'], about: 'the bpfmap command' },
   // metrics/ is built on the public surface (api.ts), as users build on it; the entry re-exports
   // registerMapMetrics (API.md §11) beside that surface, so there is no cycle.

@@ -127,8 +127,7 @@ export class MapSource {
           throw err;
         }
       case 'name': {
-        const found = listMaps()
-          .filter((i) => i.name === s.name);
+        const found = listMaps().filter((i) => i.name === s.name);
         if (found.length === 0) throw new Error(`unknown map name:${s.name} (no map has that name)`);
         if (found.length > 1)
           throw new Error(
