@@ -64,7 +64,9 @@ export function fillKconfig(out: Uint8Array, externs: readonly ExternSpec[], typ
     else if (e.name.startsWith('CONFIG_')) {
       config ??= kernelConfig();
       if (config.size === 0 && !e.weak)
-        throw fail('the kernel configuration is unavailable (no /proc/config.gz, no /boot/config-$(uname -r)); declare it __weak to load with 0');
+        throw fail(
+          'the kernel configuration is unavailable (no /proc/config.gz, no /boot/config-$(uname -r)); declare it __weak to load with 0',
+        );
       text = config.get(e.name);
     } else if (!e.weak) throw fail('unknown __kconfig extern: only LINUX_KERNEL_VERSION, LINUX_HAS_* and CONFIG_* are known');
     if (text === undefined) {
@@ -75,7 +77,11 @@ export function fillKconfig(out: Uint8Array, externs: readonly ExternSpec[], typ
     const at = e.offset;
     const isTristate = t.kind === BtfKind.Enum && t.name === 'libbpf_tristate';
     const isBool = t.kind === BtfKind.Int && ((t.intEncoding ?? 0) & BTF_INT_BOOL) !== 0;
-    const isChar = t.kind === BtfKind.Int && t.size === 1 && !isBool && (t.name === 'char' || t.name === 'signed char' || t.name === 'unsigned char');
+    const isChar =
+      t.kind === BtfKind.Int &&
+      t.size === 1 &&
+      !isBool &&
+      (t.name === 'char' || t.name === 'signed char' || t.name === 'unsigned char');
     if (text === 'y' || text === 'n' || text === 'm') {
       if (isBool) {
         if (text === 'm') throw fail('the kernel sets it to m (a module): declare it as enum libbpf_tristate or char');
@@ -86,15 +92,15 @@ export function fillKconfig(out: Uint8Array, externs: readonly ExternSpec[], typ
       continue;
     }
     if (text.startsWith('"')) {
-      if (t.kind !== BtfKind.Array)
-        throw fail(`the kernel sets it to the string ${text}: declare it as a char array`);
+      if (t.kind !== BtfKind.Array) throw fail(`the kernel sets it to the string ${text}: declare it as a char array`);
       if (text.length < 2 || !text.endsWith('"')) throw fail(`malformed string value ${text}`);
       const s = Buffer.from(text.slice(1, -1), 'utf8');
       const n = Math.min(s.length, e.size - 1);
       out.set(s.subarray(0, n), at); // truncated like libbpf, always NUL-terminated
       continue;
     }
-    if (t.kind !== BtfKind.Int && t.kind !== BtfKind.Enum) throw fail(`the kernel sets it to the number ${text}: declare it as an integer`);
+    if (t.kind !== BtfKind.Int && t.kind !== BtfKind.Enum)
+      throw fail(`the kernel sets it to the number ${text}: declare it as an integer`);
     let n: bigint;
     try {
       n = BigInt(text);

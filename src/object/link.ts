@@ -69,7 +69,10 @@ export function collectRelocations(
         const sym = symbols[r.symbol] as ElfSymbol;
         const symName = sym.name || `#${sym.index}`;
         if (r.type !== R_BPF_64_64 && r.type !== R_BPF_64_32)
-          throw new ObjectError(`relocation of type ${r.type} against ${symName}: code takes only R_BPF_64_64 and R_BPF_64_32`, where);
+          throw new ObjectError(
+            `relocation of type ${r.type} against ${symName}: code takes only R_BPF_64_64 and R_BPF_64_32`,
+            where,
+          );
         if (r.offset % 8 !== 0 || r.offset + 8 > code.length)
           throw new ObjectError(
             `relocation against ${symName} at offset ${r.offset} is not on an instruction of ${sec.name} (${code.length} bytes)`,
@@ -88,7 +91,10 @@ export function collectRelocations(
           const ext = externs.get(sym.name);
           if (!ext) throw new ObjectError(`relocation against the undefined symbol ${symName}, which is no known extern`, where);
           if ((op === CALL) !== (ext.kind === 'kfunc'))
-            throw new ObjectError(`extern ${symName} is ${op === CALL ? 'called but is not a function' : 'a function but is not called'}`, where);
+            throw new ObjectError(
+              `extern ${symName} is ${op === CALL ? 'called but is not a function' : 'a function but is not called'}`,
+              where,
+            );
           target = { kind: 'extern', ext };
         } else {
           const symSec = elf.sectionAt(sym.shndx, `symbol ${symName}`, where);
@@ -157,7 +163,8 @@ export function linkProgram(input: LinkInput, env: LinkEnv, main: FuncRange): Li
 
   const funcStarting = (section: ElfSection, insn: number, from: FuncRange, i: number): FuncRange => {
     const f = input.funcs.find((x) => x.section === section && x.start === insn);
-    if (!f) throw fail(`a call or function address leads to instruction ${insn} of ${section.name}, where no function starts`, from, i);
+    if (!f)
+      throw fail(`a call or function address leads to instruction ${insn} of ${section.name}, where no function starts`, from, i);
     return f;
   };
 
@@ -295,7 +302,9 @@ function btfInfo(
     lines.sort((a, b) => a[0]! - b[0]!);
     lineInfo = new Uint8Array(16 * lines.length);
     const lv = new DataView(lineInfo.buffer);
-    lines.forEach((l, k) => l.forEach((x, j) => lv.setUint32(16 * k + 4 * j, x, true)));
+    lines.forEach((l, k) => {
+      for (let j = 0; j < 4; j++) lv.setUint32(16 * k + 4 * j, l[j]!, true);
+    });
   }
   return { funcInfo: fi, lineInfo };
 }

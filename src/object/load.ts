@@ -201,7 +201,10 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
   // Apply the options to the spec's settings (validated before anything reaches the kernel).
   for (const [name, value] of Object.entries(opts.variables ?? {})) {
     const v = spec.variables[name];
-    if (!v) throw new ObjectError(`no global variable is named ${name} (the object has ${Object.keys(spec.variables).join(', ') || 'none'})`);
+    if (!v)
+      throw new ObjectError(
+        `no global variable is named ${name} (the object has ${Object.keys(spec.variables).join(', ') || 'none'})`,
+      );
     v.set(value);
   }
   const mapDefs = new Map<string, MapSpec>();
@@ -222,10 +225,13 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
     if (!spec.programs[name]) throw new ObjectError(`no program is named ${name}`);
   for (const p of Object.values(spec.programs))
     if (autoload.get(p.name) && p.type === undefined)
-      throw new ObjectError(`the section name ${p.section} follows no known convention (such as xdp, kprobe/…, tracepoint/…), so the program type is unknown`, {
-        program: p.name,
-        section: p.section,
-      });
+      throw new ObjectError(
+        `the section name ${p.section} follows no known convention (such as xdp, kprobe/…, tracepoint/…), so the program type is unknown`,
+        {
+          program: p.name,
+          section: p.section,
+        },
+      );
   const relocs = collectRelocations(I.elf, (s, o) => I.mapAt(s, o), I.dataSections, I.externs);
 
   // Everything created, for cleanup on failure.
@@ -293,7 +299,7 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
       if (!map) continue;
       let view = views.get(v.section);
       if (!view) {
-        const readOnly = specOf(v.section).flags & 128 ? true : false; // BPF_F_RDONLY_PROG: .rodata, frozen
+        const readOnly = (specOf(v.section).flags & 128) !== 0; // BPF_F_RDONLY_PROG: .rodata, frozen
         if (readOnly) {
           const ro = map.mmap({ writable: false });
           mappings.push(ro);
@@ -349,7 +355,7 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
         if (!c) {
           c = I.elf.data(s).slice();
           const relos = I.ext?.coreRelos.get(s.name);
-          if (relos && relos.length)
+          if (relos?.length)
             throw new ObjectError('CO-RE relocations are not supported yet in this build', { section: s.name });
           sectionCode.set(s.index, c);
         }
@@ -378,10 +384,13 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
         const t = attachTarget(p.section, p.attachTo);
         const found = TargetBtf.kernel().find(t.name, t.kind);
         if (!found)
-          throw new ObjectError(`the attach target ${p.attachTo} is not in the kernel's BTF (looked for ${BtfKind[t.kind]} ${t.name})`, {
-            program: p.name,
-            section: p.section,
-          });
+          throw new ObjectError(
+            `the attach target ${p.attachTo} is not in the kernel's BTF (looked for ${BtfKind[t.kind]} ${t.name})`,
+            {
+              program: p.name,
+              section: p.section,
+            },
+          );
         attachBtfId = found.id;
         if (found.btf.isModule) attachBtfObjFd = found.btf.fd();
       }
@@ -403,7 +412,15 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
           ...(fdArray.length ? { fdArray } : {}),
         });
       } catch (e) {
-        throw new ObjectError(`the kernel refused it: ${(e as Error).message}`, { program: p.name, section: p.section, cause: e });
+        const ksym = /failed to find the address for kernel symbol '([^']+)'/.exec((e as BpfError).log ?? '');
+        const why = ksym
+          ? `; the __ksym ${ksym[1]} is in the kernel's BTF but not in /proc/kallsyms (data symbols need CONFIG_KALLSYMS_ALL)`
+          : '';
+        throw new ObjectError(`the kernel refused it${why}: ${(e as Error).message}`, {
+          program: p.name,
+          section: p.section,
+          cause: e,
+        });
       }
     }
     // Prog-array initialisers, now that the programs exist.
@@ -439,13 +456,16 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
       Object.values(spec.programs).filter((p) => autoload.get(p.name)).length
     } programs loaded; all closed again`;
     if (e instanceof ObjectError)
-      throw new ObjectError(`${e.message.replace(/^[^:]*: /, (m) => (e.program || e.map || e.section ? '' : m))} (while ${stage}: ${done})`, {
-        section: e.section,
-        offset: e.offset,
-        program: e.program,
-        map: e.map,
-        cause: e.cause ?? e,
-      });
+      throw new ObjectError(
+        `${e.message.replace(/^[^:]*: /, (m) => (e.program || e.map || e.section ? '' : m))} (while ${stage}: ${done})`,
+        {
+          section: e.section,
+          offset: e.offset,
+          program: e.program,
+          map: e.map,
+          cause: e.cause ?? e,
+        },
+      );
     throw new ObjectError(`${(e as Error).message} (while ${stage}: ${done})`, { cause: e });
   }
 }
@@ -499,9 +519,12 @@ function createMap(
     };
     let map: BpfMap;
     try {
-      map = BpfMap.create(withBtf ? { ...base, btf: { fd: btf!.fd, keyTypeId: m.btfKeyTypeId, valueTypeId: m.btfValueTypeId } } : base);
+      map = BpfMap.create(
+        withBtf ? { ...base, btf: { fd: btf!.fd, keyTypeId: m.btfKeyTypeId, valueTypeId: m.btfValueTypeId } } : base,
+      );
     } catch (e) {
-      if (!withBtf || !(e instanceof BpfError)) throw new ObjectError(`BPF_MAP_CREATE failed: ${(e as Error).message}`, { map: m.name, cause: e });
+      if (!withBtf || !(e instanceof BpfError))
+        throw new ObjectError(`BPF_MAP_CREATE failed: ${(e as Error).message}`, { map: m.name, cause: e });
       // As libbpf: a map the kernel refuses with BTF is retried without.
       try {
         map = BpfMap.create(base);
@@ -551,7 +574,9 @@ function liveVariable(
     get: () => codec.decode(bytes(), offset),
     set: (value: unknown) => {
       if (readOnly)
-        throw new TypeError(`${name} is in ${section}, which is frozen after load: set it before load (spec.variables.${name}.set or loadObject's variables)`);
+        throw new TypeError(
+          `${name} is in ${section}, which is frozen after load: set it before load (spec.variables.${name}.set or loadObject's variables)`,
+        );
       codec.encode(value, bytes(), offset);
     },
   });

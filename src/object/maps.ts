@@ -68,10 +68,13 @@ function intField(types: readonly BtfType[], map: string, m: { name: string; typ
     });
   const arr = typeAt(types, skipModifiers(types, ptr.type ?? 0, what), what);
   if (arr.kind !== BtfKind.Array)
-    throw new ObjectError(`${what} must be declared with __uint() (a pointer to an array), got a pointer to ${BtfKind[arr.kind]}`, {
-      section: '.maps',
-      map,
-    });
+    throw new ObjectError(
+      `${what} must be declared with __uint() (a pointer to an array), got a pointer to ${BtfKind[arr.kind]}`,
+      {
+        section: '.maps',
+        map,
+      },
+    );
   return arr.nelems ?? 0;
 }
 
@@ -154,7 +157,10 @@ function parseDef(spec: BtfSpec, defId: number, map: string, inner: boolean): Pa
         const n = intField(types, map, m);
         const had = side === 'key' ? d.keySize : d.valueSize;
         if (had && had !== n)
-          throw new ObjectError(`${what}: ${m.name} ${n} disagrees with the ${side} type's size ${had}`, { section: '.maps', map });
+          throw new ObjectError(`${what}: ${m.name} ${n} disagrees with the ${side} type's size ${had}`, {
+            section: '.maps',
+            map,
+          });
         if (side === 'key') d.keySize = n;
         else d.valueSize = n;
         break;
@@ -225,7 +231,10 @@ function parseDef(spec: BtfSpec, defId: number, map: string, inner: boolean): Pa
       map,
     });
   if (d.hasValues && !d.inner && d.type !== MapType.ProgArray)
-    throw new ObjectError(`${what}: function values need a BPF_MAP_TYPE_PROG_ARRAY, got type ${d.type}`, { section: '.maps', map });
+    throw new ObjectError(`${what}: function values need a BPF_MAP_TYPE_PROG_ARRAY, got type ${d.type}`, {
+      section: '.maps',
+      map,
+    });
   return d;
 }
 

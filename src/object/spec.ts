@@ -252,12 +252,17 @@ export function openObject(source: string | Uint8Array, opts: OpenObjectOptions 
   }
 
   const licSec = elf.section('license');
-  const license = licSec ? Buffer.from(elf.data(licSec)).toString('latin1').replace(/\0[\s\S]*$/, '') : '';
+  const license = licSec
+    ? Buffer.from(elf.data(licSec))
+        .toString('latin1')
+        .replace(/\0[\s\S]*$/, '')
+    : '';
   const verSec = elf.section('version');
   let version = 0;
   if (verSec) {
     const d = elf.data(verSec);
-    if (d.length !== 4) throw new ObjectError(`the version section must hold one u32, it has ${d.length} bytes`, { section: 'version' });
+    if (d.length !== 4)
+      throw new ObjectError(`the version section must hold one u32, it has ${d.length} bytes`, { section: 'version' });
     version = new DataView(d.buffer, d.byteOffset, 4).getUint32(0, true);
   }
 
@@ -299,10 +304,13 @@ export function openObject(source: string | Uint8Array, opts: OpenObjectOptions 
         const sym = secSyms.get(vt.name);
         if (!sym) continue;
         if (sym.value > s.size || vsi.size > s.size - sym.value)
-          throw new ObjectError(`variable ${vt.name} (${vsi.size} bytes at ${sym.value}) runs past the section's ${s.size} bytes`, {
-            section: s.name,
-            offset: sym.value,
-          });
+          throw new ObjectError(
+            `variable ${vt.name} (${vsi.size} bytes at ${sym.value}) runs past the section's ${s.size} bytes`,
+            {
+              section: s.name,
+              offset: sym.value,
+            },
+          );
         let codec: Codec<unknown>;
         try {
           codec = btf.codec(vt.type ?? 0, vt.name);
@@ -349,21 +357,26 @@ export function openObject(source: string | Uint8Array, opts: OpenObjectOptions 
         for (const v of t.vars ?? []) externSecOf.set(v.type, t.name);
   for (const sym of symbols) {
     if (sym.shndx !== SHN_UNDEF || sym.name === '' || (sym.bind !== STB_GLOBAL && sym.bind !== STB_WEAK)) continue;
-    if (!btf) throw new ObjectError(`extern ${sym.name} needs BTF to be resolved (compile with clang -g)`, { section: '.symtab' });
+    if (!btf)
+      throw new ObjectError(`extern ${sym.name} needs BTF to be resolved (compile with clang -g)`, { section: '.symtab' });
     const id = btf.types.findIndex((t) => t.name === sym.name && (t.kind === BtfKind.Var || t.kind === BtfKind.Func)) + 1;
     if (id === 0) throw new ObjectError(`extern ${sym.name} has no BTF VAR or FUNC describing it`, { section: '.BTF' });
     const t = btf.types[id - 1]!;
     const sec = externSecOf.get(id);
     let kind: ExternSpec['kind'];
     if (sec === '.kconfig') {
-      if (t.kind !== BtfKind.Var) throw new ObjectError(`extern function ${sym.name} cannot be __kconfig`, { section: '.kconfig' });
+      if (t.kind !== BtfKind.Var)
+        throw new ObjectError(`extern function ${sym.name} cannot be __kconfig`, { section: '.kconfig' });
       kind = 'kconfig';
     } else if (t.kind === BtfKind.Func) kind = 'kfunc';
     else if (sec === '.ksyms') kind = 'ksym';
     else
-      throw new ObjectError(`extern ${sym.name} is neither __kconfig nor __ksym (its BTF VAR is in no .kconfig or .ksyms DATASEC)`, {
-        section: '.BTF',
-      });
+      throw new ObjectError(
+        `extern ${sym.name} is neither __kconfig nor __ksym (its BTF VAR is in no .kconfig or .ksyms DATASEC)`,
+        {
+          section: '.BTF',
+        },
+      );
     const e: ExternSpec = { name: sym.name, kind, weak: sym.bind === STB_WEAK, btfId: id, typeId: 0, size: 0, offset: 0 };
     if (kind === 'kconfig') {
       e.typeId = skipModifiers(btf.types, t.type ?? 0, sym.name);
@@ -428,21 +441,24 @@ export function openObject(source: string | Uint8Array, opts: OpenObjectOptions 
       if (isText) continue;
       if (programs[f.name] !== undefined)
         throw new ObjectError(`two programs are named ${f.name}`, { section: s.name, offset: f.value });
-      const k: SectionKind | undefined = sectionKind(s.name);
+      // libbpf's convention: a section name starting with `?` holds programs not loaded by default.
+      const optional = s.name.startsWith('?');
+      const k: SectionKind | undefined = sectionKind(optional ? s.name.slice(1) : s.name);
       programs[f.name] = {
         name: f.name,
         section: s.name,
         type: k?.type,
         expectedAttachType: k?.expectedAttachType ?? 0,
         flags: k?.flags ?? 0,
-        autoload: true,
+        autoload: !optional,
         attachTo: k?.btfAttach && k.target ? k.target : undefined,
         instructionCount: f.size / 8,
       };
     }
   }
 
-  const mapAt = (section: number, offset: number): MapSpec | undefined => mapSection.get(section)?.find((m) => m.offset === offset);
+  const mapAt = (section: number, offset: number): MapSpec | undefined =>
+    mapSection.get(section)?.find((m) => m.offset === offset);
   const internals: ObjectInternals = {
     elf,
     btfRaw,

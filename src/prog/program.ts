@@ -310,10 +310,16 @@ export function loadProgram(opts: LoadProgramOptions): BpfProgram {
     params.log = new Uint8Array(LOG_SIZE);
   }
   const section = opts.section;
-  if (section !== undefined && typeof section !== 'string') throw new TypeError(`section must be a string, got ${describe(section)}`);
+  if (section !== undefined && typeof section !== 'string')
+    throw new TypeError(`section must be a string, got ${describe(section)}`);
   const extra = objectLoadParams(opts, btf !== undefined);
   try {
-    const prog = loadWith({ ...params, ...extra, btfFd: extra.btfFd || params.btfFd, funcInfo: extra.funcInfo ?? params.funcInfo });
+    const prog = loadWith({
+      ...params,
+      ...extra,
+      btfFd: extra.btfFd || params.btfFd,
+      funcInfo: extra.funcInfo ?? params.funcInfo,
+    });
     prog.section = section;
     return prog;
   } finally {
@@ -358,7 +364,9 @@ function objectLoadParams(opts: LoadProgramOptions, asmBtf: boolean) {
     if (!Array.isArray(opts.fdArray)) throw new TypeError(`fdArray must be an array of fds, got ${describe(opts.fdArray)}`);
     const a = new Uint8Array(4 * Math.max(1, opts.fdArray.length));
     const v = new DataView(a.buffer);
-    opts.fdArray.forEach((fd, i) => v.setUint32(4 * i, checkFd(`fdArray[${i}]`, fd), true));
+    opts.fdArray.forEach((fd, i) => {
+      v.setUint32(4 * i, checkFd(`fdArray[${i}]`, fd), true);
+    });
     out.fdArray = a;
   }
   return out;
