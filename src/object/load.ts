@@ -22,7 +22,7 @@ import { type BpfProgram, loadProgram } from '../prog/program.js';
 import { MapType } from '../sys/uapi.js';
 import { fixupBtf } from './btf-fixup.js';
 import { fillKconfig } from './kconfig.js';
-import { type ExternValue, collectRelocations, linkProgram } from './link.js';
+import { type ExternValue, linkProgram } from './link.js';
 import { type MapSpec, PIN_BY_NAME } from './maps.js';
 import { type ExternSpec, type ObjectSpec, internalsOf, openObject, registerLoader } from './spec.js';
 
@@ -243,7 +243,7 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
           section: p.section,
         },
       );
-  const relocs = collectRelocations(I.elf, (s, o) => I.mapAt(s, o), I.dataSections, I.externs);
+  const relocs = I.relocs;
 
   // Everything created, for cleanup on failure.
   const maps: Record<string, BpfMap> = {};
