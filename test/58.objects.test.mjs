@@ -241,3 +241,32 @@ test('a verifier refusal is an ObjectError naming the program, with the log, and
   const left = bpftool('map', 'show').filter((m) => !before.has(m.id) && m.name === 'lru');
   assert.deepEqual(left, []);
 });
+
+test('tracing programs: the section names the attach target, found by BTF id; attachTo changes it', (t) => {
+  const spec = openObject(buildObject('tracing'));
+  assert.equal(spec.programs.on_entry.attachTo, 'bpf_fentry_test1');
+  assert.equal(spec.programs.on_switch.attachTo, 'sched_switch');
+  assert.equal(spec.programs.on_task.attachTo, 'task');
+  spec.programs.on_exit.attachTo = 'bpf_fentry_test2';
+  let obj;
+  try {
+    obj = spec.load();
+  } catch (e) {
+    // Some kernels refuse tracing programs even to root (this test machine's does, before the
+    // verifier runs): then the error must name the program and carry the kernel's EPERM.
+    assert.ok(e instanceof ObjectError && e.program === 'on_entry' && e.cause instanceof BpfError, String(e));
+    assert.equal(e.cause.code, 'EPERM');
+  }
+  if (obj) {
+    t.after(() => obj.close());
+    assert.deepEqual(Object.keys(obj.programs).sort(), ['on_entry', 'on_exit', 'on_switch', 'on_task']);
+    assert.equal(obj.programs.on_entry.section, 'fentry/bpf_fentry_test1');
+    assert.equal(bpftool('prog', 'show', 'id', obj.programs.on_entry.id).type, 'tracing');
+  }
+  const wrong = openObject(buildObject('tracing'));
+  wrong.programs.on_entry.attachTo = 'bpfmap_no_such_function';
+  assert.throws(
+    () => wrong.load(),
+    (e) => e instanceof ObjectError && e.program === 'on_entry' && /bpfmap_no_such_function is not in the kernel's BTF/.test(e.message),
+  );
+});

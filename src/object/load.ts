@@ -68,6 +68,7 @@ export interface BpfVariable<T = unknown> {
 
 /** Something `attach()` returned: a link (or attachment) that `close()` undoes. */
 export interface ObjectLink {
+  /** Detaches (unless pinned) and releases the link. */
   close(): void;
 }
 
@@ -102,7 +103,7 @@ export class BpfObject {
   readonly #mappings: (Uint8Array | ReadOnlyMapping)[];
   #closed = false;
 
-  /** Not for direct use: see `loadObject`. */
+  /** @internal Not for direct use: see `loadObject`. */
   constructor(
     maps: Record<string, BpfMap>,
     programs: Record<string, BpfProgram>,

@@ -139,7 +139,7 @@ export class ObjectSpec {
   /** @internal */
   readonly [INTERNALS]: ObjectInternals;
 
-  /** Not for direct use: see `openObject`. */
+  /** @internal Not for direct use: see `openObject`. */
   constructor(
     name: string,
     maps: Record<string, MapSpec>,
