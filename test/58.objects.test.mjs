@@ -267,6 +267,9 @@ test('tracing programs: the section names the attach target, found by BTF id; at
   wrong.programs.on_entry.attachTo = 'bpfmap_no_such_function';
   assert.throws(
     () => wrong.load(),
-    (e) => e instanceof ObjectError && e.program === 'on_entry' && /bpfmap_no_such_function is not in the kernel's BTF/.test(e.message),
+    (e) =>
+      e instanceof ObjectError &&
+      e.program === 'on_entry' &&
+      /bpfmap_no_such_function is not in the kernel's BTF/.test(e.message),
   );
 });
