@@ -588,11 +588,17 @@ const targetFiles = new Map<string, TargetBtf>();
 function targetFrom(btf: string | Uint8Array): TargetBtf {
   if (typeof btf === 'string') {
     let t = targetFiles.get(btf);
-    if (!t) targetFiles.set(btf, (t = TargetBtf.fromFile(btf)));
+    if (!t) {
+      t = TargetBtf.fromFile(btf);
+      targetFiles.set(btf, t);
+    }
     return t;
   }
   let t = targets.get(btf);
-  if (!t) targets.set(btf, (t = TargetBtf.fromBytes(btf)));
+  if (!t) {
+    t = TargetBtf.fromBytes(btf);
+    targets.set(btf, t);
+  }
   return t;
 }
 
