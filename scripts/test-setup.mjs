@@ -3,7 +3,6 @@
 // the real kernel and compare with the tools BPF users have, so they need:
 //   bpftool                        results read back another way (most test files)
 //   clang, llvm                    a BPF object built from C (56.btf-read)
-//   libbpf-dev                     libbpf loads the same objects as loadObject, for comparison (58.*)
 //   libbpf-dev                     libbpf's own CO-RE relocations, compared with ours (59.core)
 //   cc + libc headers + uapi       C layouts checked against the compiler (05, 35, 56; bench/ref.c)
 //   python3, make, g++             node-gyp: the AddressSanitizer build of the addon (82.fuzz)
@@ -24,7 +23,6 @@ import { aptInstall, which } from './setup-common.mjs';
 const needs = [
   [() => which('bpftool'), 'bpftool'],
   [() => which('clang'), 'clang'],
-  [() => existsSync('/usr/include/bpf/libbpf.h'), 'libbpf-dev'],
   [() => which('llc') || which('llc-14') || existsSync('/usr/lib/llvm-14/bin/llc'), 'llvm'],
   [() => which('cc') && which('gcc'), 'gcc'],
   [() => existsSync('/usr/include/stdio.h'), 'libc6-dev'],
