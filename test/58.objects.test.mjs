@@ -5,7 +5,7 @@
 // (BPF_PROG_TEST_RUN) and what they write is read back through the maps and with bpftool.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { BpfError, BpfMap, MapType, ObjectError, loadObject, openObject } from 'bpfmap';
 import { buildObject } from './fixtures/obj/build.mjs';
@@ -272,4 +272,19 @@ test('tracing programs: the section names the attach target, found by BTF id; at
       e.program === 'on_entry' &&
       /bpfmap_no_such_function is not in the kernel's BTF/.test(e.message),
   );
+});
+
+test('one spec loads twice, and the caller’s bytes (a Buffer) are never written', (t) => {
+  const bytes = readFileSync(buildObject('globals'));
+  const copy = Buffer.from(bytes);
+  const spec = openObject(bytes);
+  spec.programs.odd.autoload = false;
+  spec.variables.cfg_enabled.set(true);
+  for (let i = 0; i < 2; i++) {
+    const obj = spec.load();
+    t.after(() => obj.close());
+    obj.programs.run.testRun({});
+    assert.deepEqual(results(obj.maps.out, 6), [100n, 0n, BigInt('n'.charCodeAt(0)), 10n, 6n, 33n]);
+  }
+  assert.ok(bytes.equals(copy));
 });

@@ -100,7 +100,9 @@ export class ElfFile {
   #symbols: readonly ElfSymbol[] | undefined;
   readonly #byName = new Map<string, ElfSection>();
 
-  constructor(bytes: Uint8Array) {
+  constructor(input: Uint8Array) {
+    // A plain Uint8Array view: `slice()` on a Buffer would not copy, and callers copy with it.
+    const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
     this.bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const v = this.#view;
