@@ -236,7 +236,8 @@ test('a verifier refusal is an ObjectError naming the program, with the log, and
       typeof e.log === 'string' &&
       e.log.length > 0 &&
       /maps created/.test(e.message) &&
-      e.cause instanceof BpfError,
+      e.cause instanceof BpfError &&
+      /return \*v;/.test(e.log), // line_info reached the kernel: the log quotes the C source
   );
   const left = bpftool('map', 'show').filter((m) => !before.has(m.id) && m.name === 'lru');
   assert.deepEqual(left, []);
@@ -287,4 +288,22 @@ test('one spec loads twice, and the caller’s bytes (a Buffer) are never writte
     assert.deepEqual(results(obj.maps.out, 6), [100n, 0n, BigInt('n'.charCodeAt(0)), 10n, 6n, 33n]);
   }
   assert.ok(bytes.equals(copy));
+});
+
+test('BTF the kernel refuses: the object loads without it, and a note says so', (t) => {
+  const bytes = new Uint8Array(readFileSync(buildObject('maps')));
+  // Rename struct flow's member `proto` to `pro-o`: our reader does not mind, the kernel's BTF check does.
+  // (Every copy of the string: .BTF's, and those of the DWARF sections, which do not matter.)
+  const needle = Buffer.from('\0proto\0', 'latin1');
+  let found = 0;
+  for (let at = Buffer.from(bytes).indexOf(needle); at >= 0; at = Buffer.from(bytes).indexOf(needle, at + 1), found++)
+    bytes[at + 4] = 0x2d;
+  assert.ok(found > 0);
+  const obj = loadObject(bytes, { pinPath: pinDir(t, 'nobtf'), name: 'maps' });
+  t.after(() => obj.close());
+  assert.equal(obj.notes.length, 1);
+  assert.match(obj.notes[0], /the kernel refused the object's BTF; loading without it/);
+  assert.equal(bpftool('map', 'show', 'id', obj.maps.flows.id).btf_id, undefined);
+  assert.equal(obj.programs.run.testRun({ data: new Uint8Array(64) }).retval, 2);
+  assert.deepEqual(obj.attach(), []); // xdp programs need an interface: nothing attaches by itself
 });

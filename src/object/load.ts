@@ -134,10 +134,10 @@ export class BpfObject {
     const made: ObjectLink[] = [];
     try {
       for (const p of Object.values(this.programs)) {
+        if (!attachable(p.section)) continue;
         const attach = (p as unknown as { attach?: () => ObjectLink }).attach;
         if (typeof attach !== 'function')
           throw new Error('attaching programs from their ELF section is not available yet in this build (prog.attach())');
-        if (!attachable(p.section)) continue;
         made.push(attach.call(p));
       }
     } catch (e) {
