@@ -96,6 +96,37 @@ test('parseBtfExt reads func_info, line_info and CO-RE records of a clang object
   );
 });
 
+test('func_info: subprogram records have their byte offsets in .text, as the symbol table says', (t) => {
+  const dir = tempDir(t, 'subprog');
+  const src = `#include <linux/types.h>
+#include <bpf/bpf_helpers.h>
+char LICENSE[] SEC("license") = "GPL";
+__u64 out;
+static __attribute__((noinline)) int first(int x) { out += x; return x * 3; }
+static __attribute__((noinline)) int second(int x) { out -= x; return first(x) + 1; }
+SEC("raw_tp/sys_enter") int main_prog(void *ctx) { out = 1; return first(7) + second(8); }`;
+  const obj = compile(dir, 'subprog.bpf.c', { source: src, vmlinux: false });
+  const o = readObject(obj);
+  const types = parseBtf(o.btf);
+  const fi = parseBtfExt(o.ext, o.btf).funcInfo;
+  const syms = execFileSync('llvm-objdump', ['--syms', obj], { encoding: 'utf8' });
+  const symOff = (section, name) =>
+    Number.parseInt(new RegExp(`^([0-9a-f]+) .* ${section}\\s+[0-9a-f]+ ${name}$`, 'm').exec(syms)[1], 16);
+  const got = fi.get('.text').map((f) => [types[f.typeId - 1].name, f.insnOff]);
+  assert.deepEqual(
+    got.sort((a, b) => a[1] - b[1]),
+    [
+      ['first', symOff('.text', 'first')],
+      ['second', symOff('.text', 'second')],
+    ].sort((a, b) => a[1] - b[1]),
+  );
+  assert.ok(got[1][1] > 0);
+  assert.deepEqual(
+    fi.get('raw_tp/sys_enter').map((f) => f.insnOff),
+    [0],
+  );
+});
+
 test('CO-RE against a kernel whose types moved: every instruction as libbpf relocates it', (t) => {
   const dir = tempDir(t, 'fields');
   const obj = compile(dir, 'fields.bpf.c', { vmlinux: false });
@@ -164,6 +195,11 @@ test('bitfields: byte offset, size, shifts and signedness as libbpf computes the
   assert.deepEqual(get('neg', CoreReloKind.FieldSigned), [1n, 1n]);
   assert.deepEqual(get('neg', CoreReloKind.FieldRshiftU64)[0], 58n);
   assert.deepEqual(get('lo', CoreReloKind.FieldSigned), [0n, 0n]);
+  // wide:35 does not fit the first 8 bytes after 31 bits: it starts the next unit.
+  assert.deepEqual(get('wide', CoreReloKind.FieldByteOffset), [8n]);
+  assert.deepEqual(get('wide', CoreReloKind.FieldByteSize), [8n]);
+  assert.deepEqual(get('wide', CoreReloKind.FieldLshiftU64), [29n]);
+  assert.deepEqual(get('wide', CoreReloKind.FieldRshiftU64), [29n, 29n]);
 });
 
 test('TYPE_MATCHES (clang 14 cannot emit it: two TYPE_EXISTS records rewritten) agrees with libbpf', (t) => {

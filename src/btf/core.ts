@@ -389,7 +389,7 @@ export function applyCoreRelocations(
         reason,
       );
     };
-    if (relo.insnOff % 8 !== 0 || relo.insnOff + 8 > insns.length)
+    if (!Number.isInteger(relo.insnOff) || relo.insnOff < 0 || relo.insnOff % 8 !== 0 || relo.insnOff + 8 > insns.length)
       fail(`instruction offset ${relo.insnOff} is not an instruction of this ${insns.length}-byte section`);
     if (!root) fail(`local type ${relo.typeId} does not exist (the object's BTF has ${local.length} types)`);
     const rootType = root as BtfType;
