@@ -3,7 +3,7 @@
 // modules; user-provided BTF for kernels without it. Checked against bpftool.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { BtfKind } from 'bpfmap';
@@ -16,7 +16,10 @@ const dump = () =>
 
 test('TargetBtf.kernel(): vmlinux parsed once, types found by name and kind at the ids bpftool shows', (t) => {
   const k = TargetBtf.kernel();
-  t.diagnostic(`vmlinux BTF parse: ${k.parseMs.toFixed(0)} ms for ${k.vmlinux.types.length} types`);
+  t.diagnostic(`vmlinux BTF read: ${k.parseMs.toFixed(0)} ms for ${k.vmlinux.count} types`);
+  const i0 = performance.now();
+  k.find('task_struct', BtfKind.Struct);
+  t.diagnostic(`name index: ${(performance.now() - i0).toFixed(0)} ms`);
   assert.equal(TargetBtf.kernel(), k, 'cached for the process');
   assert.equal(k.fromKernel, true);
   const text = dump();
@@ -39,6 +42,16 @@ test('TargetBtf.kernel(): vmlinux parsed once, types found by name and kind at t
   const t0 = performance.now();
   for (let i = 0; i < 100_000; i++) k.find('schedule', BtfKind.Func);
   t.diagnostic(`100k lookups: ${(performance.now() - t0).toFixed(0)} ms`);
+});
+
+test('types decoded on demand are the ones parseBtf reads from the whole blob', () => {
+  const k = TargetBtf.kernel();
+  const all = parseBtf(readFileSync('/sys/kernel/btf/vmlinux'));
+  assert.equal(k.vmlinux.count, all.length);
+  for (let id = 1; id <= all.length; id += 97) assert.deepEqual(k.vmlinux.type(id), all[id - 1], `type ${id}`);
+  assert.deepEqual(k.vmlinux.type(all.length), all[all.length - 1]);
+  assert.equal(k.vmlinux.type(all.length + 1), undefined);
+  assert.equal(k.vmlinux.type(0), undefined);
 });
 
 test('KernelBtf.objectId and fd() name the kernel BTF object bpftool lists; releaseKernelBtf closes the fd', (t) => {
@@ -70,8 +83,9 @@ test('modules(): one split BTF per /sys/kernel/btf entry besides vmlinux, ids af
   );
   for (const m of mods) {
     assert.equal(m.isModule, true);
-    assert.equal(m.firstId, k.vmlinux.types.length + 1);
-    assert.equal(m.types[0], k.vmlinux.types[0], 'a module sees vmlinux types by their ids');
+    assert.equal(m.firstId, k.vmlinux.count + 1);
+    assert.equal(m.type(1), k.vmlinux.type(1), 'a module sees vmlinux types by their ids');
+    assert.equal(m.type(m.firstId).id, m.firstId);
   }
 });
 
@@ -97,7 +111,7 @@ test('parseBtf with a base: split BTF ids continue after the base, string offset
   const baseTypes = parseBtf(base);
   // split: [2] typedef "my_t" -> 1, [3] ptr -> 2; its strings start at offset 5: "my_t" at 5
   const split = rawBtf([5, 8 << 24, 1, 0, 2 << 24, 2], ['my_t'], false);
-  const own = parseBtf(split, { types: baseTypes, strings: base.subarray(24 + 16) });
+  const own = parseBtf(split, { typeCount: baseTypes.length, strings: base.subarray(24 + 16) });
   assert.deepEqual(
     own.map((x) => [x.id, x.kind, x.name, x.type]),
     [

@@ -9,8 +9,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { BpfError } from '../errors.js';
 import { Cmd, closeFd, getFdById, getNextId, objGetInfoPointing } from '../sys/bpf.js';
 import * as L from '../sys/layout.js';
-import type { BtfKind } from './kinds.js';
-import { type BtfType, btfStringTable, parseBtf } from './parse.js';
+import { BtfKind } from './kinds.js';
+import { BtfParseError, type BtfType, btfStringTable, parseBtf } from './parse.js';
 
 const SYSFS_BTF = '/sys/kernel/btf';
 const ENOENT = 2;
@@ -41,64 +41,162 @@ export interface KernelBtfType {
   type: BtfType;
 }
 
-/** One kernel BTF object: vmlinux or one module (split on vmlinux), or a user-provided stand-in for vmlinux. */
+/** Bytes a type record takes after its 12-byte header, by kind and vlen (`<linux/btf.h>`). */
+function trailerSize(kind: number, vlen: number): number | undefined {
+  switch (kind) {
+    case BtfKind.Int:
+    case BtfKind.Var:
+    case BtfKind.DeclTag:
+      return 4;
+    case BtfKind.Array:
+      return 12;
+    case BtfKind.Struct:
+    case BtfKind.Union:
+    case BtfKind.Datasec:
+    case BtfKind.Enum64:
+      return 12 * vlen;
+    case BtfKind.Enum:
+    case BtfKind.FuncProto:
+      return 8 * vlen;
+    case BtfKind.Ptr:
+    case BtfKind.Fwd:
+    case BtfKind.Typedef:
+    case BtfKind.Volatile:
+    case BtfKind.Const:
+    case BtfKind.Restrict:
+    case BtfKind.Func:
+    case BtfKind.Float:
+    case BtfKind.TypeTag:
+      return 0;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * One kernel BTF object: vmlinux or one module (split on vmlinux), or a user-provided stand-in for
+ * vmlinux. Reading it only locates each type record and its name (vmlinux has ~130k types); a type
+ * is decoded when first asked for, and the name index is built on the first lookup.
+ */
 export class KernelBtf {
   /** `vmlinux`, the module's name, or the file name of a user-provided BTF. */
   readonly name: string;
-  /** Every type by id (`types[id - 1]`); a module's array starts with vmlinux's types. */
-  readonly types: readonly BtfType[];
   /** The first id this object defines: 1 for vmlinux, one past vmlinux's last for a module. */
   readonly firstId: number;
+  /** Number of type ids, including vmlinux's for a module (ids run 1..count). */
+  readonly count: number;
   /** True for a module's split BTF. */
   readonly isModule: boolean;
   /** True when this BTF came from the running kernel (so it has a kernel BTF object id). */
   readonly fromKernel: boolean;
-  /** The string table, which a module's split BTF continues. */
+  /** The string table that name offsets index (for a module: vmlinux's followed by its own). */
   readonly strings: Uint8Array;
+  readonly #base: KernelBtf | undefined;
+  readonly #blob: Uint8Array;
+  /** Byte offset and length of each own type record in `#blob`, and its name offset. */
+  readonly #offsets: Uint32Array;
+  readonly #nameOffs: Uint32Array;
+  readonly #decoded: (BtfType | undefined)[];
+  readonly #strBuf: Buffer;
   #byName: Map<string, number[]> | undefined;
   #byEssential: Map<string, number[]> | undefined;
   #objectId: number | undefined;
   #fd = -1;
 
-  /** @internal */
-  constructor(
-    name: string,
-    types: readonly BtfType[],
-    firstId: number,
-    strings: Uint8Array,
-    isModule: boolean,
-    fromKernel: boolean,
-  ) {
+  /**
+   * @internal Locates the types of `blob` (split on `base` when given).
+   * @throws {BtfParseError} for a bad header, a record running past the type section or an unknown kind.
+   */
+  constructor(name: string, blob: Uint8Array, base: KernelBtf | undefined, fromKernel: boolean) {
     this.name = name;
-    this.types = types;
-    this.firstId = firstId;
-    this.strings = strings;
-    this.isModule = isModule;
+    this.#base = base;
+    this.#blob = blob;
+    this.isModule = base !== undefined;
     this.fromKernel = fromKernel;
+    const own = btfStringTable(blob); // checks the header
+    this.strings = base ? Buffer.concat([base.strings, own]) : own;
+    this.#strBuf = Buffer.from(this.strings.buffer, this.strings.byteOffset, this.strings.length);
+    const v = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+    const hdrLen = v.getUint32(4, true);
+    const typeOff = hdrLen + v.getUint32(8, true);
+    const end = typeOff + v.getUint32(12, true);
+    const max = Math.floor((end - typeOff) / 12) + 1;
+    const offsets = new Uint32Array(max);
+    const nameOffs = new Uint32Array(max);
+    let n = 0;
+    for (let p = typeOff; p < end; n++) {
+      if (p + 12 > end) throw new BtfParseError(`${name}: type ${n + 1} runs past the type section`);
+      const info = v.getUint32(p + 4, true);
+      const extra = trailerSize((info >>> 24) & 0x1f, info & 0xffff);
+      if (extra === undefined) throw new BtfParseError(`${name}: type ${n + 1} has unknown kind ${(info >>> 24) & 0x1f}`);
+      offsets[n] = p;
+      nameOffs[n] = v.getUint32(p, true);
+      p += 12 + extra;
+      if (p > end) throw new BtfParseError(`${name}: type ${n + 1} runs past the type section`);
+    }
+    this.#offsets = offsets.subarray(0, n + 1);
+    this.#offsets[n] = end;
+    this.#nameOffs = nameOffs.subarray(0, n);
+    this.#decoded = new Array(n);
+    this.firstId = (base?.count ?? 0) + 1;
+    this.count = this.firstId - 1 + n;
   }
 
-  /** The type with id `id`, or `undefined` (0, void, is not a type record). */
+  /** The type with id `id`, decoded on first use, or `undefined` (0, void, is not a type record). */
   type(id: number): BtfType | undefined {
-    return this.types[id - 1];
+    if (id < this.firstId) return id > 0 ? this.#base?.type(id) : undefined;
+    const i = id - this.firstId;
+    if (i >= this.#decoded.length) return undefined;
+    const known = this.#decoded[i];
+    if (known) return known;
+    // One record as a blob of its own, its strings the whole table (as a split BTF's base).
+    const from = this.#offsets[i] as number;
+    const len = (this.#offsets[i + 1] as number) - from;
+    const one = new Uint8Array(24 + len);
+    const hv = new DataView(one.buffer);
+    hv.setUint16(0, 0xeb9f, true);
+    hv.setUint8(2, 1);
+    hv.setUint32(4, 24, true);
+    hv.setUint32(12, len, true);
+    hv.setUint32(16, len, true);
+    one.set(this.#blob.subarray(from, from + len), 24);
+    const t = parseBtf(one, { typeCount: id - 1, strings: this.strings })[0] as BtfType;
+    this.#decoded[i] = t;
+    return t;
   }
 
+  /**
+   * Name → ids, built on the first lookup. Names are taken from the string table read once as
+   * latin1 (one JS string whose character offsets are the byte offsets), so no name is decoded
+   * on its own; keys are therefore latin1 spellings, which is what `#key` turns a name into.
+   */
   #index(): Map<string, number[]> {
     if (this.#byName) return this.#byName;
     const m = new Map<string, number[]>();
-    for (let i = this.firstId - 1; i < this.types.length; i++) {
-      const t = this.types[i] as BtfType;
-      if (t.name === '') continue;
-      const ids = m.get(t.name);
-      if (ids) ids.push(t.id);
-      else m.set(t.name, [t.id]);
+    const table = this.#strBuf.toString('latin1');
+    for (let i = 0; i < this.#nameOffs.length; i++) {
+      const off = this.#nameOffs[i] as number;
+      if (off === 0 || off >= table.length) continue;
+      const end = table.indexOf('\0', off);
+      const name = table.slice(off, end < 0 ? table.length : end);
+      if (name === '') continue;
+      const ids = m.get(name);
+      if (ids) ids.push(this.firstId + i);
+      else m.set(name, [this.firstId + i]);
     }
     this.#byName = m;
     return m;
   }
 
+  /** A name as the index spells it (latin1 bytes of its UTF-8; the same string for ASCII). */
+  #key(name: string): string {
+    for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) > 0x7f) return Buffer.from(name, 'utf8').toString('latin1');
+    return name;
+  }
+
   /** Ids of this object's own types named exactly `name` (any kind), lowest first; empty when none. */
   idsByName(name: string): readonly number[] {
-    return this.#index().get(name) ?? [];
+    return this.#index().get(this.#key(name)) ?? [];
   }
 
   /** Ids of this object's own named types whose essential name (no `___flavor`) is `essential`. */
@@ -117,7 +215,7 @@ export class KernelBtf {
       this.#byEssential = m;
     }
     const exact = essentialName(essential) === essential ? this.idsByName(essential) : [];
-    const flavored = this.#byEssential.get(essential);
+    const flavored = this.#byEssential.get(this.#key(essential));
     if (!flavored) return exact;
     return [...exact, ...flavored].sort((a, b) => a - b);
   }
@@ -125,8 +223,8 @@ export class KernelBtf {
   /** The first of this object's types named `name` of kind `kind`, or `undefined`. */
   find(name: string, kind: BtfKind): KernelBtfType | undefined {
     for (const id of this.idsByName(name)) {
-      const type = this.types[id - 1] as BtfType;
-      if (type.kind === kind) return { btf: this, id, type };
+      const type = this.type(id);
+      if (type?.kind === kind) return { btf: this, id, type };
     }
     return undefined;
   }
@@ -206,9 +304,9 @@ function kernelBtfObjectIds(): Map<string, number> {
   }
 }
 
-function parseAs(name: string, blob: Uint8Array, base?: KernelBtf): BtfType[] {
+function locate(name: string, blob: Uint8Array, base: KernelBtf | undefined, fromKernel: boolean): KernelBtf {
   try {
-    return parseBtf(blob, base ? { types: base.types, strings: base.strings } : undefined);
+    return new KernelBtf(name, blob, base, fromKernel);
   } catch (e) {
     throw new BtfTargetError(`${name}: not readable BTF (${(e as Error).message})`, { cause: e });
   }
@@ -222,7 +320,7 @@ export class TargetBtf {
   /** vmlinux's BTF, or the user-provided BTF standing in for it. */
   readonly vmlinux: KernelBtf;
   #modules: KernelBtf[] | undefined;
-  /** Milliseconds spent parsing vmlinux (a measurement for benchmarks and reports). */
+  /** Milliseconds spent reading vmlinux's BTF (locating its types; a measurement for benchmarks and reports). */
   readonly parseMs: number;
 
   private constructor(vmlinux: KernelBtf, parseMs: number, modules?: KernelBtf[]) {
@@ -253,8 +351,7 @@ export class TargetBtf {
       );
     }
     const t0 = performance.now();
-    const types = parseAs(`${SYSFS_BTF}/vmlinux`, blob);
-    const vmlinux = new KernelBtf('vmlinux', types, 1, btfStringTable(blob), false, true);
+    const vmlinux = locate('vmlinux', blob, undefined, true);
     cached = new TargetBtf(vmlinux, performance.now() - t0);
     return cached;
   }
@@ -266,8 +363,7 @@ export class TargetBtf {
   static fromBytes(blob: Uint8Array, name = 'user BTF'): TargetBtf {
     if (!(blob instanceof Uint8Array)) throw new TypeError('TargetBtf.fromBytes takes a Uint8Array of raw BTF');
     const t0 = performance.now();
-    const types = parseAs(name, blob);
-    return new TargetBtf(new KernelBtf(name, types, 1, btfStringTable(blob), false, false), performance.now() - t0, []);
+    return new TargetBtf(locate(name, blob, undefined, false), performance.now() - t0, []);
   }
 
   /**
@@ -306,9 +402,7 @@ export class TargetBtf {
       } catch {
         continue; // unloaded meanwhile
       }
-      const own = parseAs(`${SYSFS_BTF}/${name}`, blob, this.vmlinux);
-      const types = (this.vmlinux.types as BtfType[]).concat(own);
-      mods.push(new KernelBtf(name, types, this.vmlinux.types.length + 1, this.vmlinux.strings, true, true));
+      mods.push(locate(name, blob, this.vmlinux, true));
     }
     this.#modules = mods;
     return mods;
@@ -347,8 +441,8 @@ export class TargetBtf {
     const out: KernelBtfType[] = [];
     const add = (btf: KernelBtf) => {
       for (const id of btf.idsByEssentialName(essential)) {
-        const type = btf.types[id - 1] as BtfType;
-        if (accept(type)) out.push({ btf, id, type });
+        const type = btf.type(id);
+        if (type && accept(type)) out.push({ btf, id, type });
       }
     };
     add(this.vmlinux);
