@@ -17,7 +17,7 @@ import { compile, libbpf, readObject, tempDir } from './fixtures/core/harness.mj
 const hex = (b) => Buffer.from(b).toString('hex');
 
 /** The fake kernel: target-btf.c's .BTF as a raw BTF file (libbpf's btf_custom_path) and as a TargetBtf. */
-function fakeKernel(t, dir, file = 'target-btf.c', source = undefined) {
+function fakeKernel(dir, file = 'target-btf.c', source = undefined) {
   const o = readObject(compile(dir, file, { vmlinux: false, source }));
   const path = join(dir, `${file}.btf`);
   writeFileSync(path, o.btf);
@@ -130,7 +130,7 @@ SEC("raw_tp/sys_enter") int main_prog(void *ctx) { out = 1; return first(7) + se
 test('CO-RE against a kernel whose types moved: every instruction as libbpf relocates it', (t) => {
   const dir = tempDir(t, 'fields');
   const obj = compile(dir, 'fields.bpf.c', { vmlinux: false });
-  const { path, target } = fakeKernel(t, dir);
+  const { path, target } = fakeKernel(dir);
   const ours = relocate(obj, target);
   const theirs = libbpf(obj, path);
   assert.ok(theirs.loaded, theirs.stderr);
@@ -185,7 +185,7 @@ test('CO-RE against a kernel whose types moved: every instruction as libbpf relo
 test('bitfields: byte offset, size, shifts and signedness as libbpf computes them', (t) => {
   const dir = tempDir(t, 'bits');
   const obj = compile(dir, 'fields.bpf.c', { vmlinux: false });
-  const { target } = fakeKernel(t, dir);
+  const { target } = fakeKernel(dir);
   const r = relocate(obj, target).get('raw_tp/sys_exit').results;
   const get = (field, kind) => byPath(r, `struct bits.${field}`, kind).map((x) => x.targetValue);
   // target: pad:13 lo:3 neg:6 mid:9 in the first 8 bytes (unsigned long long unit), wide:35 after.
@@ -205,7 +205,7 @@ test('bitfields: byte offset, size, shifts and signedness as libbpf computes the
 test('TYPE_MATCHES (clang 14 cannot emit it: two TYPE_EXISTS records rewritten) agrees with libbpf', (t) => {
   const dir = tempDir(t, 'matches');
   const obj = compile(dir, 'fields.bpf.c', { vmlinux: false });
-  const { path, target } = fakeKernel(t, dir);
+  const { path, target } = fakeKernel(dir);
   const o = readObject(obj);
   const ext = parseBtfExt(o.ext, o.btf);
   const types = parseBtf(o.btf);
@@ -251,7 +251,7 @@ test('TYPE_MATCHES (clang 14 cannot emit it: two TYPE_EXISTS records rewritten) 
 test('a reachable load whose signed field changed width is poisoned, as libbpf does, and the verifier refuses it', (t) => {
   const dir = tempDir(t, 'signed');
   const obj = compile(dir, 'fields.bpf.c', { vmlinux: false, defines: ['POISON_SIGNED'] });
-  const { path, target } = fakeKernel(t, dir);
+  const { path, target } = fakeKernel(dir);
   const ours = relocate(obj, target);
   const theirs = libbpf(obj, path);
   assert.equal(theirs.loaded, false);
@@ -274,7 +274,7 @@ char LICENSE[] SEC("license") = "GPL";
 __u64 out;
 SEC("raw_tp/sys_enter") int e(void *ctx) { out = bpf_core_enum_value(enum big64, HUGE64); return 0; }`;
   const obj = compile(dir, 'enum64.bpf.c', { source: src, vmlinux: false });
-  const { path, target } = fakeKernel(t, dir);
+  const { path, target } = fakeKernel(dir);
   const theirs = libbpf(obj, path);
   assert.equal(theirs.loaded, false);
   assert.match(theirs.stderr, /unexpected insn #\d+ \(LDIMM64\) value/);
@@ -301,7 +301,7 @@ test('two kernel flavors of one type that disagree on a field offset: an error, 
   const dir = tempDir(t, 'ambiguous');
   const kernel = `struct amb___a { long pad; int x; }; struct amb___b { int x; };
 struct amb___a a; struct amb___b b;`;
-  const { path, target } = fakeKernel(t, dir, 'amb-kernel.c', kernel);
+  const { path, target } = fakeKernel(dir, 'amb-kernel.c', kernel);
   const src = `#include <linux/types.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>

@@ -54,7 +54,7 @@ test('types decoded on demand are the ones parseBtf reads from the whole blob', 
   assert.equal(k.vmlinux.type(0), undefined);
 });
 
-test('KernelBtf.objectId and fd() name the kernel BTF object bpftool lists; releaseKernelBtf closes the fd', (t) => {
+test('KernelBtf.objectId and fd() name the kernel BTF object bpftool lists; releaseKernelBtf closes the fd', () => {
   const k = TargetBtf.kernel();
   const listed = JSON.parse(execFileSync('bpftool', ['-j', 'btf', 'list'], { encoding: 'utf8' })).find(
     (b) => b.name === 'vmlinux',
