@@ -98,7 +98,10 @@ export class KernelBtf {
   readonly #nameOffs: Uint32Array;
   readonly #decoded: (BtfType | undefined)[];
   readonly #strBuf: Buffer;
-  #byName: Map<string, number[]> | undefined;
+  /** Name → id, or ids when several types share the name (most names have one: no array for them). */
+  #byName: Map<string, number | number[]> | undefined;
+  /** Names with a `___` in them, which may carry a flavor suffix. */
+  #flavorable: string[] = [];
   #byEssential: Map<string, number[]> | undefined;
   #objectId: number | undefined;
   #fd = -1;
@@ -170,9 +173,9 @@ export class KernelBtf {
    * latin1 (one JS string whose character offsets are the byte offsets), so no name is decoded
    * on its own; keys are therefore latin1 spellings, which is what `#key` turns a name into.
    */
-  #index(): Map<string, number[]> {
+  #index(): Map<string, number | number[]> {
     if (this.#byName) return this.#byName;
-    const m = new Map<string, number[]>();
+    const m = new Map<string, number | number[]>();
     const table = this.#strBuf.toString('latin1');
     for (let i = 0; i < this.#nameOffs.length; i++) {
       const off = this.#nameOffs[i] as number;
@@ -180,9 +183,13 @@ export class KernelBtf {
       const end = table.indexOf('\0', off);
       const name = table.slice(off, end < 0 ? table.length : end);
       if (name === '') continue;
-      const ids = m.get(name);
-      if (ids) ids.push(this.firstId + i);
-      else m.set(name, [this.firstId + i]);
+      const id = this.firstId + i;
+      const known = m.get(name);
+      if (known === undefined) {
+        m.set(name, id);
+        if (name.includes('___')) this.#flavorable.push(name);
+      } else if (typeof known === 'number') m.set(name, [known, id]);
+      else known.push(id);
     }
     this.#byName = m;
     return m;
@@ -196,7 +203,8 @@ export class KernelBtf {
 
   /** Ids of this object's own types named exactly `name` (any kind), lowest first; empty when none. */
   idsByName(name: string): readonly number[] {
-    return this.#index().get(this.#key(name)) ?? [];
+    const ids = this.#index().get(this.#key(name));
+    return ids === undefined ? [] : typeof ids === 'number' ? [ids] : ids;
   }
 
   /** Ids of this object's own named types whose essential name (no `___flavor`) is `essential`. */
@@ -204,8 +212,10 @@ export class KernelBtf {
     if (!this.#byEssential) {
       // Only names with a `___` can have a flavor: index those apart, the rest are their own essential name.
       const m = new Map<string, number[]>();
-      for (const [name, ids] of this.#index()) {
-        if (!name.includes('___')) continue;
+      const index = this.#index();
+      for (const name of this.#flavorable) {
+        const found = index.get(name) as number | number[];
+        const ids = typeof found === 'number' ? [found] : found;
         const e = essentialName(name);
         if (e === name) continue;
         const list = m.get(e);
