@@ -44,6 +44,21 @@ test('TargetBtf.kernel(): vmlinux parsed once, types found by name and kind at t
   t.diagnostic(`100k lookups: ${(performance.now() - t0).toFixed(0)} ms`);
 });
 
+test('lookups of many names (string-table search first, then a full index) agree with bpftool', () => {
+  releaseKernelBtf();
+  const k = TargetBtf.kernel();
+  const text = dump();
+  const wanted = [...text.matchAll(/^\[(\d+)\] (STRUCT|FUNC) '([^']+)' /gm)].filter((m, i) => i % 401 === 0 && m[3] !== '(anon)').slice(0, 150);
+  assert.ok(wanted.length > 100);
+  for (const [, id, kind, name] of wanted) {
+    const found = k.find(name, kind === 'STRUCT' ? BtfKind.Struct : BtfKind.Func);
+    // the first of that name and kind: bpftool lists in id order, and a name may repeat
+    const first = Number(new RegExp(`^\\[(\\d+)\\] ${kind} '${name}' `, 'm').exec(text)[1]);
+    assert.equal(found?.id, first, `${kind} ${name} (listed at ${id})`);
+  }
+  releaseKernelBtf();
+});
+
 test('types decoded on demand are the ones parseBtf reads from the whole blob', () => {
   const k = TargetBtf.kernel();
   const all = parseBtf(readFileSync('/sys/kernel/btf/vmlinux'));

@@ -13,6 +13,8 @@ import { BtfKind } from './kinds.js';
 import { BtfParseError, type BtfType, btfStringTable, parseBtf } from './parse.js';
 
 const SYSFS_BTF = '/sys/kernel/btf';
+/** Different names looked up by searching the string table before a full name index is built. */
+const FULL_INDEX_AFTER = 64;
 const ENOENT = 2;
 
 /** Thrown when no target BTF can be had: the kernel has none, or the given file is not BTF. */
@@ -98,10 +100,16 @@ export class KernelBtf {
   readonly #nameOffs: Uint32Array;
   readonly #decoded: (BtfType | undefined)[];
   readonly #strBuf: Buffer;
-  /** Name → id, or ids when several types share the name (most names have one: no array for them). */
-  #byName: Map<string, number | number[]> | undefined;
-  /** Names with a `___` in them, which may carry a flavor suffix. */
-  #flavorable: string[] = [];
+  /** Name offset → id, or ids when several types share the name (most have one: no array for them). */
+  #byOffset: Map<number, number | number[]> | undefined;
+  /** Names whose offset is not the start of a string (a producer sharing string tails): by name. */
+  #oddNames: Map<string, number[]> | undefined;
+  /** The string table as one latin1 string: character offsets are byte offsets. */
+  #table: string | undefined;
+  /** Lookups done so far, by (latin1) name. */
+  readonly #byName = new Map<string, readonly number[]>();
+  /** Every name, once many lookups made it worth building. */
+  #full: Map<string, number[]> | undefined;
   #byEssential: Map<string, number[]> | undefined;
   #objectId: number | undefined;
   #fd = -1;
@@ -169,29 +177,77 @@ export class KernelBtf {
   }
 
   /**
-   * Name → ids, built on the first lookup. Names are taken from the string table read once as
-   * latin1 (one JS string whose character offsets are the byte offsets), so no name is decoded
-   * on its own; keys are therefore latin1 spellings, which is what `#key` turns a name into.
+   * The index, built on the first lookup: type ids by name offset (no name decoded). A name is
+   * found by searching the string table, read once as a latin1 string, for `\0name\0`.
    */
-  #index(): Map<string, number | number[]> {
-    if (this.#byName) return this.#byName;
-    const m = new Map<string, number | number[]>();
-    const table = this.#strBuf.toString('latin1');
+  #index(): { byOffset: Map<number, number | number[]>; odd: Map<string, number[]>; table: string } {
+    if (this.#byOffset && this.#oddNames && this.#table !== undefined)
+      return { byOffset: this.#byOffset, odd: this.#oddNames, table: this.#table };
+    let table = this.#strBuf.toString('latin1');
+    if (!table.endsWith('\0')) table += '\0'; // so the last name is found as `\0name\0` too
+    const byOffset = new Map<number, number | number[]>();
+    const odd = new Map<string, number[]>();
+    for (let i = 0; i < this.#nameOffs.length; i++) {
+      const off = this.#nameOffs[i] as number;
+      if (off === 0 || off >= table.length || table.charCodeAt(off) === 0) continue;
+      const id = this.firstId + i;
+      if (table.charCodeAt(off - 1) !== 0) {
+        const end = table.indexOf('\0', off);
+        const name = table.slice(off, end < 0 ? table.length : end);
+        const list = odd.get(name);
+        if (list) list.push(id);
+        else odd.set(name, [id]);
+        continue;
+      }
+      const known = byOffset.get(off);
+      if (known === undefined) byOffset.set(off, id);
+      else if (typeof known === 'number') byOffset.set(off, [known, id]);
+      else known.push(id);
+    }
+    this.#byOffset = byOffset;
+    this.#oddNames = odd;
+    this.#table = table;
+    return { byOffset, odd, table };
+  }
+
+  /**
+   * Ids of the types whose name is `key` (latin1), by searching the string table for every copy of
+   * it (about what libbpf's linear candidate search costs). After `FULL_INDEX_AFTER` different
+   * names, every type's name is indexed at once and lookups cost nothing more.
+   */
+  #lookup(key: string): readonly number[] {
+    const cached = this.#byName.get(key);
+    if (cached) return cached;
+    if (this.#full) return this.#full.get(key) ?? [];
+    const { byOffset, odd, table } = this.#index();
+    if (this.#byName.size >= FULL_INDEX_AFTER) {
+      this.#full = this.#fullIndex(table);
+      return this.#full.get(key) ?? [];
+    }
+    const ids: number[] = [...(odd.get(key) ?? [])];
+    const needle = `\0${key}\0`;
+    for (let at = table.indexOf(needle); at >= 0; at = table.indexOf(needle, at + 1)) {
+      const found = byOffset.get(at + 1);
+      if (typeof found === 'number') ids.push(found);
+      else if (found) ids.push(...found);
+    }
+    ids.sort((a, b) => a - b);
+    this.#byName.set(key, ids);
+    return ids;
+  }
+
+  /** Every own type's name → its ids. */
+  #fullIndex(table: string): Map<string, number[]> {
+    const m = new Map<string, number[]>();
     for (let i = 0; i < this.#nameOffs.length; i++) {
       const off = this.#nameOffs[i] as number;
       if (off === 0 || off >= table.length) continue;
-      const end = table.indexOf('\0', off);
-      const name = table.slice(off, end < 0 ? table.length : end);
+      const name = table.slice(off, table.indexOf('\0', off));
       if (name === '') continue;
-      const id = this.firstId + i;
-      const known = m.get(name);
-      if (known === undefined) {
-        m.set(name, id);
-        if (name.includes('___')) this.#flavorable.push(name);
-      } else if (typeof known === 'number') m.set(name, [known, id]);
-      else known.push(id);
+      const list = m.get(name);
+      if (list) list.push(this.firstId + i);
+      else m.set(name, [this.firstId + i]);
     }
-    this.#byName = m;
     return m;
   }
 
@@ -203,25 +259,32 @@ export class KernelBtf {
 
   /** Ids of this object's own types named exactly `name` (any kind), lowest first; empty when none. */
   idsByName(name: string): readonly number[] {
-    const ids = this.#index().get(this.#key(name));
-    return ids === undefined ? [] : typeof ids === 'number' ? [ids] : ids;
+    return name === '' ? [] : this.#lookup(this.#key(name));
   }
 
   /** Ids of this object's own named types whose essential name (no `___flavor`) is `essential`. */
   idsByEssentialName(essential: string): readonly number[] {
     if (!this.#byEssential) {
-      // Only names with a `___` can have a flavor: index those apart, the rest are their own essential name.
+      // Only names with a `___` can have a flavor: find those in the string table, index them apart.
       const m = new Map<string, number[]>();
-      const index = this.#index();
-      for (const name of this.#flavorable) {
-        const found = index.get(name) as number | number[];
-        const ids = typeof found === 'number' ? [found] : found;
+      const { byOffset, odd, table } = this.#index();
+      const add = (name: string, ids: readonly number[]) => {
         const e = essentialName(name);
-        if (e === name) continue;
+        if (e === name || ids.length === 0) return;
         const list = m.get(e);
         if (list) list.push(...ids);
         else m.set(e, [...ids]);
+      };
+      for (const [name, ids] of odd) if (name.includes('___')) add(name, ids);
+      // Every string holding `___` (each copy, if the table repeats one), and the types named by it.
+      for (let at = table.indexOf('___'); at >= 0; ) {
+        const start = table.lastIndexOf('\0', at) + 1;
+        const end = table.indexOf('\0', at);
+        const found = byOffset.get(start);
+        if (found !== undefined) add(table.slice(start, end), typeof found === 'number' ? [found] : found);
+        at = table.indexOf('___', end);
       }
+      for (const list of m.values()) list.sort((a, b) => a - b);
       this.#byEssential = m;
     }
     const exact = essentialName(essential) === essential ? this.idsByName(essential) : [];
