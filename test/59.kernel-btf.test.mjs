@@ -48,7 +48,9 @@ test('lookups of many names (string-table search first, then a full index) agree
   releaseKernelBtf();
   const k = TargetBtf.kernel();
   const text = dump();
-  const wanted = [...text.matchAll(/^\[(\d+)\] (STRUCT|FUNC) '([^']+)' /gm)].filter((m, i) => i % 401 === 0 && m[3] !== '(anon)').slice(0, 150);
+  const wanted = [...text.matchAll(/^\[(\d+)\] (STRUCT|FUNC) '([^']+)' /gm)]
+    .filter((m, i) => i % 401 === 0 && m[3] !== '(anon)')
+    .slice(0, 150);
   assert.ok(wanted.length > 100);
   for (const [, id, kind, name] of wanted) {
     const found = k.find(name, kind === 'STRUCT' ? BtfKind.Struct : BtfKind.Func);
