@@ -100,7 +100,7 @@ export { BpfProgram, CgroupAttachment, loadProgram } from './prog/program.js';
 export type { LoadProgramOptions, TestRunOptions, TestRunResult } from './prog/program.js';
 export { BtfCodecError, BtfSpec, readBtf } from './btf/codecs.js';
 export { BtfParseError, parseBtf, readBtfBlob } from './btf/parse.js';
-export type { BtfEnumValue, BtfMember, BtfType, BtfVarSecinfo } from './btf/parse.js';
+export type { BtfBase, BtfEnumValue, BtfMember, BtfParam, BtfType, BtfVarSecinfo } from './btf/parse.js';
 export { RingBufReader } from './ringbuf.js';
 export { openPidfd } from './storage.js';
 export { PerfEventReader } from './perf-reader.js';
