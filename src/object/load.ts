@@ -352,7 +352,7 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
               fdIndex = fdArray.push(fd) - 1;
             }
           }
-          v = { kind: 'kfunc', btfId: found.id, fdIndex };
+          v = { kind: 'kfunc', btfId: found.id, fdIndex, btfObjFd: found.btf.isModule ? found.btf.fd() : 0 };
         } else v = { kind: 'ksym', btfId: found.id, btfObjFd: found.btf.isModule ? found.btf.fd() : 0 };
       }
       externValues.set(e, v);
