@@ -105,12 +105,21 @@ export { linkInfo, listLinks, listPrograms, programInfo } from './prog/info.js';
 export type { KernelLinkInfo, ObjectRef, ProgramInfo } from './prog/info.js';
 export { BtfCodecError, BtfSpec, readBtf } from './btf/codecs.js';
 export { BtfParseError, parseBtf, readBtfBlob } from './btf/parse.js';
-export type { BtfEnumValue, BtfMember, BtfType, BtfVarSecinfo } from './btf/parse.js';
+export type { BtfBase, BtfEnumValue, BtfMember, BtfParam, BtfType, BtfVarSecinfo } from './btf/parse.js';
 export { RingBufReader } from './readers/ringbuf.js';
 export { openPidfd } from './map/storage.js';
 export { PerfEventReader } from './readers/perf-reader.js';
 export type { DecodedPerfRecord, PerfReaderOptions, PerfRecord } from './readers/perf-reader.js';
 export { UserRingBufWriter } from './readers/user-ringbuf.js';
+
+// §8 Objects: clang-compiled BPF ELF files
+export { ObjectError } from './elf/error.js';
+export type { ObjectErrorWhere } from './elf/error.js';
+export { ObjectSpec, openObject } from './object/spec.js';
+export type { ExternSpec, OpenObjectOptions, ProgramSpec, VariableSpec } from './object/spec.js';
+export type { MapOrigin, MapSpec } from './object/maps.js';
+export { BpfObject, loadObject } from './object/load.js';
+export type { BpfVariable, LoadMapOptions, LoadObjectOptions } from './object/load.js';
 
 // §9 Links (issue 17)
 export { Link, listLinkIds } from './link/link.js';

@@ -50,6 +50,25 @@ export interface BtfType {
   vars?: BtfVarSecinfo[];
   /** VAR: 0 static, 1 global, 2 extern. */
   linkage?: number;
+  /** FWD: true when it declares a union (kind_flag), false for a struct. */
+  fwdUnion?: boolean;
+  /** FUNC_PROTO: its parameters (name may be empty; type 0 with no name is a `...`). */
+  params?: BtfParam[];
+}
+
+/** One parameter of a BTF FUNC_PROTO. */
+export interface BtfParam {
+  name: string;
+  type: number;
+}
+
+/**
+ * The base a split BTF blob (a kernel module's, on top of vmlinux) builds on: how many types it
+ * has (the split blob's ids continue after them) and its string table (whose offsets come first).
+ */
+export interface BtfBase {
+  typeCount: number;
+  strings: Uint8Array;
 }
 
 /** One variable of a DATASEC: its VAR type id, and its offset and size in the section. */
@@ -67,8 +86,7 @@ export class BtfParseError extends Error {
   }
 }
 
-/** Parses a BTF blob. Type ids start at 1 (0 is void); `types[id - 1]` is type `id`. */
-export function parseBtf(blob: Uint8Array): BtfType[] {
+function sections(blob: Uint8Array) {
   if (blob.length < 24) throw new BtfParseError(`BTF blob of ${blob.length} bytes is shorter than its header`);
   const v = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   if (v.getUint16(0, true) !== BTF_MAGIC) throw new BtfParseError('not BTF (bad magic), or not little-endian');
@@ -78,12 +96,36 @@ export function parseBtf(blob: Uint8Array): BtfType[] {
   const strOff = hdrLen + v.getUint32(16, true);
   const strLen = v.getUint32(20, true);
   if (typeOff + typeLen > blob.length || strOff + strLen > blob.length) throw new BtfParseError('BTF sections run past the blob');
-  const strings = blob.subarray(strOff, strOff + strLen);
+  return { v, typeOff, typeLen, strings: blob.subarray(strOff, strOff + strLen) };
+}
+
+/** The string table of a BTF blob (a view into `blob`), after checking its header. */
+export function btfStringTable(blob: Uint8Array): Uint8Array {
+  return sections(blob).strings;
+}
+
+/**
+ * Parses a BTF blob. Type ids start at 1 (0 is void); `types[id - 1]` is type `id`.
+ * With `base`, the blob is split BTF: the result holds only its own types, whose ids continue
+ * after the base's `typeCount` (so `[...baseTypes, ...result]` is indexed by id), and string
+ * offsets below the base's string table size name the base's strings.
+ */
+export function parseBtf(blob: Uint8Array, base?: BtfBase): BtfType[] {
+  const { v, typeOff, typeLen, strings } = sections(blob);
+  const baseStrings = base?.strings;
+  const baseLen = baseStrings?.length ?? 0;
+  const own = Buffer.from(strings.buffer, strings.byteOffset, strings.length);
+  const baseBuf = baseStrings && Buffer.from(baseStrings.buffer, baseStrings.byteOffset, baseStrings.length);
   const str = (off: number): string => {
-    if (off >= strings.length) throw new BtfParseError(`string offset ${off} is outside the string section`);
-    const end = strings.indexOf(0, off);
-    return Buffer.from(strings.subarray(off, end < 0 ? strings.length : end)).toString('utf8');
+    let table = own;
+    if (baseBuf && off < baseLen) table = baseBuf;
+    else off -= baseLen;
+    if (off < 0 || off >= table.length) throw new BtfParseError(`string offset ${off + baseLen} is outside the string section`);
+    if (table[off] === 0) return '';
+    const end = table.indexOf(0, off);
+    return table.toString('utf8', off, end < 0 ? table.length : end);
   };
+  const firstId = (base?.typeCount ?? 0) + 1;
   const types: BtfType[] = [];
   let p = typeOff;
   const end = typeOff + typeLen;
@@ -94,7 +136,7 @@ export function parseBtf(blob: Uint8Array): BtfType[] {
     return x;
   };
   while (p < end) {
-    const id = types.length + 1;
+    const id = types.length + firstId;
     const name = str(u32());
     const info = u32();
     const sizeOrType = u32();
@@ -156,7 +198,11 @@ export function parseBtf(blob: Uint8Array): BtfType[] {
         break;
       case BtfKind.FuncProto:
         t.type = sizeOrType;
-        p += 8 * vlen;
+        t.params = [];
+        for (let i = 0; i < vlen; i++) {
+          const pName = str(u32());
+          t.params.push({ name: pName, type: u32() });
+        }
         break;
       case BtfKind.Var:
         t.type = sizeOrType;
@@ -178,8 +224,11 @@ export function parseBtf(blob: Uint8Array): BtfType[] {
       case BtfKind.Float:
         t.size = sizeOrType;
         break;
-      case BtfKind.Ptr:
       case BtfKind.Fwd:
+        t.type = sizeOrType;
+        t.fwdUnion = kflag;
+        break;
+      case BtfKind.Ptr:
       case BtfKind.Typedef:
       case BtfKind.Volatile:
       case BtfKind.Const:

@@ -9,8 +9,14 @@ import { readFileSync } from 'node:fs';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import * as api from '../index.js';
-import { type MapMetrics, type MapMetricsConfig, MetricsConfigError, type ObjectMaps, registerMapMetrics } from '../index.js';
+import {
+  type BpfObject,
+  type MapMetrics,
+  type MapMetricsConfig,
+  MetricsConfigError,
+  loadObject,
+  registerMapMetrics,
+} from '../index.js';
 
 const DEFAULT_LISTEN = '127.0.0.1:9435';
 
@@ -59,24 +65,12 @@ function readConfig(path: string): unknown {
   }
 }
 
-/** A loaded object and what closing it undoes (its links, then its maps and programs). */
-interface LoadedObject extends ObjectMaps {
-  close(): void;
-}
-
 /**
  * Loads the config's `object` (a path relative to the config file) with its `variables`, and
  * attaches its programs: `loadObject(path, { variables })` then `attach()` (API.md §8, §9).
- * @throws {Error} saying so when this build of bpfmap has no object loader yet.
+ * A failed attach closes the object again.
  */
-export function loadConfiguredObject(path: string, variables: Record<string, unknown> | undefined): LoadedObject {
-  const loadObject = (api as Record<string, unknown>).loadObject as
-    | ((p: string, o: { variables?: Record<string, unknown> }) => LoadedObject & { attach(): unknown[] })
-    | undefined;
-  if (typeof loadObject !== 'function')
-    throw new Error(
-      `object ${path}: loading BPF objects is not available in this build of bpfmap (loadObject is missing); load it another way and use pinned:PATH or id:N map references`,
-    );
+export function loadConfiguredObject(path: string, variables: Record<string, unknown> | undefined): BpfObject {
   const obj = loadObject(path, variables ? { variables } : {});
   try {
     obj.attach();
@@ -119,7 +113,7 @@ export async function exportVerb(
     return 0;
   }
   const { Registry } = createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
-  let object: LoadedObject | undefined;
+  let object: BpfObject | undefined;
   let metrics: MapMetrics | undefined;
   const fail = (err: unknown): number => {
     const lines = err instanceof MetricsConfigError ? err.problems : [(err as Error).message?.split('\n')[0] ?? String(err)];

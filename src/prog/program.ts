@@ -5,14 +5,14 @@
  */
 import { BtfBuilder } from '../btf/build.js';
 import { Btf, trimLog } from '../btf/load.js';
-import { BpfError, errnoName } from '../errors.js';
+import { BpfError, errnoName, errnoNumber } from '../errors.js';
 import { closeSync } from 'node:fs';
 import { Cmd, getFdById, objGetInfo, progAttach, progLoad, progTestRun } from '../sys/bpf.js';
 import { fdKind, release } from '../sys/fd.js';
 import { OwnedFd } from '../sys/owned-fd.js';
 import * as L from '../sys/layout.js';
 import { type AttachType, BPF_F_TEST_RUN_ON_CPU, ProgType } from '../sys/uapi.js';
-import { checkInt, checkMapName, checkU32, describeValue } from '../validate.js';
+import { checkFd, checkInt, checkMapName, checkU32, describeValue } from '../validate.js';
 import { Asm } from './asm.js';
 import { loadEpermHint } from './eperm.js';
 // Links (issue 17): the attach methods below call into src/link/.
@@ -65,6 +65,21 @@ export interface LoadProgramOptions {
   attachBtfId?: number;
   /** The ELF section the program came from (`tracepoint/sched/sched_switch`, `xdp`, …): what `attach()` reads. */
   section?: string;
+  /**
+   * BTF for the program (`prog_btf_fd`): a loaded `Btf` or its fd. With `funcInfo`/`lineInfo`, the
+   * verifier knows each function's prototype and shows source lines in its log. @kernel 5.0
+   */
+  btf?: Btf | number;
+  /** `bpf_func_info` records (insn_off u32, FUNC type id u32), one per function, sorted by offset. Needs `btf`. */
+  funcInfo?: Uint8Array;
+  /** `bpf_line_info` records (insn_off, file_name_off, line_off, line_col: u32 each). Needs `btf` and `funcInfo`. */
+  lineInfo?: Uint8Array;
+  /** `kern_version` (old kprobe programs check it against the running kernel). */
+  kernVersion?: number;
+  /** `attach_btf_obj_fd`: the module BTF holding `attachBtfId` (omit for vmlinux). @kernel 5.11 */
+  attachBtfObjFd?: number;
+  /** `fd_array`: the fds that instructions refer to by index (module BTFs of kfunc calls). @kernel 5.13 */
+  fdArray?: readonly number[];
 }
 
 /** What `loadProgram` remembers on the program for attaching it later (its section, expected attach type and tracing target). */
@@ -424,20 +439,77 @@ export function loadProgram(opts: LoadProgramOptions): BpfProgram {
     params.logLevel = checkInt('logLevel', opts.logLevel, 1, 2);
     params.log = new Uint8Array(LOG_SIZE);
   }
+  const extra = objectLoadParams(opts, btf !== undefined);
   try {
-    return loadWith(params, load);
+    return loadWith(
+      { ...params, ...extra, btfFd: extra.btfFd || params.btfFd, funcInfo: extra.funcInfo ?? params.funcInfo },
+      load,
+    );
   } finally {
     btf?.close(); // the program keeps its own reference
   }
 }
 
+/** The BTF, func/line info, attach and fd_array attributes an object's program brings, checked. */
+function objectLoadParams(opts: LoadProgramOptions, asmBtf: boolean) {
+  const out: {
+    btfFd: number;
+    funcInfo: Uint8Array | undefined;
+    lineInfo: Uint8Array | null;
+    kernVersion: number;
+    attachBtfObjFd: number;
+    fdArray: Uint8Array | null;
+  } = {
+    btfFd: 0,
+    funcInfo: undefined,
+    lineInfo: null,
+    kernVersion: checkU32('kernVersion', opts.kernVersion ?? 0),
+    attachBtfObjFd: opts.attachBtfObjFd === undefined ? 0 : checkFd('attachBtfObjFd', opts.attachBtfObjFd),
+    fdArray: null,
+  };
+  if (opts.btf !== undefined) {
+    if (asmBtf) throw new TypeError('btf cannot be given for an Asm with subprograms (loadProgram builds its BTF)');
+    out.btfFd = opts.btf instanceof Btf ? opts.btf.liveFd('BPF_PROG_LOAD') : checkFd('btf', opts.btf);
+  }
+  const records = (what: string, v: unknown, size: number): Uint8Array | undefined => {
+    if (v === undefined) return undefined;
+    if (!(v instanceof Uint8Array) || v.length === 0 || v.length % size !== 0)
+      throw new RangeError(`${what} must be a non-empty Uint8Array of ${size}-byte records, got ${describeValue(v)}`);
+    if (opts.btf === undefined) throw new TypeError(`${what} needs btf`);
+    return v.slice(); // copied: nothing the caller does later reaches the kernel
+  };
+  out.funcInfo = records('funcInfo', opts.funcInfo, 8);
+  out.lineInfo = records('lineInfo', opts.lineInfo, 16) ?? null;
+  if (out.lineInfo && !out.funcInfo) throw new TypeError('lineInfo needs funcInfo');
+  if (opts.fdArray !== undefined) {
+    if (!Array.isArray(opts.fdArray)) throw new TypeError(`fdArray must be an array of fds, got ${describeValue(opts.fdArray)}`);
+    const a = new Uint8Array(4 * Math.max(1, opts.fdArray.length));
+    const v = new DataView(a.buffer);
+    opts.fdArray.forEach((fd, i) => {
+      v.setUint32(4 * i, checkFd(`fdArray[${i}]`, fd), true);
+    });
+    out.fdArray = a;
+  }
+  return out;
+}
+
+/**
+ * BPF_PROG_LOAD, again when it returns EAGAIN: the verifier gives up with EAGAIN when a signal
+ * arrives while it works (a profiler's SIGPROF, a timer), as libbpf also retries.
+ */
+function progLoadRetrying(params: Parameters<typeof progLoad>[0]): number {
+  let fd = progLoad(params);
+  for (let tries = 0; fd === -errnoNumber('EAGAIN') && tries < 5; tries++) fd = progLoad(params);
+  return fd;
+}
+
 /** BPF_PROG_LOAD with the log fetched on refusal. */
 function loadWith(params: Parameters<typeof progLoad>[0], load?: LoadInfo): BpfProgram {
-  let fd = progLoad(params);
+  let fd = progLoadRetrying(params);
   if (fd < 0 && params.log === null) {
     params.log = new Uint8Array(LOG_SIZE);
     params.logLevel = 1;
-    const again = progLoad(params);
+    const again = progLoadRetrying(params);
     if (again >= 0) fd = again;
     else fd = errnoName(-again) === 'ENOSPC' ? fd : again; // the log overflowed: keep the first errno
   }
@@ -445,14 +517,14 @@ function loadWith(params: Parameters<typeof progLoad>[0], load?: LoadInfo): BpfP
     const log = params.log ? trimLog(Buffer.from(params.log).toString('utf8'), 20) : '';
     const code = -fd;
     const hint =
-      code === 1
+      errnoName(code) === 'EPERM'
         ? loadEpermHint(params.progType, log.length > 0) +
           (params.progType === ProgType.Ext ||
           ((params.progType === ProgType.Tracing || params.progType === ProgType.Lsm) &&
             TRAMPOLINE_ATTACH.has(params.expectedAttachType))
             ? `; ${trampolineEpermHint()}`
             : '')
-        : code === 13 || code === 22
+        : errnoName(code) === 'EACCES' || errnoName(code) === 'EINVAL'
           ? 'the verifier refused the program; its log follows'
           : undefined;
     throw new BpfError('BPF_PROG_LOAD', code, { hint, log: log || undefined });

@@ -345,9 +345,13 @@ export interface ProgLoadParams {
   /** BTF with a FUNC per subprogram, and `bpf_func_info` records (insn_off, type_id), or none. */
   btfFd: number;
   funcInfo: Uint8Array | null;
-  /** Tracing/LSM/iter programs: the target's BTF type id (and the BTF object fd when not vmlinux). */
+  /** `bpf_line_info` records (16 bytes each), or none. */
+  lineInfo?: Uint8Array | null;
+  /** BTF id of the attach target (tracing programs), and the fd of the module BTF holding it (0: vmlinux). */
   attachBtfId?: number;
   attachBtfObjFd?: number;
+  /** fds that instructions refer to by index (module BTFs of kfunc calls): u32 each. */
+  fdArray?: Uint8Array | null;
 }
 
 /** BPF_PROG_LOAD: the program's fd, or -errno. */
@@ -365,11 +369,21 @@ export function progLoad(p: ProgLoadParams): number {
   view.setUint32(A.progBtfFd, p.btfFd, true);
   view.setUint32(A.funcInfoRecSize, p.funcInfo ? 8 : 0, true);
   view.setUint32(A.funcInfoCnt, p.funcInfo ? p.funcInfo.length / 8 : 0, true);
-  if (p.attachBtfId) view.setUint32(A.attachBtfId, p.attachBtfId, true);
-  if (p.attachBtfObjFd) view.setUint32(A.attachBtfObjFd, p.attachBtfObjFd, true);
+  const lineInfo = p.lineInfo ?? null;
+  const fdArray = p.fdArray ?? null;
+  view.setUint32(A.lineInfoRecSize, lineInfo ? 16 : 0, true);
+  view.setUint32(A.lineInfoCnt, lineInfo ? lineInfo.length / 16 : 0, true);
+  view.setUint32(A.attachBtfId, p.attachBtfId ?? 0, true);
+  view.setUint32(A.attachBtfObjFd, p.attachBtfObjFd ?? 0, true);
   return addon.bpf(
     Cmd.BPF_PROG_LOAD,
     bytes,
+    A.lineInfo,
+    lineInfo,
+    lineInfo ? lineInfo.length : 0,
+    A.fdArray,
+    fdArray,
+    fdArray ? fdArray.length : 0,
     A.funcInfo,
     p.funcInfo,
     p.funcInfo ? p.funcInfo.length : 0,
