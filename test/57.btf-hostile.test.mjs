@@ -141,3 +141,26 @@ test('an enum with two enumerators of one name: encode(decode(bytes)) gives the 
     assert.deepEqual([...c.encode(v)], [...bytes], `value ${n} decoded as ${JSON.stringify(v)}`);
   }
 });
+
+test('a typedef named after an Object.prototype member (constructor, __proto__, toString) is an ordinary typedef', () => {
+  // struct a { t a; } with typedef int t, the typedef's name replaced: the fuzzer found that a typedef
+  // named `constructor` made the struct's member codec Object's constructor ("m.codec.read is not a function").
+  for (const name of ['constructor', '__proto__', 'toString']) {
+    const types = [INT(4), [3, info(8), 1], STRUCT(4, MEMBER(2, 1, 0))];
+    const b = blob(types);
+    const strs = [0, 0x61, 0, ...Buffer.from(name), 0];
+    const bytes = Uint8Array.from([...b.slice(0, b.length - 4), ...strs]);
+    new DataView(bytes.buffer).setUint32(20, strs.length, true);
+    const script = `
+      import { BtfSpec, parseBtf } from 'bpfmap';
+      const c = new BtfSpec(parseBtf(Uint8Array.from(${JSON.stringify([...bytes])}))).codec(3);
+      console.log(JSON.stringify(c.decode(Uint8Array.from([7, 0, 0, 0]))));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 10_000,
+      cwd: new URL('..', import.meta.url),
+    });
+    assert.equal(r.status, 0, `${name}: ${r.stderr}`);
+    assert.deepEqual(JSON.parse(r.stdout), { a: 7 }, name);
+  }
+});

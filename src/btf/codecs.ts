@@ -36,7 +36,13 @@ export class BtfCodecError extends TypeError {
 }
 
 const MODIFIERS = new Set([BtfKind.Typedef, BtfKind.Const, BtfKind.Volatile, BtfKind.Restrict, BtfKind.TypeTag]);
-const BE: Record<string, Codec<unknown>> = { __be16: SCALARS.be16, __be32: SCALARS.be32, __be64: SCALARS.be64 };
+// A Map, not an object literal: a typedef named `constructor` or `__proto__` (hostile BTF) must not
+// find Object.prototype's members.
+const BE = new Map<string, Codec<unknown>>([
+  ['__be16', SCALARS.be16],
+  ['__be32', SCALARS.be32],
+  ['__be64', SCALARS.be64],
+]);
 
 /** How deep types may nest (C code stays far below); deeper is refused, as a cycle would be. */
 const MAX_DEPTH = 64;
@@ -131,7 +137,8 @@ export class BtfSpec {
   #build(id: number, path: string): Codec<unknown> {
     if (id === 0) throw new BtfCodecError(`${path}: void has no values`);
     const t = this.type(id);
-    if (t.kind === BtfKind.Typedef && BE[t.name]) return BE[t.name] as Codec<unknown>;
+    const be = t.kind === BtfKind.Typedef ? BE.get(t.name) : undefined;
+    if (be !== undefined) return be;
     if (MODIFIERS.has(t.kind)) return this.codec(t.type ?? 0, path);
     switch (t.kind) {
       case BtfKind.Int:
