@@ -214,16 +214,17 @@ export function attachBySection(p: AttachableProgram, section: string | undefine
     case 'flow_dissector':
       return attachNetns(p, opts.netns);
   }
-  const cg = CGROUP_SECTIONS[s];
+  const cg = Object.hasOwn(CGROUP_SECTIONS, s) ? CGROUP_SECTIONS[s] : undefined; // own keys only: s is the ELF's
   if (cg !== undefined) return attachCgroup(p, opts.cgroup ?? '/sys/fs/cgroup', cg);
-  const sm = SOCKMAP_SECTIONS[s];
+  const sm = Object.hasOwn(SOCKMAP_SECTIONS, s) ? SOCKMAP_SECTIONS[s] : undefined;
   if (sm !== undefined) return attachSockmap(p, need(opts.map, 'the sockmap (map)', section), sm);
   throw new TypeError(
     `section "${section}" does not say where program${p.name ? ` "${p.name}"` : ''} attaches; sections that do: ${ATTACHABLE_SECTIONS.join(', ')}`,
   );
 }
 
-const ATTACH_HEADS = new Set([
+/** Section heads whose program attaches with no options once the section names its target (`HEAD/TARGET`). */
+const SELF_ATTACHING = new Set([
   'tracepoint',
   'tp',
   'raw_tp',
@@ -239,7 +240,6 @@ const ATTACH_HEADS = new Set([
   'fmod_ret.s',
   'lsm',
   'lsm.s',
-  'freplace',
   'kprobe',
   'kretprobe',
   'ksyscall',
@@ -248,27 +248,24 @@ const ATTACH_HEADS = new Set([
   'uretprobe',
   'uprobe.s',
   'uretprobe.s',
-  'xdp',
-  'xdp.frags',
-  'tc',
-  'classifier',
-  'tcx',
-  'perf_event',
   'iter',
   'iter.s',
-  'sk_lookup',
-  'flow_dissector',
 ]);
 
 /**
- * Whether section `section` says where its program attaches (what
- * `obj.attach()` uses to pick the programs it attaches). Sections that need
- * an option (`xdp`: the interface) count as attachable.
+ * Whether section `section` alone says where its program attaches, so that `obj.attach()` attaches
+ * it with no options (as libbpf's auto-attach does): `tracepoint/G/N`, `raw_tp/N`, `fentry/F`,
+ * `kprobe/F`, `uprobe/PATH:SYM`, `iter/T`, …. Sections that need something only the caller knows
+ * (`xdp` and `tc`/`tcx`: an interface; `cgroup/…`: a cgroup; sockmap and netns programs; a bare
+ * `uprobe` or `kprobe`; `perf_event`) are left to `prog.attach(opts)`.
  */
 export function sectionAttaches(section: string | undefined): boolean {
   if (!section) return false;
   const s = section.replace(/^\?/, '');
-  const head = s.split('/')[0] as string;
-  if (head === 'xdp' && s !== 'xdp' && s !== 'xdp/frags') return false;
-  return ATTACH_HEADS.has(head) || s in CGROUP_SECTIONS || s in SOCKMAP_SECTIONS;
+  const slash = s.indexOf('/');
+  if (slash <= 0 || slash === s.length - 1) return false;
+  const head = s.slice(0, slash);
+  if (!SELF_ATTACHING.has(head)) return false;
+  // uprobes need the binary and the symbol: uprobe/PATH:SYM
+  return !head.startsWith('uprobe') && !head.startsWith('uretprobe') ? true : s.slice(slash + 1).includes(':');
 }
