@@ -2,7 +2,7 @@
 // a small C program (bench/ref.c, built here with the machine's cc), in the
 // same run, alternating rounds; medians per operation and their ratio.
 //
-//   node bench/run.mjs [--smoke] [--rounds R] [--n N] [--out FILE]
+//   node bench/run.mjs [--smoke] [--maps-only] [--rounds R] [--n N] [--out FILE]
 //
 // --smoke: tiny sizes, one round (what `npm test` runs so the bench cannot rot).
 import { execFileSync, spawn } from 'node:child_process';
@@ -22,6 +22,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
   options: {
     smoke: { type: 'boolean', default: false },
+    'maps-only': { type: 'boolean', default: false },
     rounds: { type: 'string' },
     n: { type: 'string' },
     out: { type: 'string' },
@@ -422,3 +423,12 @@ mkdirSync(dirname(outFile), { recursive: true });
 writeFileSync(outFile, `${JSON.stringify(summary, null, 2)}\n`);
 console.log(`summary written to ${outFile}`);
 if (sink === -1) console.log(''); // keep the reads observable
+
+// The object loader (issue 16: openObject + load against libbpf) and the metrics scrape (issue 19:
+// a 100k-entry map through prom-client) run as their own processes, so their heaps and the kernel
+// BTF cache start cold as a user's would; `--maps-only` leaves them out.
+if (!smoke && !args['maps-only'])
+  for (const script of ['objects.mjs', 'metrics.mjs']) {
+    console.log(`\n== bench/${script}`);
+    execFileSync(process.execPath, [join(here, script)], { stdio: 'inherit' });
+  }
