@@ -3,6 +3,7 @@
 // the real kernel and compare with the tools BPF users have, so they need:
 //   bpftool                        results read back another way (most test files)
 //   clang, llvm                    a BPF object built from C (56.btf-read)
+//   libbpf-dev                     libbpf's own CO-RE relocations, compared with ours (59.core)
 //   cc + libc headers + uapi       C layouts checked against the compiler (05, 35, 56; bench/ref.c)
 //   python3, make, g++             node-gyp: the AddressSanitizer build of the addon (82.fuzz)
 //   python3                        a pseudo-terminal for `bpfmap watch` (70.cli, helpers/pty-run.py)
@@ -26,6 +27,7 @@ const needs = [
   [() => which('cc') && which('gcc'), 'gcc'],
   [() => existsSync('/usr/include/stdio.h'), 'libc6-dev'],
   [() => existsSync('/usr/include/linux/bpf.h'), 'linux-libc-dev'],
+  [() => existsSync('/usr/include/bpf/libbpf.h'), 'libbpf-dev'],
   [() => which('g++'), 'g++'],
   [() => which('make'), 'make'],
   [() => which('python3'), 'python3'],

@@ -106,3 +106,12 @@ export { openPidfd } from './storage.js';
 export { PerfEventReader } from './perf-reader.js';
 export type { DecodedPerfRecord, PerfReaderOptions, PerfRecord } from './perf-reader.js';
 export { UserRingBufWriter } from './user-ringbuf.js';
+
+// §8 Objects: clang-compiled BPF ELF files
+export { ObjectError } from './elf/error.js';
+export type { ObjectErrorWhere } from './elf/error.js';
+export { ObjectSpec, openObject } from './object/spec.js';
+export type { ExternSpec, OpenObjectOptions, ProgramSpec, VariableSpec } from './object/spec.js';
+export type { MapOrigin, MapSpec } from './object/maps.js';
+export { BpfObject, loadObject } from './object/load.js';
+export type { BpfVariable, LoadMapOptions, LoadObjectOptions, ObjectLink } from './object/load.js';

@@ -50,6 +50,8 @@ export interface BtfType {
   vars?: BtfVarSecinfo[];
   /** VAR: 0 static, 1 global, 2 extern. */
   linkage?: number;
+  /** FWD: true when it declares a union (kind_flag), false for a struct. */
+  fwdUnion?: boolean;
   /** FUNC_PROTO: its parameters (name may be empty; type 0 with no name is a `...`). */
   params?: BtfParam[];
 }
@@ -222,8 +224,11 @@ export function parseBtf(blob: Uint8Array, base?: BtfBase): BtfType[] {
       case BtfKind.Float:
         t.size = sizeOrType;
         break;
-      case BtfKind.Ptr:
       case BtfKind.Fwd:
+        t.type = sizeOrType;
+        t.fwdUnion = kflag;
+        break;
+      case BtfKind.Ptr:
       case BtfKind.Typedef:
       case BtfKind.Volatile:
       case BtfKind.Const:

@@ -108,9 +108,12 @@ export class ElfFile {
         { offset: 0 },
       );
     if (bytes[4] !== 2)
-      throw new ObjectError(`expected a 64-bit ELF file (EI_CLASS 2), got class ${bytes[4]}${bytes[4] === 1 ? ' (32-bit)' : ''}`, {
-        offset: 4,
-      });
+      throw new ObjectError(
+        `expected a 64-bit ELF file (EI_CLASS 2), got class ${bytes[4]}${bytes[4] === 1 ? ' (32-bit)' : ''}`,
+        {
+          offset: 4,
+        },
+      );
     if (bytes[5] !== 1)
       throw new ObjectError(
         `expected a little-endian ELF file (EI_DATA 1), got ${bytes[5]}${bytes[5] === 2 ? ' (big-endian: compile with -target bpfel or -target bpf on a little-endian host)' : ''}`,
@@ -179,9 +182,12 @@ export class ElfFile {
 
   #within(off: number, len: number, what: string): void {
     if (off > this.bytes.length || len > this.bytes.length - off)
-      throw new ObjectError(`${what} (${len} bytes at file offset ${off}) runs past the end of the file (${this.bytes.length} bytes)`, {
-        offset: off,
-      });
+      throw new ObjectError(
+        `${what} (${len} bytes at file offset ${off}) runs past the end of the file (${this.bytes.length} bytes)`,
+        {
+          offset: off,
+        },
+      );
   }
 
   #string(strtab: Omit<ElfSection, 'name'> & { name?: string }, off: number, what: string): string {
@@ -209,7 +215,10 @@ export class ElfFile {
   sectionAt(index: number, what: string, where: { section?: string; offset?: number } = {}): ElfSection {
     const s = this.sections[index];
     if (s === undefined || index === 0)
-      throw new ObjectError(`${what} refers to section index ${index}, but the file has sections 1 to ${this.sections.length - 1}`, where);
+      throw new ObjectError(
+        `${what} refers to section index ${index}, but the file has sections 1 to ${this.sections.length - 1}`,
+        where,
+      );
     return s;
   }
 
@@ -231,10 +240,13 @@ export class ElfFile {
       return this.#symbols;
     }
     if (tab.entsize !== SYM_SIZE || tab.size % SYM_SIZE !== 0)
-      throw new ObjectError(`expected ${SYM_SIZE}-byte symbols filling the section, got entsize ${tab.entsize} and size ${tab.size}`, {
-        section: tab.name,
-        offset: 0,
-      });
+      throw new ObjectError(
+        `expected ${SYM_SIZE}-byte symbols filling the section, got entsize ${tab.entsize} and size ${tab.size}`,
+        {
+          section: tab.name,
+          offset: 0,
+        },
+      );
     const strtab = this.sectionAt(tab.link, 'the symbol table (sh_link)', { section: tab.name });
     if (strtab.type !== SHT_STRTAB)
       throw new ObjectError(`sh_link names section ${strtab.name}, which is not a string table`, { section: tab.name });

@@ -12,7 +12,7 @@ import { fdKind, release } from '../sys/fd.js';
 import { OwnedFd } from '../sys/owned-fd.js';
 import * as L from '../sys/layout.js';
 import { AttachType, BPF_F_TEST_RUN_ON_CPU, ProgType } from '../sys/uapi.js';
-import { checkInt, checkMapName, checkU32, describe } from '../validate.js';
+import { checkFd, checkInt, checkMapName, checkU32, describe } from '../validate.js';
 import { Asm } from './asm.js';
 import { loadEpermHint } from './eperm.js';
 
@@ -34,6 +34,25 @@ export interface LoadProgramOptions {
   flags?: number;
   /** Verifier log level when asked for the log up front (1 or 2); by default the log is fetched only on refusal. */
   logLevel?: number;
+  /** The ELF section the program came from (`SEC("...")`), kept on the program for attaching. */
+  section?: string;
+  /**
+   * BTF for the program (`prog_btf_fd`): a loaded `Btf` or its fd. With `funcInfo`/`lineInfo`, the
+   * verifier knows each function's prototype and shows source lines in its log. @kernel 5.0
+   */
+  btf?: Btf | number;
+  /** `bpf_func_info` records (insn_off u32, FUNC type id u32), one per function, sorted by offset. Needs `btf`. */
+  funcInfo?: Uint8Array;
+  /** `bpf_line_info` records (insn_off, file_name_off, line_off, line_col: u32 each). Needs `btf` and `funcInfo`. */
+  lineInfo?: Uint8Array;
+  /** `kern_version` (old kprobe programs check it against the running kernel). */
+  kernVersion?: number;
+  /** `attach_btf_id`: the BTF id of the kernel function or hook a tracing program attaches to. @kernel 5.5 */
+  attachBtfId?: number;
+  /** `attach_btf_obj_fd`: the module BTF holding `attachBtfId` (omit for vmlinux). @kernel 5.11 */
+  attachBtfObjFd?: number;
+  /** `fd_array`: the fds that instructions refer to by index (module BTFs of kfunc calls). @kernel 5.13 */
+  fdArray?: readonly number[];
 }
 
 /** Inputs of `BpfProgram.testRun` (BPF_PROG_TEST_RUN). @kernel 4.12 */
@@ -75,6 +94,8 @@ export class BpfProgram extends OwnedFd {
   readonly id: number;
   /** The program's tag (hex), a hash of its instructions. */
   readonly tag: string;
+  /** The ELF section it was loaded from (`loadProgram`'s `section`, set by `loadObject`), or undefined. */
+  section: string | undefined = undefined;
 
   /** Not for direct use: see `loadProgram`, `BpfProgram.fromId`. */
   constructor(token: typeof TOKEN, fd: number) {
@@ -288,11 +309,67 @@ export function loadProgram(opts: LoadProgramOptions): BpfProgram {
     params.logLevel = checkInt('logLevel', opts.logLevel, 1, 2);
     params.log = new Uint8Array(LOG_SIZE);
   }
+  const section = opts.section;
+  if (section !== undefined && typeof section !== 'string')
+    throw new TypeError(`section must be a string, got ${describe(section)}`);
+  const extra = objectLoadParams(opts, btf !== undefined);
   try {
-    return loadWith(params);
+    const prog = loadWith({
+      ...params,
+      ...extra,
+      btfFd: extra.btfFd || params.btfFd,
+      funcInfo: extra.funcInfo ?? params.funcInfo,
+    });
+    prog.section = section;
+    return prog;
   } finally {
     btf?.close(); // the program keeps its own reference
   }
+}
+
+/** The BTF, func/line info, attach and fd_array attributes an object's program brings, checked. */
+function objectLoadParams(opts: LoadProgramOptions, asmBtf: boolean) {
+  const out: {
+    btfFd: number;
+    funcInfo: Uint8Array | undefined;
+    lineInfo: Uint8Array | null;
+    kernVersion: number;
+    attachBtfId: number;
+    attachBtfObjFd: number;
+    fdArray: Uint8Array | null;
+  } = {
+    btfFd: 0,
+    funcInfo: undefined,
+    lineInfo: null,
+    kernVersion: checkU32('kernVersion', opts.kernVersion ?? 0),
+    attachBtfId: checkU32('attachBtfId', opts.attachBtfId ?? 0),
+    attachBtfObjFd: opts.attachBtfObjFd === undefined ? 0 : checkFd('attachBtfObjFd', opts.attachBtfObjFd),
+    fdArray: null,
+  };
+  if (opts.btf !== undefined) {
+    if (asmBtf) throw new TypeError('btf cannot be given for an Asm with subprograms (loadProgram builds its BTF)');
+    out.btfFd = opts.btf instanceof Btf ? opts.btf.liveFd('BPF_PROG_LOAD') : checkFd('btf', opts.btf);
+  }
+  const records = (what: string, v: unknown, size: number): Uint8Array | undefined => {
+    if (v === undefined) return undefined;
+    if (!(v instanceof Uint8Array) || v.length === 0 || v.length % size !== 0)
+      throw new RangeError(`${what} must be a non-empty Uint8Array of ${size}-byte records, got ${describe(v)}`);
+    if (opts.btf === undefined) throw new TypeError(`${what} needs btf`);
+    return v.slice(); // copied: nothing the caller does later reaches the kernel
+  };
+  out.funcInfo = records('funcInfo', opts.funcInfo, 8);
+  out.lineInfo = records('lineInfo', opts.lineInfo, 16) ?? null;
+  if (out.lineInfo && !out.funcInfo) throw new TypeError('lineInfo needs funcInfo');
+  if (opts.fdArray !== undefined) {
+    if (!Array.isArray(opts.fdArray)) throw new TypeError(`fdArray must be an array of fds, got ${describe(opts.fdArray)}`);
+    const a = new Uint8Array(4 * Math.max(1, opts.fdArray.length));
+    const v = new DataView(a.buffer);
+    opts.fdArray.forEach((fd, i) => {
+      v.setUint32(4 * i, checkFd(`fdArray[${i}]`, fd), true);
+    });
+    out.fdArray = a;
+  }
+  return out;
 }
 
 /** BPF_PROG_LOAD with the log fetched on refusal. */

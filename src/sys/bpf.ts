@@ -338,6 +338,13 @@ export interface ProgLoadParams {
   /** BTF with a FUNC per subprogram, and `bpf_func_info` records (insn_off, type_id), or none. */
   btfFd: number;
   funcInfo: Uint8Array | null;
+  /** `bpf_line_info` records (16 bytes each), or none. */
+  lineInfo?: Uint8Array | null;
+  /** BTF id of the attach target (tracing programs), and the fd of the module BTF holding it (0: vmlinux). */
+  attachBtfId?: number;
+  attachBtfObjFd?: number;
+  /** fds that instructions refer to by index (module BTFs of kfunc calls): u32 each. */
+  fdArray?: Uint8Array | null;
 }
 
 /** BPF_PROG_LOAD: the program's fd, or -errno. */
@@ -355,9 +362,21 @@ export function progLoad(p: ProgLoadParams): number {
   view.setUint32(A.progBtfFd, p.btfFd, true);
   view.setUint32(A.funcInfoRecSize, p.funcInfo ? 8 : 0, true);
   view.setUint32(A.funcInfoCnt, p.funcInfo ? p.funcInfo.length / 8 : 0, true);
+  const lineInfo = p.lineInfo ?? null;
+  const fdArray = p.fdArray ?? null;
+  view.setUint32(A.lineInfoRecSize, lineInfo ? 16 : 0, true);
+  view.setUint32(A.lineInfoCnt, lineInfo ? lineInfo.length / 16 : 0, true);
+  view.setUint32(A.attachBtfId, p.attachBtfId ?? 0, true);
+  view.setUint32(A.attachBtfObjFd, p.attachBtfObjFd ?? 0, true);
   return addon.bpf(
     Cmd.BPF_PROG_LOAD,
     bytes,
+    A.lineInfo,
+    lineInfo,
+    lineInfo ? lineInfo.length : 0,
+    A.fdArray,
+    fdArray,
+    fdArray ? fdArray.length : 0,
     A.funcInfo,
     p.funcInfo,
     p.funcInfo ? p.funcInfo.length : 0,

@@ -148,6 +148,12 @@ export const ProgLoadAttr = layout('union bpf_attr', {
   funcInfoRecSize: ['func_info_rec_size', 76, 4],
   funcInfo: ['func_info', 80, 8],
   funcInfoCnt: ['func_info_cnt', 88, 4],
+  lineInfoRecSize: ['line_info_rec_size', 92, 4],
+  lineInfo: ['line_info', 96, 8],
+  lineInfoCnt: ['line_info_cnt', 104, 4],
+  attachBtfId: ['attach_btf_id', 108, 4],
+  attachBtfObjFd: ['attach_btf_obj_fd', 112, 4],
+  fdArray: ['fd_array', 120, 8],
 });
 
 /** BPF_PROG_TEST_RUN. */
