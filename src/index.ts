@@ -115,3 +115,22 @@ export type { ExternSpec, OpenObjectOptions, ProgramSpec, VariableSpec } from '.
 export type { MapOrigin, MapSpec } from './object/maps.js';
 export { BpfObject, loadObject } from './object/load.js';
 export type { BpfVariable, LoadMapOptions, LoadObjectOptions, ObjectLink } from './object/load.js';
+
+// §10 Generated TypeScript (`bpfmap gen`): the codecs generated modules declare, what their `load()` calls, the generator
+export { checkLayout, defineEnum, defineLayout, defineUnion } from './codec/layout.js';
+export type {
+  EnumOptions,
+  EnumType,
+  LayoutBitfield,
+  LayoutField,
+  LayoutMember,
+  LayoutOptions,
+  LayoutRecord,
+  LayoutValue,
+  UnionRecord,
+  UnionType,
+} from './codec/layout.js';
+export { RawEventSource, TypedPerfBuf, TypedPerfReader, TypedRingBuf, TypedRingBufReader, loadSkeleton } from './gen/runtime.js';
+export type { Skeleton, SkeletonLayout, SkeletonLoadOptions, SkeletonMapLayout, SkeletonVariable } from './gen/runtime.js';
+export { generateSkeleton, generateTypes } from './gen/skeleton.js';
+export type { GenerateOptions } from './gen/skeleton.js';

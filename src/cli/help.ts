@@ -89,6 +89,16 @@ export const VERBS: Readonly<Record<string, { usage: string; about: string; exam
     about: 'BPF links, as bpftool link show: id, type, program id, and the tracepoint of raw tracepoint links.',
     examples: ['bpfmap link list', 'bpfmap link show id 3 --json'],
   },
+  gen: {
+    usage: 'bpfmap gen skeleton|types OBJ.o [--name NAME] [--record MAP=TYPE]… [--type TYPE]… [--import MODULE] > NAME.ts',
+    about:
+      "A TypeScript module for a BPF object, from its BTF: codecs and types for every struct, union, enum and typedef its maps and variables use. `skeleton` also embeds the object and exports load() returning its maps, variables and programs typed; `types` prints the codecs only. --record names a ring buffer's or perf array's record type; --type declares more types.",
+    examples: [
+      'bpfmap gen skeleton counter.bpf.o > counter.ts',
+      'bpfmap gen skeleton trace.bpf.o --record events="struct event"',
+      'bpfmap gen types counter.bpf.o > counter-types.ts',
+    ],
+  },
   watch: {
     usage: 'bpfmap watch MAP [--interval S] [--sort FIELD] [--count N]',
     about:

@@ -15,6 +15,8 @@ export async function main(
 ): Promise<number> {
   let verb: string | undefined;
   try {
+    if (argv[0] === 'gen' && !argv.includes('--help') && !argv.includes('-h'))
+      return (await import('./gen.js')).gen(argv.slice(1), io.out);
     const p = parseArgv(argv);
     // bpftool's spelling: the object word first (`map dump id 3`); `map` alone is our default object.
     if (p.words[0] === 'map' && p.words.length > 1) p.words.shift();

@@ -11,7 +11,15 @@
  */
 import { type Codec, type DecodeOptions, decodeWith, encodeWith, fieldError, show } from './codec.js';
 import { SCALARS, toIntBig } from './scalar.js';
-import { type FieldType, type FieldValue, type SpinLockType, type StructField, type StructType, getField, putField } from './struct.js';
+import {
+  type FieldType,
+  type FieldValue,
+  type SpinLockType,
+  type StructField,
+  type StructType,
+  getField,
+  putField,
+} from './struct.js';
 
 /** A member at a byte offset: `{ offset: 8, type: 'u32' }`; `optional` for members of (anonymous) unions. */
 export interface LayoutMember {
@@ -90,7 +98,10 @@ const MAX = 2 ** 31;
 function resolve(t: unknown, path: string): Codec<unknown> {
   if (typeof t === 'string') {
     const s = (SCALARS as Record<string, Codec<unknown>>)[t];
-    if (!s) throw new TypeError(`${path}: unknown field type ${JSON.stringify(t)} (expected one of ${Object.keys(SCALARS).join(', ')}, or a codec)`);
+    if (!s)
+      throw new TypeError(
+        `${path}: unknown field type ${JSON.stringify(t)} (expected one of ${Object.keys(SCALARS).join(', ')}, or a codec)`,
+      );
     return s;
   }
   if (t && typeof t === 'object' && 'kind' in t && 'size' in t && 'write' in t) return t as Codec<unknown>;
@@ -98,7 +109,8 @@ function resolve(t: unknown, path: string): Codec<unknown> {
 }
 
 function checkInt(v: unknown, lo: number, hi: number, what: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw new RangeError(`${what}: expected an integer from ${lo} to ${hi}, got ${show(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi)
+    throw new RangeError(`${what}: expected an integer from ${lo} to ${hi}, got ${show(v)}`);
   return v;
 }
 
@@ -132,7 +144,13 @@ function slotBytes(s: Slot): [number, number] {
 }
 
 /** Builds the record codec shared by `defineLayout` and `defineUnion`. */
-function record<R>(kind: 'struct' | 'union', cname: string, size: number, align: number, slots: Slot[]): Codec<R> & { fields: readonly StructField[]; make(p?: Partial<R>): R } {
+function record<R>(
+  kind: 'struct' | 'union',
+  cname: string,
+  size: number,
+  align: number,
+  slots: Slot[],
+): Codec<R> & { fields: readonly StructField[]; make(p?: Partial<R>): R } {
   const data = slots.filter((s) => s.codec?.kind !== 'spinlock');
   const known = new Set(data.map((s) => s.name));
   const list = () => [...known].join(', ');
@@ -156,7 +174,8 @@ function record<R>(kind: 'struct' | 'union', cname: string, size: number, align:
     if (!s.wide && typeof v !== 'number') throw fieldError(path, `a number (a ${s.bits}-bit bitfield)`, v);
     writeBits(view, base, s, toIntBig(v, s.bits, s.signed, path));
   };
-  const readSlot = (view: DataView, base: number, s: Slot): unknown => (s.codec ? s.codec.read(view, base + s.offset) : readBits(view, base, s));
+  const readSlot = (view: DataView, base: number, s: Slot): unknown =>
+    s.codec ? s.codec.read(view, base + s.offset) : readBits(view, base, s);
   const sameAs = (view: DataView, base: number, s: Slot, v: unknown): boolean => {
     if (!s.codec) return BigInt(readBits(view, base, s)) === BigInt(v as number | bigint);
     // Compare encodings (padding zeroed in both), not the bytes in place, which may hold another member's padding.
@@ -184,7 +203,8 @@ function record<R>(kind: 'struct' | 'union', cname: string, size: number, align:
     write(view: DataView, base: number, value: unknown, path: string) {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fieldError(path, `a ${cname} record`, value);
       const rec = value as Record<string, unknown>;
-      for (const k of Object.keys(rec)) if (!known.has(k)) throw new TypeError(`${path}.${k}: unknown field (${cname} has ${list()})`);
+      for (const k of Object.keys(rec))
+        if (!known.has(k)) throw new TypeError(`${path}.${k}: unknown field (${cname} has ${list()})`);
       new Uint8Array(view.buffer, view.byteOffset + base, size).fill(0);
       const given: [Slot, unknown][] = [];
       for (const s of data) {
@@ -199,7 +219,9 @@ function record<R>(kind: 'struct' | 'union', cname: string, size: number, align:
       if (given.length > 1)
         for (const [s, v] of given)
           if (!sameAs(view, base, s, v))
-            throw new TypeError(`${path}.${s.name}: union members ${given.map(([g]) => g.name).join(', ')} were all given but disagree; give one of them`);
+            throw new TypeError(
+              `${path}.${s.name}: union members ${given.map(([g]) => g.name).join(', ')} were all given but disagree; give one of them`,
+            );
     },
     read(view: DataView, base: number): R {
       const rec: Record<string, unknown> = {};
@@ -244,26 +266,40 @@ function record<R>(kind: 'struct' | 'union', cname: string, size: number, align:
  * ```
  * @throws {TypeError|RangeError} for a member outside `size`, an unknown type, or a bad bitfield.
  */
-export function defineLayout<const F extends Record<string, LayoutField>>(name: string, opts: LayoutOptions, fields: F): StructType<LayoutRecord<F>> {
+export function defineLayout<const F extends Record<string, LayoutField>>(
+  name: string,
+  opts: LayoutOptions,
+  fields: F,
+): StructType<LayoutRecord<F>> {
   if (typeof name !== 'string' || !IDENT.test(name)) throw new TypeError(`struct name must be a C identifier, got ${show(name)}`);
   const size = checkInt(opts?.size, 1, MAX, `struct ${name}: size`);
   const align = checkInt(opts.align ?? 1, 1, 4096, `struct ${name}: align`);
-  if (typeof fields !== 'object' || fields === null) throw new TypeError(`${name}: fields must be an object of name → { offset, type } or { bit, bits }`);
+  if (typeof fields !== 'object' || fields === null)
+    throw new TypeError(`${name}: fields must be an object of name → { offset, type } or { bit, bits }`);
   const slots: Slot[] = [];
   for (const [fname, f] of Object.entries(fields as Record<string, LayoutField>)) {
     const path = `${name}.${fname}`;
     if (!IDENT.test(fname)) throw new TypeError(`${path}: field names must be C identifiers`);
-    if (typeof f !== 'object' || f === null) throw new TypeError(`${path}: expected { offset, type } or { bit, bits }, got ${show(f)}`);
+    if (typeof f !== 'object' || f === null)
+      throw new TypeError(`${path}: expected { offset, type } or { bit, bits }, got ${show(f)}`);
     const optional = f.optional === true;
     if ('type' in f) {
       const codec = resolve(f.type, path);
-      const offset = checkInt(f.offset, 0, size - codec.size, `${path}: offset (a ${codec.size}-byte ${codec.name} in ${size} bytes)`);
+      const offset = checkInt(
+        f.offset,
+        0,
+        size - codec.size,
+        `${path}: offset (a ${codec.size}-byte ${codec.name} in ${size} bytes)`,
+      );
       slots.push({ name: fname, offset, codec, bit: offset * 8, bits: codec.size * 8, signed: false, wide: false, optional });
     } else {
       const bits = checkInt(f.bits, 1, 64, `${path}: bits`);
       const bit = checkInt(f.bit, 0, size * 8 - bits, `${path}: bit offset (${bits} bits in ${size} bytes)`);
       const wide = f.wide === true;
-      if (wide !== bits > 32) throw new TypeError(`${path}: a ${bits}-bit bitfield ${bits > 32 ? 'needs' : 'must not have'} wide: true (values beyond 32 bits are bigints)`);
+      if (wide !== bits > 32)
+        throw new TypeError(
+          `${path}: a ${bits}-bit bitfield ${bits > 32 ? 'needs' : 'must not have'} wide: true (values beyond 32 bits are bigints)`,
+        );
       slots.push({ name: fname, offset: bit >> 3, codec: undefined, bit, bits, signed: f.signed === true, wide, optional });
     }
   }
@@ -277,7 +313,11 @@ export function defineLayout<const F extends Record<string, LayoutField>>(name: 
  * `opts.size`/`opts.align` default to the largest member's; give them when the C union is larger.
  * @throws {TypeError|RangeError} for unknown member types or a member larger than `size`.
  */
-export function defineUnion<const F extends Record<string, FieldType>>(name: string, members: F, opts: Partial<LayoutOptions> = {}): UnionType<UnionRecord<F>> {
+export function defineUnion<const F extends Record<string, FieldType>>(
+  name: string,
+  members: F,
+  opts: Partial<LayoutOptions> = {},
+): UnionType<UnionRecord<F>> {
   if (typeof name !== 'string' || !IDENT.test(name)) throw new TypeError(`union name must be a C identifier, got ${show(name)}`);
   if (typeof members !== 'object' || members === null) throw new TypeError(`${name}: members must be an object of name → type`);
   const codecs = Object.entries(members).map(([m, t]) => {
@@ -288,7 +328,16 @@ export function defineUnion<const F extends Record<string, FieldType>>(name: str
   const natural = Math.max(...codecs.map(([, c]) => c.size));
   const align = checkInt(opts.align ?? Math.max(...codecs.map(([, c]) => c.align)), 1, 4096, `union ${name}: align`);
   const size = checkInt(opts.size ?? Math.ceil(natural / align) * align, natural, MAX, `union ${name}: size`);
-  const slots = codecs.map(([m, codec]) => ({ name: m, offset: 0, codec, bit: 0, bits: codec.size * 8, signed: false, wide: false, optional: true }));
+  const slots = codecs.map(([m, codec]) => ({
+    name: m,
+    offset: 0,
+    codec,
+    bit: 0,
+    bits: codec.size * 8,
+    signed: false,
+    wide: false,
+    optional: true,
+  }));
   return record<UnionRecord<F>>('union', `union ${name}`, size, align, slots) as unknown as UnionType<UnionRecord<F>>;
 }
 
@@ -303,9 +352,21 @@ export interface EnumOptions<S extends 1 | 2 | 4 | 8 = 1 | 2 | 4 | 8> {
  * has one, else the number (`bigint` for 8-byte enums); encoding takes a name or a number.
  * @throws {TypeError|RangeError} for a value that does not fit `size`.
  */
-export function defineEnum<const V extends Record<string, bigint>>(name: string, values: V, opts: EnumOptions<8> & { size: 8 }): EnumType<(keyof V & string) | bigint>;
-export function defineEnum<const V extends Record<string, number>>(name: string, values: V, opts?: EnumOptions<1 | 2 | 4>): EnumType<(keyof V & string) | number>;
-export function defineEnum(name: string, values: Record<string, number | bigint>, opts: EnumOptions = {}): EnumType<string | number | bigint> {
+export function defineEnum<const V extends Record<string, bigint>>(
+  name: string,
+  values: V,
+  opts: EnumOptions<8> & { size: 8 },
+): EnumType<(keyof V & string) | bigint>;
+export function defineEnum<const V extends Record<string, number>>(
+  name: string,
+  values: V,
+  opts?: EnumOptions<1 | 2 | 4>,
+): EnumType<(keyof V & string) | number>;
+export function defineEnum(
+  name: string,
+  values: Record<string, number | bigint>,
+  opts: EnumOptions = {},
+): EnumType<string | number | bigint> {
   if (typeof name !== 'string' || !IDENT.test(name)) throw new TypeError(`enum name must be a C identifier, got ${show(name)}`);
   const size = opts.size ?? 4;
   if (![1, 2, 4, 8].includes(size)) throw new RangeError(`enum ${name}: size must be 1, 2, 4 or 8, got ${show(size)}`);
@@ -331,7 +392,12 @@ export function defineEnum(name: string, values: Record<string, number | bigint>
       let v: bigint;
       if (typeof value === 'string') {
         const known = byName.get(value);
-        if (known === undefined) throw fieldError(path, `one of ${[...byName.keys()].slice(0, 8).join(', ')}${byName.size > 8 ? ', …' : ''} or an integer`, value);
+        if (known === undefined)
+          throw fieldError(
+            path,
+            `one of ${[...byName.keys()].slice(0, 8).join(', ')}${byName.size > 8 ? ', …' : ''} or an integer`,
+            value,
+          );
         v = known;
       } else v = toIntBig(value, bits, signed, path);
       let x = BigInt.asUintN(bits, v);
@@ -359,7 +425,8 @@ export function defineEnum(name: string, values: Record<string, number | bigint>
  * @throws {Error} naming the type and the first difference.
  */
 export function checkLayout(codec: Codec<unknown>, size: number, offsets: Readonly<Record<string, number>> = {}): void {
-  const why = (s: string) => new Error(`${codec.name}: ${s} (the generated module and this version of bpfmap disagree: regenerate it)`);
+  const why = (s: string) =>
+    new Error(`${codec.name}: ${s} (the generated module and this version of bpfmap disagree: regenerate it)`);
   if (codec.size !== size) throw why(`BTF gives ${size} bytes, the codec has ${codec.size}`);
   const fields = (codec as { fields?: readonly StructField[] }).fields ?? [];
   for (const [name, want] of Object.entries(offsets)) {

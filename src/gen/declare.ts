@@ -51,6 +51,11 @@ const MODIFIERS = new Set([BtfKind.Const, BtfKind.Volatile, BtfKind.Restrict, Bt
 const BE: Record<string, string> = { __be16: 'be16', __be32: 'be32', __be64: 'be64' };
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
+/** `1 byte`, `4 bytes`. */
+function bytes(n: number): string {
+  return n === 1 ? '1 byte' : `${n} bytes`;
+}
+
 /** A property key: bare when it is an identifier, else quoted. */
 export function prop(name: string): string {
   return IDENT.test(name) ? name : JSON.stringify(name);
@@ -92,7 +97,13 @@ export class Declarer {
     // C names first come first: collect tags in id order so the same object always names alike.
     for (const t of types) {
       if (!t.name) continue;
-      if (t.kind === BtfKind.Struct || t.kind === BtfKind.Union || t.kind === BtfKind.Enum || t.kind === BtfKind.Enum64 || t.kind === BtfKind.Typedef) {
+      if (
+        t.kind === BtfKind.Struct ||
+        t.kind === BtfKind.Union ||
+        t.kind === BtfKind.Enum ||
+        t.kind === BtfKind.Enum64 ||
+        t.kind === BtfKind.Typedef
+      ) {
         const key = `${t.kind}:${t.name}`;
         if (this.#names.has(key)) continue;
         this.#names.set(key, this.#unique(t.name, t.kind));
@@ -103,7 +114,8 @@ export class Declarer {
   #unique(base: string, kind?: BtfKind): string {
     let n = RESERVED.has(base) ? `${base}_` : base;
     if (this.#used.has(n) && kind !== undefined) {
-      const suffix = kind === BtfKind.Union ? 'union' : kind === BtfKind.Typedef ? 't' : kind === BtfKind.Struct ? 'struct' : 'enum';
+      const suffix =
+        kind === BtfKind.Union ? 'union' : kind === BtfKind.Typedef ? 't' : kind === BtfKind.Struct ? 'struct' : 'enum';
       n = `${base}_${suffix}`;
     }
     for (let i = 2; this.#used.has(n); i++) n = `${base}_${i}`;
@@ -219,7 +231,11 @@ export class Declarer {
         const n = t.nelems ?? 0;
         if (n === 0) throw new TypeError(`${hint}: a zero-length array has no values`);
         const elem = this.#resolved(t.elemType ?? 0);
-        if (elem.kind === BtfKind.Int && elem.size === 1 && (elem.name === 'char' || ((elem.intEncoding ?? 0) & BTF_INT_CHAR) !== 0))
+        if (
+          elem.kind === BtfKind.Int &&
+          elem.size === 1 &&
+          (elem.name === 'char' || ((elem.intEncoding ?? 0) & BTF_INT_CHAR) !== 0)
+        )
           return { expr: `bpfmap.cstring(${n})`, ts: 'string', size: n, align: 1 };
         const e = this.ref(t.elemType ?? 0, hint);
         const ts = /^[A-Za-z0-9_$.]+$/.test(e.ts) ? `${e.ts}[]` : `(${e.ts})[]`;
@@ -258,10 +274,23 @@ export class Declarer {
 
   #typedef(id: number, t: BtfType, hint: string): Ref {
     const be = BE[t.name];
-    if (be) return { expr: `'${be}'`, ts: be === 'be64' ? 'bigint' : 'number', size: Number(be.slice(2)) / 8, align: Number(be.slice(2)) / 8, scalar: true };
+    if (be)
+      return {
+        expr: `'${be}'`,
+        ts: be === 'be64' ? 'bigint' : 'number',
+        size: Number(be.slice(2)) / 8,
+        align: Number(be.slice(2)) / 8,
+        scalar: true,
+      };
     const target = this.#resolved(id);
     // `typedef struct foo foo;`: the struct's declaration already has the name.
-    if ((target.kind === BtfKind.Struct || target.kind === BtfKind.Union || target.kind === BtfKind.Enum || target.kind === BtfKind.Enum64) && target.name === t.name)
+    if (
+      (target.kind === BtfKind.Struct ||
+        target.kind === BtfKind.Union ||
+        target.kind === BtfKind.Enum ||
+        target.kind === BtfKind.Enum64) &&
+      target.name === t.name
+    )
       return this.ref(t.type ?? 0, hint);
     const inner = this.ref(t.type ?? 0, t.name || hint);
     const name = this.#names.get(`${BtfKind.Typedef}:${t.name}`) ?? this.#unique(t.name || `${hint}_t`);
@@ -269,10 +298,8 @@ export class Declarer {
     this.#decls.push({
       name,
       id,
-      lines: [`C \`typedef ${this.cName(t.type ?? 0)} ${t.name}\` (${inner.size} bytes).`],
-      body:
-        `export const ${name} = ${expr};\n` +
-        `/** Values of C \`${safe(t.name)}\`. */\nexport type ${name} = ${inner.ts};\n`,
+      lines: [`C \`typedef ${this.cName(t.type ?? 0)} ${t.name}\` (${bytes(inner.size)}).`],
+      body: `export const ${name} = ${expr};\n` + `/** Values of C \`${safe(t.name)}\`. */\nexport type ${name} = ${inner.ts};\n`,
     });
     return { expr: name, ts: name, size: inner.size, align: inner.align };
   }
@@ -282,11 +309,15 @@ export class Declarer {
     const name = t.name ? (this.#names.get(`${t.kind}:${t.name}`) ?? this.#unique(t.name)) : this.#unique(`${hint}_enum`);
     const wide = size === 8;
     const values = (t.values ?? []).filter((v, i, all) => all.findIndex((w) => w.name === v.name) === i);
-    const vals = values.map((v) => `  ${prop(v.name)}: ${wide ? `${v.value}n` : `${v.value}`},`).join('\n');
+    const vals = values.map((v) => `    ${prop(v.name)}: ${wide ? `${v.value}n` : `${v.value}`},`).join('\n');
     const opts = `{ size: ${size}${t.signed ? ', signed: true' : ''} }`;
-    const lines = [`C \`${this.cName(id)}\` (${size} bytes${t.signed ? ', signed' : ''}). Values are enumerator names, or numbers where none matches.`];
+    const lines = [
+      `C \`${this.cName(id)}\` (${bytes(size)}${t.signed ? ', signed' : ''}). Values are enumerator names, or numbers where none matches.`,
+    ];
     if (wide && t.kind === BtfKind.Enum)
-      lines.push('BTF stored this 64-bit enum as 32-bit values (clang before 15 does): enumerators beyond 32 bits read as numbers.');
+      lines.push(
+        'BTF stored this 64-bit enum as 32-bit values (clang before 15 does): enumerators beyond 32 bits read as numbers.',
+      );
     const cast = values.length === 0 ? (wide ? ' as Record<string, bigint>' : ' as Record<string, number>') : '';
     this.#decls.push({
       name,
@@ -309,7 +340,8 @@ export class Declarer {
       const opt = optional || inUnion;
       if (m.name === '') {
         const inner = this.#resolved(m.type);
-        if (inner.kind === BtfKind.Struct || inner.kind === BtfKind.Union) this.#flatten(inner, bit, opt, recName, out, depth + 1);
+        if (inner.kind === BtfKind.Struct || inner.kind === BtfKind.Union)
+          this.#flatten(inner, bit, opt, recName, out, depth + 1);
         continue; // unnamed padding bitfields hold nothing
       }
       const mt = this.#resolved(m.type);
@@ -321,7 +353,15 @@ export class Declarer {
       if (bits > 0 || intOff > 0 || bit % 8 !== 0) {
         if (!isInt && !isEnum) throw new TypeError(`${recName}.${m.name}: a bitfield of ${this.cName(m.type)} is not supported`);
         const signed = isInt ? ((mt.intEncoding ?? 0) & BTF_INT_SIGNED) !== 0 : mt.signed === true;
-        out.push({ name: m.name, bit: bit + intOff, bits: bits || (mt.size ?? 0) * 8, signed, ref: undefined, optional: opt, ctype: `${this.cName(m.type)} : ${bits}` });
+        out.push({
+          name: m.name,
+          bit: bit + intOff,
+          bits: bits || (mt.size ?? 0) * 8,
+          signed,
+          ref: undefined,
+          optional: opt,
+          ctype: `${this.cName(m.type)} : ${bits}`,
+        });
         continue;
       }
       // Flexible array members (`char data[]`) have no bytes of their own.
@@ -344,21 +384,22 @@ export class Declarer {
     const direct = (t.members ?? []).every((m) => m.name !== '');
     const plain = members.every((m) => m.bits === 0 && m.ref && !m.optional) && direct;
     // The alignment C gives the record: its widest member, unless BTF shows it packed.
-    const unitAlign = (m: Member) => (m.ref ? m.ref.align : Math.min(8, 2 ** Math.ceil(Math.log2(Math.max(1, (m.bits + (m.bit % 8) + 7) >> 3)))));
+    const unitAlign = (m: Member) =>
+      m.ref ? m.ref.align : Math.min(8, 2 ** Math.ceil(Math.log2(Math.max(1, (m.bits + (m.bit % 8) + 7) >> 3))));
     let align = Math.max(1, ...members.map(unitAlign));
     const fits = members.every((m) => m.bits > 0 || (m.bit / 8) % (m.ref?.align ?? 1) === 0) && size % align === 0;
     if (!fits) align = 1;
-    const lines = [`C \`${cname}\` (${size} bytes).`];
+    const lines = [`C \`${cname}\` (${bytes(size)})${t.name ? '' : `, declared inline (named here ${name})`}.`];
     let text: string;
     const fieldLine = (m: Member, body: string) => `  ${prop(m.name)}: ${body}, // ${safe(m.ctype)}\n`;
     if (!isUnion && plain && this.#natural(members, size, false)) {
-      text = `export const ${name} = bpfmap.defineStruct('${name}', {\n${members.map((m) => fieldLine(m, (m.ref as Ref).expr)).join('')}});\n`;
+      text = `export const ${name} = bpfmap.defineStruct('${t.name || name}', {\n${members.map((m) => fieldLine(m, (m.ref as Ref).expr)).join('')}});\n`;
       align = Math.max(1, ...members.map((m) => (m.ref as Ref).align));
     } else if (!isUnion && plain && this.#natural(members, size, true)) {
-      text = `export const ${name} = bpfmap.defineStruct(\n  '${name}',\n  {\n${members.map((m) => `  ${fieldLine(m, (m.ref as Ref).expr)}`).join('')}  },\n  { packed: true },\n);\n`;
+      text = `export const ${name} = bpfmap.defineStruct(\n  '${t.name || name}',\n  {\n${members.map((m) => `  ${fieldLine(m, (m.ref as Ref).expr)}`).join('')}  },\n  { packed: true },\n);\n`;
       align = 1;
     } else if (isUnion && direct && members.every((m) => m.bits === 0 && m.ref && m.bit === 0)) {
-      text = `export const ${name} = bpfmap.defineUnion(\n  '${name}',\n  {\n${members.map((m) => `  ${fieldLine(m, (m.ref as Ref).expr)}`).join('')}  },\n  { size: ${size}, align: ${align} },\n);\n`;
+      text = `export const ${name} = bpfmap.defineUnion(\n  '${t.name || name}',\n  {\n${members.map((m) => `  ${fieldLine(m, (m.ref as Ref).expr)}`).join('')}  },\n  { size: ${size}, align: ${align} },\n);\n`;
     } else {
       const body = members
         .map((m) => {
@@ -367,12 +408,14 @@ export class Declarer {
           return `  ${fieldLine(m, `{ bit: ${m.bit}, bits: ${m.bits}${m.signed ? ', signed: true' : ''}${m.bits > 32 ? ', wide: true' : ''}${opt} }`)}`;
         })
         .join('');
-      text = `export const ${name} = bpfmap.defineLayout(\n  '${name}',\n  { size: ${size}, align: ${align} },\n  {\n${body}  },\n);\n`;
+      text = `export const ${name} = bpfmap.defineLayout(\n  '${t.name || name}',\n  { size: ${size}, align: ${align} },\n  {\n${body}  },\n);\n`;
       if (members.some((m) => m.bits > 0)) lines.push('Bitfields are numbers (bigint beyond 32 bits).');
       if (!direct) lines.push('Members of anonymous structs and unions are fields of this record, as C names them.');
-      if (members.some((m) => m.optional)) lines.push('Union members are optional: each reads the same bytes; give one (or several that agree) to write.');
+      if (members.some((m) => m.optional))
+        lines.push('Union members are optional: each reads the same bytes; give one (or several that agree) to write.');
     }
-    if (isUnion && !lines.some((l) => l.startsWith('Union'))) lines.push('Each member reads the same bytes; give one (or several that agree) to write.');
+    if (isUnion && !lines.some((l) => l.startsWith('Union')))
+      lines.push('Each member reads the same bytes; give one (or several that agree) to write.');
     const offsets = members.filter((m) => m.bits === 0).map((m) => `${prop(m.name)}: ${m.bit / 8}`);
     const check = `bpfmap.checkLayout(${name}, ${size}${offsets.length ? `, { ${offsets.join(', ')} }` : ''});\n`;
     this.#decls.push({

@@ -132,7 +132,13 @@ export function readInputs(bytes: Uint8Array): GenInputs {
       const vt = typeAt(types, v.type, sec.name);
       if (vt.kind !== BtfKind.Var || vt.name === '') continue;
       const sym = symbolIn(sec.name, vt.name);
-      variables.push({ name: vt.name, section: sec.name, offset: sym ? sym.value : v.offset, size: v.size, typeId: vt.type ?? 0 });
+      variables.push({
+        name: vt.name,
+        section: sec.name,
+        offset: sym ? sym.value : v.offset,
+        size: v.size,
+        typeId: vt.type ?? 0,
+      });
     }
   }
   variables.sort((a, b) => (a.section === b.section ? a.offset - b.offset : a.section < b.section ? -1 : 1));
