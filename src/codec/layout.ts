@@ -139,6 +139,28 @@ function writeBits(view: DataView, base: number, s: Slot, value: bigint): void {
   }
 }
 
+const masks = new WeakMap<Codec<unknown>, Uint8Array>();
+
+/** 1 for each byte of `codec` that holds data, 0 for padding (from its fields / element layout). */
+function dataMask(codec: Codec<unknown>): Uint8Array {
+  const known = masks.get(codec);
+  if (known) return known;
+  const m = new Uint8Array(codec.size);
+  const c = codec as Codec<unknown> & { fields?: readonly StructField[]; element?: Codec<unknown>; length?: number };
+  if ((c.kind === 'struct' || c.kind === 'union') && c.fields) {
+    for (const f of c.fields) {
+      if (f.type.kind === 'spinlock') continue;
+      if (f.bitOffset !== undefined) m.fill(1, f.offset, Math.min(m.length, f.offset + f.size + 1));
+      else m.set(dataMask(f.type).subarray(0, Math.max(0, Math.min(f.size, m.length - f.offset))), f.offset);
+    }
+  } else if (c.kind === 'array' && c.element && c.length) {
+    const e = dataMask(c.element);
+    for (let i = 0; i < c.length; i++) m.set(e, i * c.element.size);
+  } else m.fill(1);
+  masks.set(codec, m);
+  return m;
+}
+
 function slotBytes(s: Slot): [number, number] {
   return s.codec ? [s.offset, s.offset + s.codec.size] : [s.bit >> 3, (s.bit + s.bits + 7) >> 3];
 }
@@ -166,9 +188,17 @@ function record<R>(
         if (b.optional) overlapping.add(b);
       }
     }
-  const writeSlot = (view: DataView, base: number, s: Slot, v: unknown, path: string) => {
+  const writeSlot = (view: DataView, base: number, s: Slot, v: unknown, path: string, merge = false) => {
     if (s.codec) {
-      s.codec.write(view, base + s.offset, v, path);
+      if (!merge) {
+        s.codec.write(view, base + s.offset, v, path);
+        return;
+      }
+      // Over another member: copy only this member's data bytes, so its padding keeps the other's bytes.
+      const tmp = new Uint8Array(s.codec.size);
+      s.codec.write(new DataView(tmp.buffer), 0, v, path);
+      const mask = dataMask(s.codec);
+      for (let i = 0; i < tmp.length; i++) if (mask[i]) view.setUint8(base + s.offset + i, tmp[i] as number);
       return;
     }
     if (!s.wide && typeof v !== 'number') throw fieldError(path, `a number (a ${s.bits}-bit bitfield)`, v);
@@ -213,7 +243,7 @@ function record<R>(
           if (s.optional) continue;
           throw new TypeError(`${path}.${s.name}: missing field (expected ${s.codec?.name ?? `a ${s.bits}-bit bitfield`})`);
         }
-        writeSlot(view, base, s, v, `${path}.${s.name}`);
+        writeSlot(view, base, s, v, `${path}.${s.name}`, given.length > 0 && overlapping.has(s));
         if (overlapping.has(s)) given.push([s, v]);
       }
       if (given.length > 1)

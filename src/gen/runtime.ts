@@ -319,7 +319,12 @@ export function loadSkeleton<S>(layout: SkeletonLayout, opts: SkeletonLoadOption
               throw new TypeError(
                 `${vname} is in ${v.section}, which is frozen after load: give it in load({ variables: { ${vname}: … } })`,
               );
-            codec.encode(value, view.bytes(), v.offset);
+            // Encoded aside first (errors name the variable), then copied: a bad value changes nothing.
+            const tmp = new Uint8Array(codec.size);
+            codec.write(new DataView(tmp.buffer), 0, value, vname);
+            const bytes = view.bytes();
+            if (v.offset + tmp.length > bytes.length) throw new RangeError(`${vname}: past the end of ${v.section}`);
+            bytes.set(tmp, v.offset);
           },
         });
       } else if (live && theirs) {

@@ -355,8 +355,7 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
         if (!c) {
           c = I.elf.data(s).slice();
           const relos = I.ext?.coreRelos.get(s.name);
-          if (relos?.length)
-            throw new ObjectError('CO-RE relocations are not supported yet in this build', { section: s.name });
+          if (relos?.length) throw new ObjectError('CO-RE relocations are not supported yet in this build', { section: s.name });
           sectionCode.set(s.index, c);
         }
         return c;
