@@ -119,6 +119,7 @@ export type { BpfVariable, LoadMapOptions, LoadObjectOptions, ObjectLink } from 
 // §10 Generated TypeScript (`bpfmap gen`): the codecs generated modules declare, what their `load()` calls, the generator
 export { checkLayout, defineEnum, defineLayout, defineUnion } from './codec/layout.js';
 export type {
+  DataFields,
   EnumOptions,
   EnumType,
   LayoutBitfield,
@@ -127,10 +128,18 @@ export type {
   LayoutOptions,
   LayoutRecord,
   LayoutValue,
+  Simplify,
   UnionRecord,
   UnionType,
 } from './codec/layout.js';
 export { RawEventSource, TypedPerfBuf, TypedPerfReader, TypedRingBuf, TypedRingBufReader, loadSkeleton } from './gen/runtime.js';
-export type { Skeleton, SkeletonLayout, SkeletonLoadOptions, SkeletonMapLayout, SkeletonVariable } from './gen/runtime.js';
+export type {
+  Closer,
+  Skeleton,
+  SkeletonLayout,
+  SkeletonLoadOptions,
+  SkeletonMapLayout,
+  SkeletonVariable,
+} from './gen/runtime.js';
 export { generateSkeleton, generateTypes } from './gen/skeleton.js';
 export type { GenerateOptions } from './gen/skeleton.js';

@@ -43,14 +43,16 @@ export interface LayoutBitfield {
 /** One field of `defineLayout`. */
 export type LayoutField = LayoutMember | LayoutBitfield;
 
-type Simplify<T> = { -readonly [K in keyof T]: T[K] } & {};
+/** Flattens an intersection into one object type, so editors show records as one literal. */
+export type Simplify<T> = { -readonly [K in keyof T]: T[K] } & {};
 /** The record value of one layout field. */
 export type LayoutValue<S> = S extends { type: infer T } ? FieldValue<T> : S extends { wide: true } ? bigint : number;
-type Data<F> = { [K in keyof F as F[K] extends { type: SpinLockType } ? never : K]: F[K] };
+/** The `defineLayout` fields that hold values (spin locks left out). */
+export type DataFields<F> = { [K in keyof F as F[K] extends { type: SpinLockType } ? never : K]: F[K] };
 /** The record `defineLayout` infers: required fields, then optional ones (union members). */
 export type LayoutRecord<F> = Simplify<
-  { [K in keyof Data<F> as Data<F>[K] extends { optional: true } ? never : K]: LayoutValue<Data<F>[K]> } & {
-    [K in keyof Data<F> as Data<F>[K] extends { optional: true } ? K : never]?: LayoutValue<Data<F>[K]>;
+  { [K in keyof DataFields<F> as DataFields<F>[K] extends { optional: true } ? never : K]: LayoutValue<DataFields<F>[K]> } & {
+    [K in keyof DataFields<F> as DataFields<F>[K] extends { optional: true } ? K : never]?: LayoutValue<DataFields<F>[K]>;
   }
 >;
 /** The record `defineUnion` infers: every member optional. */

@@ -71,8 +71,9 @@ export interface SkeletonLayout {
   readonly programs: readonly string[];
 }
 
-/** Something `loadSkeleton` closes with the skeleton. */
-interface Closer {
+/** Something a skeleton closes with itself (the readers opened through its maps). */
+export interface Closer {
+  /** Releases it. Idempotent. */
   close(): void;
 }
 
