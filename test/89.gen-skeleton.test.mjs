@@ -25,9 +25,9 @@ function cli(...args) {
 /** The fixture compiled (clang -g -O2 -target bpf) into a temp dir removed when the process exits. */
 const work = mkdtempSync(join(tmpdir(), `bpfmap-gen-${process.pid}-`));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
-function compile(flags = ['-g']) {
-  const out = join(work, `skel${flags.join('')}.o`);
-  execFileSync('clang', [...flags, '-O2', '-target', 'bpf', `-I${multiarch}`, '-c', join(fixtures, 'skel.bpf.c'), '-o', out]);
+function compile(flags = ['-g'], name = 'skel') {
+  const out = join(work, `${name}${flags.join('')}.o`);
+  execFileSync('clang', [...flags, '-O2', '-target', 'bpf', `-I${multiarch}`, '-c', join(fixtures, `${name}.bpf.c`), '-o', out]);
   return out;
 }
 
@@ -47,7 +47,13 @@ function project() {
   writeFileSync(join(dir, 'skel.ts'), skel.stdout);
   writeFileSync(join(dir, 'types.ts'), types.stdout);
   copyFileSync(join(root, 'test/types/gen/usage.ts'), join(dir, 'usage.ts'));
-  built = { obj, dir, skel: skel.stdout, types: types.stdout, results: new Map() };
+  // The second fixture: more layouts and names (generated and compiled; not loadable, see its header).
+  const kindsObj = compile(['-g'], 'kinds');
+  const kinds = cli('gen', 'skeleton', kindsObj, '--record', 'samples=struct sample');
+  assert.equal(kinds.status, 0, kinds.stderr);
+  writeFileSync(join(dir, 'kinds.ts'), kinds.stdout);
+  copyFileSync(join(root, 'test/types/gen/usage-kinds.ts'), join(dir, 'usage-kinds.ts'));
+  built = { obj, dir, skel: skel.stdout, types: types.stdout, kinds: kinds.stdout, results: new Map() };
   return built;
 }
 
@@ -253,6 +259,56 @@ test('a generated module whose layout disagrees with the codecs throws when it l
     import(pathToFileURL(join(dir, 'out/types-bad-offset.js')).href),
     /member y is at offset 1 in BTF, the codec has it at 2/,
   );
+});
+
+test("packed, aligned and typedef'd structs, 2-D arrays, 128-bit, big-endian and spin-lock members get the layout BTF gives", async () => {
+  await loadModule();
+  const p = project();
+  assert.match(p.kinds, /export const tight = bpfmap\.defineStruct\(\n {2}'tight',[\s\S]*?\{ packed: true \}/);
+  assert.match(p.kinds, /export const roomy = bpfmap\.defineLayout\(/); // aligned(8) member: explicit offsets
+  assert.match(p.kinds, /export const class_ = bpfmap\.defineLayout\(\n {2}'class',/);
+  assert.match(p.kinds, /export const load_ = __u32;/);
+  assert.match(p.kinds, /export const pair = bpfmap\.defineStruct\('pair',/);
+  assert.match(p.kinds, /grid: \{ offset: 48, type: bpfmap\.array\(bpfmap\.array\(__u16, 3\), 2\) \}, \/\/ __u16\[2\]\[3\]/);
+  assert.match(p.kinds, /readonly samples: bpfmap\.TypedPerfBuf<sample>;/);
+  assert.match(p.kinds, /readonly ring: bpfmap\.TypedRingBuf<sample>;/); // from __type(value, struct sample)
+  assert.match(p.kinds, /readonly queue: bpfmap\.BpfMap;/);
+  assert.match(p.kinds, /readonly sized: bpfmap\.TypedMap<__u32, number\[\]>;/);
+  // Importing runs every checkLayout against BTF's sizes and offsets.
+  const k = await import(pathToFileURL(join(p.dir, 'out/kinds.js')).href);
+  assert.equal(k.tight.size, 7);
+  assert.deepEqual([...k.tight.encode({ a: 1, b: 2, c: 3 })], [1, 2, 0, 0, 0, 3, 0]);
+  assert.equal(k.class_.size, 112);
+  assert.equal(k.class_.name, 'struct class');
+  const zero = k.class_.decode(new Uint8Array(112));
+  assert.deepEqual(Object.keys(zero), [
+    'addr',
+    'port',
+    'on',
+    'ptr',
+    'f',
+    'd',
+    'wide',
+    'grid',
+    'sign',
+    'lo',
+    'hi',
+    'both',
+    't',
+    'r',
+    'pt',
+  ]);
+  assert.deepEqual(zero.grid, [
+    [0, 0, 0],
+    [0, 0, 0],
+  ]);
+  assert.deepEqual(k.with_lock.make(), { count: 0n });
+  assert.equal(k.msg.size, 4); // the flexible array member holds no bytes
+  const one = k.class_.make({ addr: 0x0a000001, port: 443, both: 0x00020001 });
+  const bytes = k.class_.encode(one);
+  assert.deepEqual([...bytes.subarray(0, 6)], [10, 0, 0, 1, 1, 187]);
+  assert.equal(one.lo, 1);
+  assert.equal(one.hi, 2);
 });
 
 test('defineLayout, defineUnion and defineEnum: layouts, records and errors', () => {

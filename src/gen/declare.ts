@@ -94,20 +94,26 @@ export class Declarer {
 
   constructor(types: readonly BtfType[]) {
     this.#types = types;
-    // C names first come first: collect tags in id order so the same object always names alike.
-    for (const t of types) {
-      if (!t.name) continue;
-      if (
-        t.kind === BtfKind.Struct ||
-        t.kind === BtfKind.Union ||
-        t.kind === BtfKind.Enum ||
-        t.kind === BtfKind.Enum64 ||
-        t.kind === BtfKind.Typedef
-      ) {
+    // Tags first, then typedefs, each in id order, so the same object always names alike and a
+    // struct keeps its C name over a typedef's. `typedef struct foo foo;` is the struct itself.
+    const tags = new Set([BtfKind.Struct, BtfKind.Union, BtfKind.Enum, BtfKind.Enum64]);
+    for (const pass of [true, false])
+      for (const t of types) {
+        if (!t.name || (pass ? !tags.has(t.kind) : t.kind !== BtfKind.Typedef)) continue;
+        if (!pass && this.#aliasOfTag(t)) continue;
         const key = `${t.kind}:${t.name}`;
-        if (this.#names.has(key)) continue;
-        this.#names.set(key, this.#unique(t.name, t.kind));
+        if (!this.#names.has(key)) this.#names.set(key, this.#unique(t.name, t.kind));
       }
+  }
+
+  /** True for a typedef of a struct, union or enum with the typedef's own name. */
+  #aliasOfTag(t: BtfType): boolean {
+    try {
+      const target = this.#resolved(t.type ?? 0);
+      const tag = target.kind === BtfKind.Struct || target.kind === BtfKind.Union || target.kind === BtfKind.Enum || target.kind === BtfKind.Enum64;
+      return tag && target.name === t.name;
+    } catch {
+      return false;
     }
   }
 
@@ -163,8 +169,16 @@ export class Declarer {
       case BtfKind.Enum:
       case BtfKind.Enum64:
         return `enum ${t.name || '(anon)'}`;
-      case BtfKind.Array:
-        return `${this.cName(t.elemType ?? 0, depth + 1)}[${t.nelems}]`;
+      case BtfKind.Array: {
+        // C writes the outer length first: `__u16[2][3]` is 2 arrays of 3.
+        let dims = '';
+        let e: BtfType = t;
+        for (let n = 0; e.kind === BtfKind.Array && n < 8; n++) {
+          dims += `[${e.nelems}]`;
+          e = this.type(e.elemType ?? 0);
+        }
+        return `${this.cName(e.id, depth + 1)}${dims}`;
+      }
       case BtfKind.Ptr:
         return `${this.cName(t.type ?? 0, depth + 1)} *`;
       case BtfKind.Const:
