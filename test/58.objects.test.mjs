@@ -5,7 +5,7 @@
 // (BPF_PROG_TEST_RUN) and what they write is read back through the maps and with bpftool.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { BpfError, BpfMap, MapType, ObjectError, loadObject, openObject } from 'bpfmap';
 import { buildObject } from './fixtures/obj/build.mjs';
@@ -236,8 +236,74 @@ test('a verifier refusal is an ObjectError naming the program, with the log, and
       typeof e.log === 'string' &&
       e.log.length > 0 &&
       /maps created/.test(e.message) &&
-      e.cause instanceof BpfError,
+      e.cause instanceof BpfError &&
+      /return \*v;/.test(e.log), // line_info reached the kernel: the log quotes the C source
   );
   const left = bpftool('map', 'show').filter((m) => !before.has(m.id) && m.name === 'lru');
   assert.deepEqual(left, []);
+});
+
+test('tracing programs: the section names the attach target, found by BTF id; attachTo changes it', (t) => {
+  const spec = openObject(buildObject('tracing'));
+  assert.equal(spec.programs.on_entry.attachTo, 'bpf_fentry_test1');
+  assert.equal(spec.programs.on_switch.attachTo, 'sched_switch');
+  assert.equal(spec.programs.on_task.attachTo, 'task');
+  spec.programs.on_exit.attachTo = 'bpf_fentry_test2';
+  let obj;
+  try {
+    obj = spec.load();
+  } catch (e) {
+    // Some kernels refuse tracing programs even to root (this test machine's does, before the
+    // verifier runs): then the error must name the program and carry the kernel's EPERM.
+    assert.ok(e instanceof ObjectError && e.program === 'on_entry' && e.cause instanceof BpfError, String(e));
+    assert.equal(e.cause.code, 'EPERM');
+  }
+  if (obj) {
+    t.after(() => obj.close());
+    assert.deepEqual(Object.keys(obj.programs).sort(), ['on_entry', 'on_exit', 'on_switch', 'on_task']);
+    assert.equal(obj.programs.on_entry.section, 'fentry/bpf_fentry_test1');
+    assert.equal(bpftool('prog', 'show', 'id', obj.programs.on_entry.id).type, 'tracing');
+  }
+  const wrong = openObject(buildObject('tracing'));
+  wrong.programs.on_entry.attachTo = 'bpfmap_no_such_function';
+  assert.throws(
+    () => wrong.load(),
+    (e) =>
+      e instanceof ObjectError &&
+      e.program === 'on_entry' &&
+      /bpfmap_no_such_function is not in the kernel's BTF/.test(e.message),
+  );
+});
+
+test('one spec loads twice, and the caller’s bytes (a Buffer) are never written', (t) => {
+  const bytes = readFileSync(buildObject('globals'));
+  const copy = Buffer.from(bytes);
+  const spec = openObject(bytes);
+  spec.programs.odd.autoload = false;
+  spec.variables.cfg_enabled.set(true);
+  for (let i = 0; i < 2; i++) {
+    const obj = spec.load();
+    t.after(() => obj.close());
+    obj.programs.run.testRun({});
+    assert.deepEqual(results(obj.maps.out, 6), [100n, 0n, BigInt('n'.charCodeAt(0)), 10n, 6n, 33n]);
+  }
+  assert.ok(bytes.equals(copy));
+});
+
+test('BTF the kernel refuses: the object loads without it, and a note says so', (t) => {
+  const bytes = new Uint8Array(readFileSync(buildObject('maps')));
+  // Rename struct flow's member `proto` to `pro-o`: our reader does not mind, the kernel's BTF check does.
+  // (Every copy of the string: .BTF's, and those of the DWARF sections, which do not matter.)
+  const needle = Buffer.from('\0proto\0', 'latin1');
+  let found = 0;
+  for (let at = Buffer.from(bytes).indexOf(needle); at >= 0; at = Buffer.from(bytes).indexOf(needle, at + 1), found++)
+    bytes[at + 4] = 0x2d;
+  assert.ok(found > 0);
+  const obj = loadObject(bytes, { pinPath: pinDir(t, 'nobtf'), name: 'maps' });
+  t.after(() => obj.close());
+  assert.equal(obj.notes.length, 1);
+  assert.match(obj.notes[0], /the kernel refused the object's BTF; loading without it/);
+  assert.equal(bpftool('map', 'show', 'id', obj.maps.flows.id).btf_id, undefined);
+  assert.equal(obj.programs.run.testRun({ data: new Uint8Array(64) }).retval, 2);
+  assert.deepEqual(obj.attach(), []); // xdp programs need an interface: nothing attaches by itself
 });

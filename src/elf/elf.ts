@@ -48,6 +48,8 @@ const REL_SIZE = 16;
 const RELA_SIZE = 24;
 /** More sections than any compiler emits for BPF; refused so a hostile count cannot allocate without bound. */
 const MAX_SECTIONS = 1 << 16;
+/** The largest zero-filled (NOBITS, `.bss`) section read: far above what a BPF array value may hold. */
+const MAX_NOBITS = 64 << 20;
 
 /** One section header, with its name resolved. */
 export interface ElfSection {
@@ -98,7 +100,9 @@ export class ElfFile {
   #symbols: readonly ElfSymbol[] | undefined;
   readonly #byName = new Map<string, ElfSection>();
 
-  constructor(bytes: Uint8Array) {
+  constructor(input: Uint8Array) {
+    // A plain Uint8Array view: `slice()` on a Buffer would not copy, and callers copy with it.
+    const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
     this.bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const v = this.#view;
@@ -225,7 +229,10 @@ export class ElfFile {
   /** The contents of a section (zeros for SHT_NOBITS, e.g. `.bss`). A view into the file, not a copy. */
   data(s: ElfSection): Uint8Array {
     if (s.type === SHT_NOBITS) {
-      if (s.size > 1 << 30) throw new ObjectError(`a ${s.size}-byte NOBITS section is too large`, { section: s.name });
+      if (s.size > MAX_NOBITS)
+        throw new ObjectError(`a ${s.size}-byte NOBITS section is larger than the ${MAX_NOBITS} bytes accepted`, {
+          section: s.name,
+        });
       return new Uint8Array(s.size);
     }
     return this.bytes.subarray(s.offset, s.offset + s.size);

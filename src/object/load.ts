@@ -9,7 +9,8 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Btf } from '../btf/load.js';
 import { BtfKind } from '../btf/kinds.js';
-import { TargetBtf } from '../btf/target.js';
+import { CoreRelocationError, applyCoreRelocations } from '../btf/core.js';
+import { BtfTargetError, TargetBtf } from '../btf/target.js';
 import type { Codec } from '../codec/codec.js';
 import { possibleCpus } from '../cpu.js';
 import type { ElfSection } from '../elf/elf.js';
@@ -21,7 +22,7 @@ import { type BpfProgram, loadProgram } from '../prog/program.js';
 import { MapType } from '../sys/uapi.js';
 import { fixupBtf } from './btf-fixup.js';
 import { fillKconfig } from './kconfig.js';
-import { type ExternValue, collectRelocations, linkProgram } from './link.js';
+import { type ExternValue, linkProgram } from './link.js';
 import { type MapSpec, PIN_BY_NAME } from './maps.js';
 import { type ExternSpec, type ObjectSpec, internalsOf, openObject, registerLoader } from './spec.js';
 
@@ -45,6 +46,11 @@ export interface LoadObjectOptions {
   pinPath?: string;
   /** Verifier log level for every program (1 or 2); by default the log is fetched only on refusal. */
   logLevel?: number;
+  /**
+   * BTF of the kernel to relocate CO-RE accesses and find attach targets against (a raw BTF file's
+   * path or bytes), for kernels without `/sys/kernel/btf/vmlinux`. Default: the running kernel's.
+   */
+  kernelBtf?: string | Uint8Array;
 }
 
 /** A loaded global variable: reads and writes go through the data map's memory (no syscall). */
@@ -62,6 +68,7 @@ export interface BpfVariable<T = unknown> {
 
 /** Something `attach()` returned: a link (or attachment) that `close()` undoes. */
 export interface ObjectLink {
+  /** Detaches (unless pinned) and releases the link. */
   close(): void;
 }
 
@@ -96,7 +103,7 @@ export class BpfObject {
   readonly #mappings: (Uint8Array | ReadOnlyMapping)[];
   #closed = false;
 
-  /** Not for direct use: see `loadObject`. */
+  /** @internal Not for direct use: see `loadObject`. */
   constructor(
     maps: Record<string, BpfMap>,
     programs: Record<string, BpfProgram>,
@@ -127,10 +134,10 @@ export class BpfObject {
     const made: ObjectLink[] = [];
     try {
       for (const p of Object.values(this.programs)) {
+        if (!attachable(p.section)) continue;
         const attach = (p as unknown as { attach?: () => ObjectLink }).attach;
         if (typeof attach !== 'function')
           throw new Error('attaching programs from their ELF section is not available yet in this build (prog.attach())');
-        if (!attachable(p.section)) continue;
         made.push(attach.call(p));
       }
     } catch (e) {
@@ -191,6 +198,11 @@ function readOpts(opts: LoadObjectOptions): LoadObjectOptions {
     out.pinPath = opts.pinPath;
   }
   if (opts.logLevel !== undefined) out.logLevel = opts.logLevel;
+  if (opts.kernelBtf !== undefined) {
+    if (typeof opts.kernelBtf !== 'string' && !(opts.kernelBtf instanceof Uint8Array))
+      throw new TypeError('kernelBtf must be a file path or a Uint8Array of raw BTF');
+    out.kernelBtf = typeof opts.kernelBtf === 'string' ? opts.kernelBtf : opts.kernelBtf.slice();
+  }
   return out;
 }
 
@@ -232,7 +244,7 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
           section: p.section,
         },
       );
-  const relocs = collectRelocations(I.elf, (s, o) => I.mapAt(s, o), I.dataSections, I.externs);
+  const relocs = I.relocs;
 
   // Everything created, for cleanup on failure.
   const maps: Record<string, BpfMap> = {};
@@ -349,13 +361,31 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
 
     // Programs.
     const sectionCode = new Map<number, Uint8Array>();
+    let target: TargetBtf | undefined;
     const env = {
       sectionCode: (s: ElfSection) => {
         let c = sectionCode.get(s.index);
         if (!c) {
           c = I.elf.data(s).slice();
-          const relos = I.ext?.coreRelos.get(s.name);
-          if (relos?.length) throw new ObjectError('CO-RE relocations are not supported yet in this build', { section: s.name });
+          // CO-RE per section, before subprograms are appended (as libbpf), skipping programs not loaded.
+          const skipped = I.funcs.filter((f) => f.section === s && f.isProgram && !autoload.get(f.name));
+          const relos = (I.ext?.coreRelos.get(s.name) ?? []).filter(
+            (r) => !skipped.some((f) => r.insnOff >= f.start * 8 && r.insnOff < (f.start + f.count) * 8),
+          );
+          if (relos.length && I.btf) {
+            try {
+              target ??= opts.kernelBtf === undefined ? TargetBtf.kernel() : targetFrom(opts.kernelBtf);
+              applyCoreRelocations(c, relos, I.btf.types, target, { section: s.name });
+            } catch (e) {
+              if (!(e instanceof CoreRelocationError) && !(e instanceof BtfTargetError)) throw e;
+              const off = (e as CoreRelocationError).insnOff;
+              const f =
+                off === undefined
+                  ? undefined
+                  : I.funcs.find((x) => x.section === s && off >= x.start * 8 && off < (x.start + x.count) * 8);
+              throw new ObjectError(`CO-RE: ${e.message}`, { program: f?.name, section: s.name, offset: off, cause: e });
+            }
+          }
           sectionCode.set(s.index, c);
         }
         return c;
@@ -381,7 +411,7 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
       let attachBtfObjFd = 0;
       if (p.attachTo !== undefined) {
         const t = attachTarget(p.section, p.attachTo);
-        const found = TargetBtf.kernel().find(t.name, t.kind);
+        const found = (opts.kernelBtf === undefined ? TargetBtf.kernel() : targetFrom(opts.kernelBtf)).find(t.name, t.kind);
         if (!found)
           throw new ObjectError(
             `the attach target ${p.attachTo} is not in the kernel's BTF (looked for ${BtfKind[t.kind]} ${t.name})`,
@@ -549,6 +579,27 @@ function createMap(
   } finally {
     inner?.close();
   }
+}
+
+const targets = new WeakMap<Uint8Array, TargetBtf>();
+const targetFiles = new Map<string, TargetBtf>();
+
+/** A user-given kernel BTF, parsed once per path or buffer. */
+function targetFrom(btf: string | Uint8Array): TargetBtf {
+  if (typeof btf === 'string') {
+    let t = targetFiles.get(btf);
+    if (!t) {
+      t = TargetBtf.fromFile(btf);
+      targetFiles.set(btf, t);
+    }
+    return t;
+  }
+  let t = targets.get(btf);
+  if (!t) {
+    t = TargetBtf.fromBytes(btf);
+    targets.set(btf, t);
+  }
+  return t;
 }
 
 /** The kernel BTF type a tracing program's target names. */

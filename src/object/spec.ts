@@ -29,6 +29,7 @@ import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapType } from '../sys/uapi.js';
 import { alignOf, findDatasec, skipModifiers, typeAt } from './btf-util.js';
 import { type MapSpec, type MutableMapSpec, dataMapName, readBtfMaps, readLegacyMaps } from './maps.js';
 import { type SectionKind, sectionKind } from './sections.js';
+import { type CodeReloc, collectRelocations } from './link.js';
 import type { BpfObject, LoadObjectOptions } from './load.js';
 
 /** Options of `openObject`. */
@@ -112,6 +113,8 @@ export interface ObjectInternals {
   dataSections: Map<number, string>;
   /** Map name by (section index, symbol value) for `.maps` and `maps`. */
   mapAt: (section: number, offset: number) => MapSpec | undefined;
+  /** Relocations of each code section by instruction index. */
+  relocs: ReadonlyMap<number, ReadonlyMap<number, CodeReloc>>;
   funcs: FuncRange[];
   externs: Map<string, ExternSpec>;
   kconfigSize: number;
@@ -136,7 +139,7 @@ export class ObjectSpec {
   /** @internal */
   readonly [INTERNALS]: ObjectInternals;
 
-  /** Not for direct use: see `openObject`. */
+  /** @internal Not for direct use: see `openObject`. */
   constructor(
     name: string,
     maps: Record<string, MapSpec>,
@@ -289,8 +292,7 @@ export function openObject(source: string | Uint8Array, opts: OpenObjectOptions 
     if (!kind || s.size === 0) continue;
     const ds = btf ? findDatasec(btf.types, s.name) : undefined;
     let flags = kind === 'rodata' ? BPF_F_RDONLY_PROG : 0;
-    const init = new Uint8Array(s.size);
-    init.set(elf.data(s));
+    const init = elf.data(s).slice(); // checked against the file (NOBITS: a size limit)
     data.set(s.name, init);
     dataSections.set(s.index, s.name);
     const secSyms = new Map<string, ElfSymbol>();
@@ -302,7 +304,7 @@ export function openObject(source: string | Uint8Array, opts: OpenObjectOptions 
         if (vt.kind !== BtfKind.Var || vt.linkage === 0) continue;
         exposed = true;
         const sym = secSyms.get(vt.name);
-        if (!sym) continue;
+        if (!sym || vsi.size === 0) continue;
         if (sym.value > s.size || vsi.size > s.size - sym.value)
           throw new ObjectError(
             `variable ${vt.name} (${vsi.size} bytes at ${sym.value}) runs past the section's ${s.size} bytes`,
@@ -315,8 +317,10 @@ export function openObject(source: string | Uint8Array, opts: OpenObjectOptions 
         try {
           codec = btf.codec(vt.type ?? 0, vt.name);
           if (codec.size !== vsi.size) codec = array('u8', vsi.size) as Codec<unknown>;
+          // Hostile BTF can describe members outside their struct: such a codec cannot read its own size.
+          codec.decode(new Uint8Array(vsi.size));
         } catch (e) {
-          if (!(e instanceof BtfCodecError)) throw e;
+          if (!(e instanceof BtfCodecError) && !(e instanceof RangeError)) throw e;
           codec = array('u8', vsi.size) as Codec<unknown>;
         }
         if (variables[vt.name] !== undefined)
@@ -459,6 +463,8 @@ export function openObject(source: string | Uint8Array, opts: OpenObjectOptions 
 
   const mapAt = (section: number, offset: number): MapSpec | undefined =>
     mapSection.get(section)?.find((m) => m.offset === offset);
+  // Checked now, so a malformed object fails here rather than at load.
+  const relocs = collectRelocations(elf, mapAt, dataSections, externs);
   const internals: ObjectInternals = {
     elf,
     btfRaw,
@@ -467,6 +473,7 @@ export function openObject(source: string | Uint8Array, opts: OpenObjectOptions 
     data,
     dataSections,
     mapAt,
+    relocs,
     funcs,
     externs,
     kconfigSize,

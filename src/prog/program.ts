@@ -372,13 +372,23 @@ function objectLoadParams(opts: LoadProgramOptions, asmBtf: boolean) {
   return out;
 }
 
+/**
+ * BPF_PROG_LOAD, again when it returns EAGAIN: the verifier gives up with EAGAIN when a signal
+ * arrives while it works (a profiler's SIGPROF, a timer), as libbpf also retries.
+ */
+function progLoadRetrying(params: Parameters<typeof progLoad>[0]): number {
+  let fd = progLoad(params);
+  for (let tries = 0; fd === -11 && tries < 5; tries++) fd = progLoad(params);
+  return fd;
+}
+
 /** BPF_PROG_LOAD with the log fetched on refusal. */
 function loadWith(params: Parameters<typeof progLoad>[0]): BpfProgram {
-  let fd = progLoad(params);
+  let fd = progLoadRetrying(params);
   if (fd < 0 && params.log === null) {
     params.log = new Uint8Array(LOG_SIZE);
     params.logLevel = 1;
-    const again = progLoad(params);
+    const again = progLoadRetrying(params);
     if (again >= 0) fd = again;
     else fd = again === -28 ? fd : again; // ENOSPC: the log overflowed; keep the first errno
   }
