@@ -29,10 +29,10 @@ export {
   bpfObjPin,
 } from './libbpf.js';
 export type { BpfMapCreateOpts, MapRef } from './libbpf.js';
-export type { BatchOptions, BatchResult } from './batch.js';
+export type { BatchOptions, BatchResult } from './map/batch.js';
 
 // §4 BpfMap
-export { BpfMap } from './map.js';
+export { BpfMap } from './map/map.js';
 export type {
   BatchChunk,
   BatchWalkOptions,
@@ -44,9 +44,9 @@ export type {
   OpenOptions,
   UpdateOptions,
   UpdateValue,
-} from './map.js';
-export { IterationAbortedError } from './iterate.js';
-export { ReadOnlyMapping } from './mmap-view.js';
+} from './map/map.js';
+export { IterationAbortedError } from './map/iterate.js';
+export { ReadOnlyMapping } from './map/mmap.js';
 
 // §5 Codecs
 export type { Codec, DecodeOptions, Infer } from './codec/codec.js';
@@ -81,15 +81,17 @@ export type {
   StructOptions,
   StructType,
 } from './codec/struct.js';
-export { TypedMap } from './typed-map.js';
-export type { PerCpuTypedMap } from './typed-map.js';
+export { TypedMap } from './map/typed-map.js';
+export type { PerCpuTypedMap } from './map/typed-map.js';
 
 // §6 Utilities
-export { parseCpuList, possibleCpus } from './cpu.js';
-export { lpmIPv4, lpmIPv6, lpmKey } from './lpm.js';
-export type { LpmPrefixCodec } from './lpm.js';
-export { listMapIds, listMaps } from './map-info.js';
-export type { MapInfo } from './map-info.js';
+export { parseCpuList, possibleCpus } from './sys/cpu.js';
+export { lpmIPv4, lpmIPv6, lpmKey } from './codec/lpm.js';
+export type { LpmPrefixCodec } from './codec/lpm.js';
+export { listMapIds, listMaps } from './map/info.js';
+export type { MapFdInfo, MapInfo } from './map/info.js';
+export { mapTypeName, mapTypeTraits } from './map/traits.js';
+export type { FdValueKind, MapTypeTraits } from './map/traits.js';
 export { Btf, mapTypeBtf, trimLog } from './btf/load.js';
 export type { MapTypeBtf } from './btf/load.js';
 export { BtfBuilder, BtfBuildError } from './btf/build.js';
@@ -98,14 +100,16 @@ export { Asm, AsmError, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10 } from './pr
 export type { AluOp, AtomicOp, JmpOp, MapLike, Reg, Size, Target } from './prog/asm.js';
 export { BpfProgram, CgroupAttachment, loadProgram } from './prog/program.js';
 export type { LoadProgramOptions, TestRunOptions, TestRunResult } from './prog/program.js';
+export { linkInfo, listLinks, listPrograms, programInfo } from './prog/info.js';
+export type { KernelLinkInfo, ObjectRef, ProgramInfo } from './prog/info.js';
 export { BtfCodecError, BtfSpec, readBtf } from './btf/codecs.js';
 export { BtfParseError, parseBtf, readBtfBlob } from './btf/parse.js';
 export type { BtfEnumValue, BtfMember, BtfType, BtfVarSecinfo } from './btf/parse.js';
-export { RingBufReader } from './ringbuf.js';
-export { openPidfd } from './storage.js';
-export { PerfEventReader } from './perf-reader.js';
-export type { DecodedPerfRecord, PerfReaderOptions, PerfRecord } from './perf-reader.js';
-export { UserRingBufWriter } from './user-ringbuf.js';
+export { RingBufReader } from './readers/ringbuf.js';
+export { openPidfd } from './map/storage.js';
+export { PerfEventReader } from './readers/perf-reader.js';
+export type { DecodedPerfRecord, PerfReaderOptions, PerfRecord } from './readers/perf-reader.js';
+export { UserRingBufWriter } from './readers/user-ringbuf.js';
 
 // §8 Objects: clang-compiled BPF ELF files
 export { ObjectError } from './elf/error.js';

@@ -7,12 +7,12 @@
  * can still be checked: slower, but safe. Buffers must be at least as large
  * as the kernel will read or write.
  */
-import { type BatchOptions, type BatchResult, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
+import { type BatchOptions, type BatchResult, deleteBatchOn, lookupBatchOn, updateBatchOn } from './map/batch.js';
 import { BpfError, closedError, errnoNumber } from './errors.js';
-import { mapError } from './hints.js';
-import { readMapInfo, requireMapFd } from './map-info.js';
-import { BpfMap, type MapCreateOptions } from './map.js';
-import { type MapShape, shapeOf } from './shape.js';
+import { mapError } from './map/hints.js';
+import { readMapInfo, requireMapFd } from './map/info.js';
+import { BpfMap, type MapCreateOptions } from './map/map.js';
+import { type MapShape, shapeOf } from './map/shape.js';
 import { Cmd, cPath, elem, mapFreeze, objGet, objPin } from './sys/bpf.js';
 import { fdKind } from './sys/fd.js';
 import { BPF_ANY } from './sys/uapi.js';

@@ -36,21 +36,27 @@ function unusable(v: Uint8Array): string | undefined {
   return undefined;
 }
 
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (v === undefined) return 'undefined';
+/**
+ * What a value is, for "expected X, got Y" messages: the one describer of bad input (codecs, checks,
+ * map paths). Values as they would be written (`-3`, `"abc"`, `5n`), byte views by their length,
+ * objects by their class; never a function's source nor a whole long string.
+ */
+export function describeValue(v: unknown): string {
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
   if (typeof v === 'symbol') return v.toString();
-  if (typeof v === 'bigint') return `the bigint ${v}n`;
+  if (typeof v === 'function') return 'a function';
+  if (v === null || v === undefined || typeof v !== 'object') return String(v);
   if (Array.isArray(v)) return `an array of ${v.length}`;
-  if (bytesLength(v) >= 0) return `${bytesLength(v)} bytes`;
+  const n = bytesLength(v);
+  if (n >= 0) return `${n} bytes`;
   if (ArrayBuffer.isView(v)) return v.constructor.name;
-  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
-  return typeof v === 'object' ? (v.constructor?.name ?? 'an object') : `${typeof v} ${String(v)}`;
+  return v.constructor?.name ?? 'an object';
 }
 
 /** An integer in [min, max]. */
 export function checkInt(what: string, v: unknown, min: number, max: number): number {
-  if (typeof v !== 'number') throw new TypeError(`${what} must be an integer from ${min} to ${max}, got ${describe(v)}`);
+  if (typeof v !== 'number') throw new TypeError(`${what} must be an integer from ${min} to ${max}, got ${describeValue(v)}`);
   if (!Number.isInteger(v) || v < min || v > max)
     throw new RangeError(`${what} must be an integer from ${min} to ${max}, got ${v}`);
   return v;
@@ -78,7 +84,7 @@ export function checkBytes(what: string, v: unknown, size: number, because: stri
   const n = bytesLength(v);
   if (n < 0)
     throw new TypeError(
-      `${what} must be a Uint8Array of ${atLeast ? 'at least ' : ''}${size} bytes (${because}), got ${describe(v)}`,
+      `${what} must be a Uint8Array of ${atLeast ? 'at least ' : ''}${size} bytes (${because}), got ${describeValue(v)}`,
     );
   if (atLeast ? n < size : n !== size) {
     const why = size > 0 ? unusable(v as Uint8Array) : undefined;
@@ -114,7 +120,8 @@ export function arrayElements(what: string, v: readonly unknown[]): unknown[] {
 
 /** A filesystem path the kernel can take. */
 export function checkPath(what: string, v: unknown): string {
-  if (typeof v !== 'string' || v.length === 0) throw new TypeError(`${what} must be a non-empty path string, got ${describe(v)}`);
+  if (typeof v !== 'string' || v.length === 0)
+    throw new TypeError(`${what} must be a non-empty path string, got ${describeValue(v)}`);
   if (v.includes('\0')) throw new TypeError(`${what} must not contain NUL characters`);
   if (Buffer.byteLength(v) >= 4096) throw new RangeError(`${what} must be shorter than 4096 bytes (PATH_MAX)`);
   return v;
@@ -123,11 +130,9 @@ export function checkPath(what: string, v: unknown): string {
 /** A map name as the kernel accepts it: null/'' or up to 15 of `A-Za-z0-9_.`. */
 export function checkMapName(v: unknown, what = 'map name'): string {
   if (v === null || v === undefined) return '';
-  if (typeof v !== 'string') throw new TypeError(`${what} must be a string or null, got ${describe(v)}`);
+  if (typeof v !== 'string') throw new TypeError(`${what} must be a string or null, got ${describeValue(v)}`);
   if (v.length > 15) throw new RangeError(`${what} ${JSON.stringify(v)} is ${v.length} characters; the kernel takes at most 15`);
   const bad = /[^A-Za-z0-9_.]/.exec(v);
   if (bad) throw new RangeError(`${what} ${JSON.stringify(v)} has ${JSON.stringify(bad[0])}; only A-Z a-z 0-9 _ . are allowed`);
   return v;
 }
-
-export { describe };

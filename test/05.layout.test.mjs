@@ -1,7 +1,7 @@
 // The bpf_attr/bpf_map_info offsets and the constants we use agree with the C compiler's view of <linux/bpf.h>.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -90,4 +90,55 @@ test('every MapType value is the one the running kernel gives in its own BTF', (
     assert.equal(bpfmap[name], kernel.get(name), name);
   }
   assert.equal(kernel.get('BPF_MAP_TYPE_CGROUP_STORAGE_DEPRECATED') ?? 19, bpfmap.BPF_MAP_TYPE_CGROUP_STORAGE);
+});
+
+test('the call block layout is the same in native/bpfmap.c and src/sys/bpf.ts', async () => {
+  const root = new URL('..', import.meta.url);
+  const c = readFileSync(new URL('native/bpfmap.c', root), 'utf8');
+  const ts = readFileSync(new URL('src/sys/bpf.ts', root), 'utf8');
+  const sys = await import('../dist/sys/bpf.js');
+  const define = (name) => {
+    const m = new RegExp(`#define ${name} (0x[0-9a-f]+|\\d+)u?\\b`).exec(c);
+    assert.ok(m, `native/bpfmap.c defines ${name}`);
+    return Number(m[1]);
+  };
+  assert.equal(sys.BLOCK_HEADER, define('CALL_BLOCK_HEADER'));
+  assert.equal(sys.BLOCK_RESULT, define('CALL_BLOCK_RESULT'));
+  assert.equal(sys.NO_BUFFER, define('NO_BUFFER'));
+  assert.equal(sys.BLOCK_VALUE + sys.BLOCK_VALUE_CAP, define('CALL_BLOCK_SIZE'), 'the value area ends where the block does');
+  assert.ok(
+    sys.BLOCK_RESULT + 4 <= sys.BLOCK_HEADER && sys.BLOCK_RESULT >= 8 * 4,
+    'the result word is after the 8 argument words',
+  );
+  // Which header word holds which argument: ElemBlock's reads of h[i] in C, elemInBlock's writes of header[i] in TS.
+  const cWord = {
+    cmd: /sys_bpf\(\(int\)h\[(\d)\]/,
+    fd: /\.map_fd = h\[(\d)\]/,
+    keyOffset: /block_ptr\(b, h\[(\d)\], h\[\d\], &key\)/,
+    keyLength: /block_ptr\(b, h\[\d\], h\[(\d)\], &key\)/,
+    valueOffset: /block_ptr\(b, h\[(\d)\], h\[\d\], &value\)/,
+    valueLength: /block_ptr\(b, h\[\d\], h\[(\d)\], &value\)/,
+    flagsLow: /\(uint64_t\)h\[(\d)\] \|/,
+    flagsHigh: /\(\(uint64_t\)h\[(\d)\] << 32\)/,
+  };
+  const tsWord = {
+    cmd: /header\[(\d)\] = cmd;/,
+    fd: /header\[(\d)\] = fd;/,
+    keyOffset: /header\[(\d)\] = keyLength < 0 \? NO_BUFFER : BLOCK_KEY;/,
+    keyLength: /header\[(\d)\] = Math\.max\(keyLength, 0\);/,
+    valueOffset: /header\[(\d)\] = valueLength < 0 \? NO_BUFFER : BLOCK_VALUE;/,
+    valueLength: /header\[(\d)\] = Math\.max\(valueLength, 0\);/,
+    flagsLow: /header\[(\d)\] = flags >>> 0;/,
+    flagsHigh: /header\[(\d)\] = flags > 0xffff_ffff/,
+  };
+  const words = new Set();
+  for (const [field, re] of Object.entries(cWord)) {
+    const inC = re.exec(c)?.[1];
+    const inTs = tsWord[field].exec(ts)?.[1];
+    assert.ok(inC !== undefined, `found ${field} in native/bpfmap.c`);
+    assert.ok(inTs !== undefined, `found ${field} in src/sys/bpf.ts`);
+    assert.equal(inTs, inC, `${field} is header word ${inC} in C`);
+    words.add(inC);
+  }
+  assert.equal(words.size, 8, 'eight distinct words');
 });

@@ -95,7 +95,7 @@ test('bad sizes and types throw TypeError/RangeError naming what was expected', 
   const cases = [
     [{ ...base, keySize: -1 }, RangeError, /keySize must be an integer from 0 to 4294967295, got -1/],
     [{ ...base, valueSize: 1.5 }, RangeError, /valueSize must be an integer/],
-    [{ ...base, maxEntries: '10' }, TypeError, /maxEntries must be an integer .* got the string "10"/],
+    [{ ...base, maxEntries: '10' }, TypeError, /maxEntries must be an integer .* got "10"/],
     [{ ...base, keySize: undefined }, TypeError, /keySize is required/],
     [{ ...base, type: 0 }, RangeError, /BPF_MAP_TYPE_UNSPEC/],
     [{ ...base, type: 'hash' }, TypeError, /type must be an integer/],

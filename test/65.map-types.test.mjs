@@ -95,7 +95,7 @@ test('BPF_F_MMAPABLE arrays: mmap() views values live, both ways, including a pr
   const plain = tmpMap(t, { type: MapType.Array, keySize: 4, valueSize: 8, maxEntries: 1 });
   assert.throws(
     () => plain.mmap(),
-    /needs an array map created with BPF_F_MMAPABLE, or an arena; this is a Array map without that flag/,
+    /needs an array map created with BPF_F_MMAPABLE, or an arena; this is a BPF_MAP_TYPE_ARRAY map without that flag/,
   );
 });
 
@@ -135,7 +135,10 @@ test('prog_array: programs go in by object or fd, come out as ids; a tail call r
   pa.delete(u32.encode(2));
   assert.equal(run(caller), 7, 'an empty slot falls through');
   const notProg = tmpMap(t, { type: MapType.Hash, keySize: 4, valueSize: 4, maxEntries: 1 });
-  assert.throws(() => pa.update(u32.encode(0), notProg), /a ProgArray value must be a BPF program; fd \d+ is bpf-map/);
+  assert.throws(
+    () => pa.update(u32.encode(0), notProg),
+    /a BPF_MAP_TYPE_PROG_ARRAY value must be a BPF program; fd \d+ is bpf-map/,
+  );
   assert.throws(() => pa.update(u32.encode(0), u32.encode(notProg.fd)), /fd \d+ is bpf-map/);
 });
 
@@ -200,7 +203,10 @@ test('stack_trace: a program records its kernel stack; the ids read back as addr
 
 test('perf_event_array: PerfEventReader opens an event per CPU; records a program sends arrive tagged by CPU, in order per CPU', async (t) => {
   const pe = tmpMap(t, { type: MapType.PerfEventArray, keySize: 4, valueSize: 4, maxEntries: NCPU });
-  assert.throws(() => pe.update(u32.encode(0), pe), /a PerfEventArray value must be a perf event; fd \d+ is bpf-map/);
+  assert.throws(
+    () => pe.update(u32.encode(0), pe),
+    /a BPF_MAP_TYPE_PERF_EVENT_ARRAY value must be a perf event; fd \d+ is bpf-map/,
+  );
   assert.throws(
     () => pe.lookup(u32.encode(0)),
     (e) => BpfError.is(e, 'ENOTSUPP') && /does not support this operation from userspace/.test(e.message),
@@ -252,7 +258,7 @@ test('cgroup_array: values are cgroup directory fds', (t) => {
   t.after(() => closeSync(file));
   assert.throws(
     () => cg.update(u32.encode(1), u32.encode(file)),
-    /a CgroupArray value must be a cgroup directory; fd \d+ is \/proc\/\d+\/status/,
+    /a BPF_MAP_TYPE_CGROUP_ARRAY value must be a cgroup directory; fd \d+ is \/proc\/\d+\/status/,
   );
 });
 
@@ -332,7 +338,7 @@ test('sockmap / sockhash: values are sockets, given as net.Socket or raw fds; lo
   const sh = tmpMap(t, { type: MapType.Sockhash, keySize: 8, valueSize: 8, maxEntries: 4 });
   sh.update(u64.encode(0xabcn), server); // a listening socket
   assert.ok(u64.decode(sh.lookup(u64.encode(0xabcn))) > 0n);
-  assert.throws(() => sm.update(u32.encode(2), sm), /a Sockmap value must be a socket; fd \d+ is bpf-map/);
+  assert.throws(() => sm.update(u32.encode(2), sm), /a BPF_MAP_TYPE_SOCKMAP value must be a socket; fd \d+ is bpf-map/);
   const unconnected = new net.Socket();
   assert.throws(() => sm.update(u32.encode(2), unconnected), /has no open fd/);
 });
@@ -458,7 +464,10 @@ test('ringbuf: records a program outputs arrive in order through an epoll-woken 
     Array.from({ length: N }, (_, i) => i),
     'every record, in order',
   );
-  assert.throws(() => rb.lookup(null), /a Ringbuf map has no elements to look up, update or delete: read it with RingBufReader/);
+  assert.throws(
+    () => rb.lookup(null),
+    /a BPF_MAP_TYPE_RINGBUF map has no elements to look up, update or delete: read it with RingBufReader/,
+  );
   assert.throws(() => rb.update(null, new Uint8Array(0)), /has no elements/);
 });
 

@@ -48,7 +48,7 @@ test('an export without a doc comment fails npm run docs (validation.notDocument
     for (const f of ['src', 'tsconfig.json', 'typedoc.json', 'package.json'])
       cpSync(join(root, f), join(dir, f), { recursive: true });
     symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
-    const lpm = join(dir, 'src/lpm.ts');
+    const lpm = join(dir, 'src/codec/lpm.ts');
     const before = readFileSync(lpm, 'utf8');
     const after = before.replace(/\/\*\*(?:(?!\*\/)[\s\S])*\*\/\s*(?=export function lpmKey)/, '');
     assert.notEqual(after, before, 'the test removed the comment');

@@ -4,7 +4,7 @@
  * own reference, so the fd may be closed right after the map is created.
  */
 import type { Codec } from '../codec/codec.js';
-import { BpfError } from '../errors.js';
+import { BpfError, errnoName } from '../errors.js';
 import { btfLoad } from '../sys/bpf.js';
 import { OwnedFd } from '../sys/owned-fd.js';
 import { BtfBuilder } from './build.js';
@@ -44,7 +44,10 @@ export class Btf extends OwnedFd {
     if (again >= 0) return new Btf(again); // refused only without a log: take it
     const text = trimLog(Buffer.from(log).toString('utf8'));
     throw new BpfError('BPF_BTF_LOAD', -again, {
-      hint: -again === 1 ? 'loading BTF needs CAP_BPF or CAP_SYS_ADMIN' : 'the kernel refused the BTF; its log follows',
+      hint:
+        errnoName(-again) === 'EPERM'
+          ? 'loading BTF needs CAP_BPF or CAP_SYS_ADMIN'
+          : 'the kernel refused the BTF; its log follows',
       log: text || undefined,
     });
   }

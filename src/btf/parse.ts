@@ -2,7 +2,7 @@
  * Reading BTF: the raw blob of a kernel BTF object (BPF_BTF_GET_FD_BY_ID +
  * BPF_OBJ_GET_INFO_BY_FD) parsed into plain type records.
  */
-import { BpfError } from '../errors.js';
+import { BpfError, errnoName } from '../errors.js';
 import { Cmd, closeFd, getFdById, objGetInfo, objGetInfoPointing } from '../sys/bpf.js';
 import * as L from '../sys/layout.js';
 import { BTF_MAGIC, BtfKind, infoKind, infoKindFlag, infoVlen } from './kinds.js';
@@ -248,7 +248,10 @@ export function parseBtf(blob: Uint8Array, base?: BtfBase): BtfType[] {
 /** The raw BTF blob of the kernel BTF object with id `id`. @kernel 4.18 */
 export function readBtfBlob(id: number): Uint8Array {
   const fd = getFdById(Cmd.BPF_BTF_GET_FD_BY_ID, id);
-  if (fd < 0) throw new BpfError('BPF_BTF_GET_FD_BY_ID', -fd, { hint: -fd === 2 ? `no BTF object has id ${id}` : undefined });
+  if (fd < 0)
+    throw new BpfError('BPF_BTF_GET_FD_BY_ID', -fd, {
+      hint: errnoName(-fd) === 'ENOENT' ? `no BTF object has id ${id}` : undefined,
+    });
   try {
     const info = new Uint8Array(L.BtfInfoLayout.SIZE);
     const first = objGetInfo(fd, info);

@@ -95,10 +95,10 @@ export class Words {
   }
 }
 
-export type MapRef = { by: 'id'; id: number } | { by: 'pinned'; path: string } | { by: 'name'; name: string };
+export type MapSelector = { by: 'id'; id: number } | { by: 'pinned'; path: string } | { by: 'name'; name: string };
 
 /** `id N`, `pinned PATH` or `name NAME`. */
-export function parseMapRef(w: Words): MapRef {
+export function parseMapSelector(w: Words): MapSelector {
   const kind = w.next('map reference (id N, pinned PATH or name NAME)');
   switch (kind) {
     case 'id': {

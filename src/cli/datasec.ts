@@ -3,8 +3,7 @@
  * whole section. `update --value '{"my_pid":123}'` names only the variables
  * to change; the others keep what the map holds now.
  */
-import type { Codec } from '../codec/codec.js';
-import type { BpfMap } from '../map.js';
+import type { BpfMap, Codec } from '../index.js';
 
 export function isDatasec(codec: Codec<unknown> | undefined): boolean {
   return (codec as { datasec?: boolean } | undefined)?.datasec === true;

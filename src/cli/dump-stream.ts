@@ -8,10 +8,7 @@
  * are dumped as bpftool does: each key with its error, exit code 0.
  */
 import { once } from 'node:events';
-import { possibleCpus, roundUp8 } from '../cpu.js';
-import { BpfError } from '../errors.js';
-import type { BpfMap } from '../map.js';
-import { MapType } from '../sys/uapi.js';
+import { BpfError, type BpfMap, mapTypeTraits, possibleCpus } from '../index.js';
 import type { Parsed } from './args.js';
 import { CliError, type Typing, humanCells, humanHeader, jsonEntry, typeName } from './maps.js';
 import { hexList, hexText, json, table } from './output.js';
@@ -70,15 +67,10 @@ function fmtJson(v: unknown): string {
   }
 }
 
-/** Types read with lookup batches: whole chunks per syscall. */
-const BATCHED: ReadonlySet<number> = new Set([
-  MapType.Hash,
-  MapType.PercpuHash,
-  MapType.LruHash,
-  MapType.LruPercpuHash,
-  MapType.Array,
-  MapType.PercpuArray,
-]);
+/** Types read with lookup batches, whole chunks per syscall (the walks that never repeat a key). */
+function batched(m: BpfMap): boolean {
+  return mapTypeTraits(m.type)?.batchWalk === true;
+}
 
 const FLUSH_AT = 1 << 16;
 
@@ -130,7 +122,7 @@ export async function dump(m: BpfMap, t: Typing, p: Parsed, sink: DumpSink): Pro
   // People's tables align columns, which needs every row: text is for maps a person reads.
   const rows: string[][] = [];
   let errors = 0;
-  if (BATCHED.has(m.type)) {
+  if (batched(m)) {
     for (const [k, v] of m.entries()) rows.push(humanCells(m, t, k, v));
   } else {
     for (const e of perKey(m)) {
@@ -173,12 +165,12 @@ async function dumpJson(m: BpfMap, t: Typing, pretty: boolean, sink: DumpSink): 
     }
     return `${s},"value":${hexJson(value, 0, value.length)}}`;
   };
-  if (BATCHED.has(m.type)) {
+  if (batched(m)) {
     const ks = m.keySize;
     const vs = m.valueSize;
     const stride = m.valueBufferSize;
-    const slot = roundUp8(vs);
-    const ncpu = m.isPerCpu ? stride / slot : 0;
+    const ncpu = m.isPerCpu ? possibleCpus() : 0;
+    const slot = ncpu ? stride / ncpu : vs;
     const fast = !pretty;
     const kc = t.key;
     const vc = t.value;

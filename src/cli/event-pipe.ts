@@ -7,16 +7,20 @@
  * fields wholly present. `--json`: one JSON object per line. Perf event
  * arrays also report the samples the kernel dropped (`lost`).
  */
-import { type BtfSpec, readBtf } from '../btf/codecs.js';
-import { BtfKind } from '../btf/kinds.js';
-import type { Codec } from '../codec/codec.js';
-import type { BpfMap } from '../map.js';
-import { PerfEventReader, type PerfRecord } from '../perf-reader.js';
-import { RingBufReader } from '../ringbuf.js';
-import { MapType } from '../sys/uapi.js';
-import { type Parsed, type Words, parseCount, parseMapRef } from './args.js';
+import {
+  type BpfMap,
+  type BtfSpec,
+  BtfKind,
+  type Codec,
+  MapType,
+  PerfEventReader,
+  type PerfRecord,
+  RingBufReader,
+  readBtf,
+} from '../index.js';
+import { type Parsed, type Words, parseCount, parseMapSelector } from './args.js';
 import { CliError, openMap, typeName } from './maps.js';
-import { hexList, hexText, json, show } from './output.js';
+import { hexList, hexText, json, formatValue } from './output.js';
 import { programsUsing } from './progs.js';
 
 /** The struct, union or typedef named `name` (`event` or `struct event`) in `spec`. */
@@ -50,7 +54,7 @@ function typeCodec(map: BpfMap, name: string): Codec<unknown> {
 }
 
 export async function eventPipe(w: Words, p: Parsed): Promise<number> {
-  const map = openMap(parseMapRef(w));
+  const map = openMap(parseMapSelector(w));
   w.end();
   const out = (s: string) => process.stdout.write(`${s}\n`);
   let reader: RingBufReader | PerfEventReader | undefined;
@@ -81,7 +85,7 @@ export async function eventPipe(w: Words, p: Parsed): Promise<number> {
         return out(json(rec));
       }
       const prefix = cpu === undefined ? '' : `cpu ${cpu}: `;
-      out(prefix + (codec ? show(fields(data)) : hexText(data)));
+      out(prefix + (codec ? formatValue(fields(data)) : hexText(data)));
     };
     if (r instanceof RingBufReader) {
       for await (const data of r) {

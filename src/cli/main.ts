@@ -3,7 +3,7 @@
  * 1 a failure (one line on stderr with the library's message), 2 a usage
  * error (with the verb's usage).
  */
-import { BpfError } from '../errors.js';
+import { BpfError } from '../index.js';
 import { UsageError, Words, parseArgv } from './args.js';
 import { usage, verbHelp } from './help.js';
 import { CliError } from './maps.js';

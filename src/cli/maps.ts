@@ -4,14 +4,19 @@
  */
 import { lstatSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Codec } from '../codec/codec.js';
-import { decodeIntValue, encodeIntKey } from '../codec/scalar.js';
-import { BpfMap, type MapValue } from '../map.js';
-import { listMaps } from '../map-info.js';
-import { MAP_TYPE_NAMES } from '../sys/uapi.js';
+import {
+  BpfMap,
+  type Codec,
+  MAP_TYPE_NAMES,
+  type MapValue,
+  decodeIntValue,
+  encodeIntKey,
+  listMaps,
+  mapTypeTraits,
+} from '../index.js';
 import { isDatasec, mergeSection } from './datasec.js';
-import { type MapRef, type Parsed, UsageError, type Words, parseBytes, parseSizedInt } from './args.js';
-import { hexList, hexText, show } from './output.js';
+import { type MapSelector, type Parsed, UsageError, type Words, parseBytes, parseSizedInt } from './args.js';
+import { hexList, hexText, formatValue } from './output.js';
 
 /** A failure the user can fix that is not a usage mistake: exit code 1. */
 export class CliError extends Error {
@@ -21,11 +26,11 @@ export class CliError extends Error {
   }
 }
 
-export function refText(ref: MapRef): string {
+export function refText(ref: MapSelector): string {
   return ref.by === 'id' ? `id ${ref.id}` : ref.by === 'pinned' ? `pinned ${ref.path}` : `name ${ref.name}`;
 }
 
-export function openMap(ref: MapRef): BpfMap {
+export function openMap(ref: MapSelector): BpfMap {
   if (ref.by === 'id') return BpfMap.fromId(ref.id);
   if (ref.by === 'pinned') return BpfMap.openPinned(ref.path);
   const found = listMaps().filter((m) => m.name === ref.name);
@@ -39,18 +44,18 @@ export function openMap(ref: MapRef): BpfMap {
 
 /** `hash`, `percpu_array`, … as bpftool spells map types. */
 export function typeName(type: number): string {
-  const n = MAP_TYPE_NAMES[type];
-  return n ? n.slice('BPF_MAP_TYPE_'.length).toLowerCase() : `type_${type}`;
+  return mapTypeTraits(type)?.shortName ?? `type_${type}`;
 }
 
+const KNOWN_TYPES = Object.keys(MAP_TYPE_NAMES)
+  .map((v) => mapTypeTraits(Number(v)))
+  .filter((t) => t !== undefined);
+
 export function typeByName(name: string, verb: string): number {
-  for (const [v, n] of Object.entries(MAP_TYPE_NAMES))
-    if (n.slice('BPF_MAP_TYPE_'.length).toLowerCase() === name.toLowerCase()) return Number(v);
+  const found = KNOWN_TYPES.find((t) => t.shortName === name.toLowerCase());
+  if (found) return found.type;
   throw new UsageError(
-    `${verb}: unknown map type ${JSON.stringify(name)} (one of ${Object.values(MAP_TYPE_NAMES)
-      .map((n) => n.slice('BPF_MAP_TYPE_'.length).toLowerCase())
-      .filter((n) => n !== 'unspec')
-      .join(', ')})`,
+    `${verb}: unknown map type ${JSON.stringify(name)} (one of ${KNOWN_TYPES.map((t) => t.shortName).join(', ')})`,
     verb,
   );
 }
@@ -158,12 +163,12 @@ export function sum(values: readonly unknown[]): unknown {
 
 /** Cells for one entry in people's tables: key, then value (per-CPU: one per CPU and a sum). */
 export function humanCells(map: BpfMap, t: Typing, key: Uint8Array | null, value: MapValue): string[] {
-  const k = key === null ? '' : t.key ? show(decode(t.key, key)) : hexText(key);
-  const one = (v: Uint8Array) => (t.value ? show(decode(t.value, v)) : hexText(v));
+  const k = key === null ? '' : t.key ? formatValue(decode(t.key, key)) : hexText(key);
+  const one = (v: Uint8Array) => (t.value ? formatValue(decode(t.value, v)) : hexText(v));
   if (!Array.isArray(value)) return [k, one(value)];
   const decoded = value.map((v) => (t.value ? decode(t.value, v) : map.valueSize <= 8 ? decodeIntValue(v) : undefined));
   const total = decoded.every((d) => d !== undefined) ? sum(decoded) : undefined;
-  return [k, ...value.map(one), total === undefined ? '' : show(total)];
+  return [k, ...value.map(one), total === undefined ? '' : formatValue(total)];
 }
 
 export function humanHeader(map: BpfMap, ncpu: number): string[] {

@@ -1,5 +1,4 @@
 /** Output helpers: bpftool-style hex, JSON that survives bigints, aligned tables. */
-import { putField } from '../codec/struct.js';
 
 /** `["0x01","0x00"]`, as bpftool prints bytes in JSON. */
 export function hexList(b: Uint8Array): string[] {
@@ -20,7 +19,9 @@ export function jsonSafe(v: unknown): unknown {
   if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
   if (v !== null && typeof v === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) putField(out, k, jsonSafe(x)); // a BTF member may be named __proto__
+    // An own property even for a BTF member named __proto__ (plain assignment would set the prototype).
+    for (const [k, x] of Object.entries(v))
+      Object.defineProperty(out, k, { value: jsonSafe(x), enumerable: true, writable: true, configurable: true });
     return out;
   }
   return v;
@@ -31,15 +32,15 @@ export function json(v: unknown, pretty = false): string {
   return JSON.stringify(jsonSafe(v), null, pretty ? 2 : undefined);
 }
 
-/** A record or scalar, compactly: `{ packets: 10, drops: 1 }`. */
-export function show(v: unknown): string {
+/** Formats a decoded record or scalar for people (output, not error messages), compactly: `{ packets: 10, drops: 1 }`. */
+export function formatValue(v: unknown): string {
   if (typeof v === 'bigint') return String(v);
   if (typeof v === 'string') return JSON.stringify(v);
-  if (Array.isArray(v)) return `[${v.map(show).join(', ')}]`;
+  if (Array.isArray(v)) return `[${v.map(formatValue).join(', ')}]`;
   if (v instanceof Uint8Array) return hexText(v);
   if (v !== null && typeof v === 'object')
     return `{ ${Object.entries(v)
-      .map(([k, x]) => `${k}: ${show(x)}`)
+      .map(([k, x]) => `${k}: ${formatValue(x)}`)
       .join(', ')} }`;
   return String(v);
 }

@@ -5,15 +5,10 @@
  * when statistics are on (sysctl kernel.bpf_stats_enabled=1). Links: id,
  * type, program id, and the tracepoint name of raw tracepoint links.
  */
-import { BpfError } from '../errors.js';
-import { Cmd, cPath, closeFd, getFdById, getNextId, objGet, objGetInfo, objGetInfoPointing } from '../sys/bpf.js';
-import * as L from '../sys/layout.js';
-import { ProgType } from '../sys/uapi.js';
+import { type KernelLinkInfo, type ProgramInfo, ProgType, linkInfo, listLinks, listPrograms, programInfo } from '../index.js';
 import { type Parsed, UsageError, type Words, parseCount } from './args.js';
 import type { Io } from './verbs.js';
 import { json, table } from './output.js';
-
-const ENOENT = 2;
 
 /** `socket_filter`, `raw_tracepoint`, … as bpftool spells program types. */
 export function progTypeName(type: number): string {
@@ -40,17 +35,6 @@ const LINK_TYPES = [
   'sockmap',
 ];
 
-function ids(cmd: number): number[] {
-  const out: number[] = [];
-  for (let id = 0; ; ) {
-    const r = getNextId(cmd, id);
-    if (r.ret === -ENOENT) return out;
-    if (r.ret < 0) throw new BpfError(cmd === Cmd.BPF_PROG_GET_NEXT_ID ? 'BPF_PROG_GET_NEXT_ID' : 'BPF_LINK_GET_NEXT_ID', -r.ret);
-    id = r.nextId;
-    out.push(id);
-  }
-}
-
 export interface ProgDescription {
   id: number;
   type: string;
@@ -62,41 +46,13 @@ export interface ProgDescription {
   run_cnt?: number;
 }
 
-function describeProg(fd: number): ProgDescription {
-  const info = new Uint8Array(L.ProgInfoLayout.SIZE);
-  const r = objGetInfo(fd, info);
-  if (r.ret < 0) throw new BpfError('BPF_OBJ_GET_INFO_BY_FD', -r.ret);
-  let v = new DataView(info.buffer);
-  const nMaps = v.getUint32(L.ProgInfoLayout.nrMapIds, true);
-  let mapIds: number[] = [];
-  if (nMaps > 0) {
-    // Second call: map_ids points at room for nr_map_ids u32s.
-    const buf = new Uint8Array(4 * nMaps);
-    const again = new Uint8Array(L.ProgInfoLayout.SIZE);
-    new DataView(again.buffer).setUint32(L.ProgInfoLayout.nrMapIds, nMaps, true);
-    const r2 = objGetInfoPointing(fd, again, L.ProgInfoLayout.mapIds, buf);
-    if (r2 < 0) throw new BpfError('BPF_OBJ_GET_INFO_BY_FD', -r2);
-    v = new DataView(again.buffer);
-    const got = Math.min(nMaps, v.getUint32(L.ProgInfoLayout.nrMapIds, true));
-    const bv = new DataView(buf.buffer);
-    mapIds = Array.from({ length: got }, (_, i) => bv.getUint32(4 * i, true));
-  }
-  const name = info.subarray(L.ProgInfoLayout.name, L.ProgInfoLayout.name + 16);
-  const nul = name.indexOf(0);
-  const d: ProgDescription = {
-    id: v.getUint32(L.ProgInfoLayout.id, true),
-    type: progTypeName(v.getUint32(L.ProgInfoLayout.type, true)),
-    name: Buffer.from(nul < 0 ? name : name.subarray(0, nul)).toString('latin1'),
-    tag: Buffer.from(info.subarray(L.ProgInfoLayout.tag, L.ProgInfoLayout.tag + 8)).toString('hex'),
-  };
-  if (mapIds.length) d.map_ids = mapIds;
-  const btfId = v.getUint32(L.ProgInfoLayout.btfId, true);
-  if (btfId) d.btf_id = btfId;
-  const runTime = v.getBigUint64(L.ProgInfoLayout.runTimeNs, true);
-  const runCnt = v.getBigUint64(L.ProgInfoLayout.runCnt, true);
-  if (runTime || runCnt) {
-    d.run_time_ns = Number(runTime);
-    d.run_cnt = Number(runCnt);
+function describeProg(i: ProgramInfo): ProgDescription {
+  const d: ProgDescription = { id: i.id, type: progTypeName(i.type), name: i.name, tag: i.tag };
+  if (i.mapIds.length) d.map_ids = i.mapIds;
+  if (i.btfId) d.btf_id = i.btfId;
+  if (i.runTimeNs || i.runCount) {
+    d.run_time_ns = i.runTimeNs;
+    d.run_cnt = i.runCount;
   }
   return d;
 }
@@ -108,77 +64,27 @@ export interface LinkDescription {
   tp_name?: string;
 }
 
-function describeLink(fd: number): LinkDescription {
-  const info = new Uint8Array(L.LinkInfoLayout.SIZE);
-  const r = objGetInfo(fd, info);
-  if (r.ret < 0) throw new BpfError('BPF_OBJ_GET_INFO_BY_FD', -r.ret);
-  let v = new DataView(info.buffer);
-  const type = v.getUint32(L.LinkInfoLayout.type, true);
-  const d: LinkDescription = {
-    id: v.getUint32(L.LinkInfoLayout.id, true),
-    type: LINK_TYPES[type] ?? `type_${type}`,
-    prog_id: v.getUint32(L.LinkInfoLayout.progId, true),
-  };
-  if (type === 1) {
-    const len = v.getUint32(L.LinkInfoLayout.tpNameLen, true);
-    if (len > 0 && len <= 4096) {
-      const buf = new Uint8Array(len);
-      const again = new Uint8Array(L.LinkInfoLayout.SIZE);
-      new DataView(again.buffer).setUint32(L.LinkInfoLayout.tpNameLen, len, true);
-      if (objGetInfoPointing(fd, again, L.LinkInfoLayout.tpName, buf) >= 0) {
-        v = new DataView(again.buffer);
-        const nul = buf.indexOf(0);
-        d.tp_name = Buffer.from(nul < 0 ? buf : buf.subarray(0, nul)).toString('latin1');
-      }
-    }
-  }
+function describeLink(i: KernelLinkInfo): LinkDescription {
+  const d: LinkDescription = { id: i.id, type: LINK_TYPES[i.type] ?? `type_${i.type}`, prog_id: i.programId };
+  if (i.tracepointName) d.tp_name = i.tracepointName;
   return d;
 }
 
 type Kind = 'prog' | 'link';
-const CMDS = {
-  prog: { next: Cmd.BPF_PROG_GET_NEXT_ID, byId: Cmd.BPF_PROG_GET_FD_BY_ID, byIdName: 'BPF_PROG_GET_FD_BY_ID' },
-  link: { next: Cmd.BPF_LINK_GET_NEXT_ID, byId: Cmd.BPF_LINK_GET_FD_BY_ID, byIdName: 'BPF_LINK_GET_FD_BY_ID' },
-} as const;
-
-function describer(kind: Kind): (fd: number) => ProgDescription | LinkDescription {
-  return kind === 'prog' ? describeProg : describeLink;
-}
-
-function withFd<T>(fd: number, fn: (fd: number) => T): T {
-  try {
-    return fn(fd);
-  } finally {
-    closeFd(fd);
-  }
-}
 
 function describeAll(kind: Kind): (ProgDescription | LinkDescription)[] {
-  const out: (ProgDescription | LinkDescription)[] = [];
-  for (const id of ids(CMDS[kind].next)) {
-    const fd = getFdById(CMDS[kind].byId, id);
-    if (fd === -ENOENT) continue; // gone meanwhile
-    if (fd < 0) throw new BpfError(CMDS[kind].byIdName, -fd, { hint: `${kind} id ${id}` });
-    out.push(withFd(fd, describer(kind)));
-  }
-  return out;
+  return kind === 'prog' ? listPrograms().map(describeProg) : listLinks().map(describeLink);
 }
 
 /** `id N` or `pinned PATH`: one object. */
 function describeOne(kind: Kind, w: Words): ProgDescription | LinkDescription {
   const how = w.next(`${kind} reference (id N or pinned PATH)`);
-  let fd: number;
-  if (how === 'id') {
-    const id = parseCount(w.next(`${kind} id`), `${kind} id`, w.verb);
-    fd = getFdById(CMDS[kind].byId, id);
-    if (fd < 0) throw new BpfError(CMDS[kind].byIdName, -fd, { hint: -fd === ENOENT ? `no ${kind} has id ${id}` : undefined });
-  } else if (how === 'pinned') {
-    const path = w.next('pinned path');
-    fd = objGet(cPath(path), 0);
-    if (fd < 0) throw new BpfError('BPF_OBJ_GET', -fd, { hint: path });
-  } else throw new UsageError(`${w.verb}: expected id N or pinned PATH, got ${JSON.stringify(how)}`, w.verb);
+  let ref: { id: number } | { pinned: string };
+  if (how === 'id') ref = { id: parseCount(w.next(`${kind} id`), `${kind} id`, w.verb) };
+  else if (how === 'pinned') ref = { pinned: w.next('pinned path') };
+  else throw new UsageError(`${w.verb}: expected id N or pinned PATH, got ${JSON.stringify(how)}`, w.verb);
   w.end();
-  return withFd(fd, describer(kind));
+  return kind === 'prog' ? describeProg(programInfo(ref)) : describeLink(linkInfo(ref));
 }
 
 function progLines(d: ProgDescription): string {

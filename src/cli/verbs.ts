@@ -1,10 +1,6 @@
 /** The verbs: each reads its words, does one job with the library, and prints for people or JSON. */
-import { possibleCpus } from '../cpu.js';
-import { BpfMap } from '../map.js';
-import { listMapIds } from '../map-info.js';
-import { fdInfoField } from '../sys/fd.js';
-import { MAP_FLAG_NAMES } from '../sys/uapi.js';
-import { type Parsed, UsageError, type Words, parseCount, parseMapRef, parseUpdateFlags } from './args.js';
+import { BpfMap, MAP_FLAG_NAMES, listMapIds, possibleCpus } from '../index.js';
+import { type Parsed, UsageError, type Words, parseCount, parseMapSelector, parseUpdateFlags } from './args.js';
 import {
   CliError,
   bytesArg,
@@ -18,7 +14,7 @@ import {
   typing,
 } from './maps.js';
 import { type DumpSink, dump as streamDump } from './dump-stream.js';
-import { hexList, hexText, json, printable, show as showValue, table } from './output.js';
+import { hexList, hexText, json, printable, formatValue, table } from './output.js';
 
 export interface Io {
   out(text: string): void;
@@ -34,7 +30,7 @@ function flagNames(flags: number): string {
 }
 
 function withMap<T>(w: Words, fn: (m: BpfMap) => T): T {
-  const ref = parseMapRef(w);
+  const ref = parseMapSelector(w);
   const map = openMap(ref);
   try {
     return fn(map);
@@ -44,8 +40,8 @@ function withMap<T>(w: Words, fn: (m: BpfMap) => T): T {
 }
 
 function describeMap(m: BpfMap, pins: readonly string[]) {
-  const fd = m.fd;
   const info = m.info();
+  const fdInfo = m.fdInfo();
   return {
     id: m.id,
     type: typeName(m.type),
@@ -54,8 +50,8 @@ function describeMap(m: BpfMap, pins: readonly string[]) {
     bytes_key: m.keySize,
     bytes_value: m.valueSize,
     max_entries: m.maxEntries,
-    bytes_memlock: Number(fdInfoField(fd, 'memlock') ?? 0),
-    frozen: Number(fdInfoField(fd, 'frozen') ?? 0),
+    bytes_memlock: fdInfo.memlock,
+    frozen: fdInfo.frozen ? 1 : 0,
     ...(info.btfId ? { btf_id: info.btfId } : {}),
     pinned: [...pins],
   };
@@ -113,7 +109,7 @@ const show: Verb = (w, p, io) =>
   });
 
 const dump: Verb = async (w, p, io) => {
-  const map = openMap(parseMapRef(w));
+  const map = openMap(parseMapSelector(w));
   try {
     w.end();
     await streamDump(map, typing(map), p, io.sink ?? process.stdout);
@@ -164,7 +160,7 @@ const getnext: Verb = (w, p, io) =>
       if (t.key) out.formatted = { next_key: t.key.decode(next) };
       return io.out(json(out, p.pretty));
     }
-    io.out(`next key: ${t.key ? showValue(t.key.decode(next)) : hexText(next)}`);
+    io.out(`next key: ${t.key ? formatValue(t.key.decode(next)) : hexText(next)}`);
   });
 
 const push: Verb = (w, p, io) =>
@@ -192,7 +188,7 @@ const takeHead =
       const v = pop ? m.pop() : m.peek();
       if (v === undefined) throw new CliError(`map ${m.id} is empty`);
       if (p.json) return io.out(json(jsonEntry(t, null, v), p.pretty));
-      io.out(t.value ? showValue(t.value.decode(v)) : hexText(v));
+      io.out(t.value ? formatValue(t.value.decode(v)) : hexText(v));
     });
 
 const create: Verb = (w, p, io) => {

@@ -4,12 +4,10 @@
  * sort field a sparkline of its recent rates. q or Ctrl-C quits and restores
  * the terminal; without a terminal it prints one plain snapshot per interval.
  */
-import type { Codec } from '../codec/codec.js';
-import { decodeIntValue } from '../codec/scalar.js';
-import type { BpfMap, MapValue } from '../map.js';
-import { type Parsed, UsageError, type Words, parseCount, parseMapRef } from './args.js';
+import { type BpfMap, type Codec, type MapValue, decodeIntValue } from '../index.js';
+import { type Parsed, UsageError, type Words, parseCount, parseMapSelector } from './args.js';
 import { openMap, sum, typeName, typing } from './maps.js';
-import { hexText, show, table } from './output.js';
+import { hexText, formatValue, table } from './output.js';
 
 const SPARKS = '▁▂▃▄▅▆▇█';
 const HISTORY = 20;
@@ -51,7 +49,7 @@ function snapshot(map: BpfMap, t: ReturnType<typeof typing>): Row[] {
   const rows: Row[] = [];
   for (const [k, v] of map.entries()) {
     const value = decodeValue(map, t.value, v);
-    rows.push({ key: t.key ? show(t.key.decode(k)) : hexText(k), value, fields: numericLeaves(value) });
+    rows.push({ key: t.key ? formatValue(t.key.decode(k)) : hexText(k), value, fields: numericLeaves(value) });
   }
   return rows;
 }
@@ -89,7 +87,7 @@ export function fitScreen(
 }
 
 export async function watch(w: Words, p: Parsed): Promise<number> {
-  const ref = parseMapRef(w);
+  const ref = parseMapSelector(w);
   w.end();
   const intervalS = Number(p.options.get('--interval') ?? '1');
   if (!(intervalS >= 0.05 && intervalS <= 3600))
@@ -168,7 +166,7 @@ export async function watch(w: Words, p: Parsed): Promise<number> {
     const header = ['KEY', 'VALUE', ...(field ? [`${field} RATE`, 'TREND'] : [])];
     const body = rows.map((r) => [
       r.key,
-      show(r.value),
+      formatValue(r.value),
       ...(field
         ? [
             rates.get(r.key)?.has(field) ? fmtRate(rates.get(r.key)?.get(field) as number) : '…',

@@ -3,6 +3,7 @@
  * errors codecs throw. A codec turns a JavaScript value into the exact bytes
  * the C side sees, and back.
  */
+import { describeValue } from '../validate.js';
 
 /** Encodes and decodes values of type `T` as `size` bytes. */
 export interface Codec<T> {
@@ -52,16 +53,8 @@ export type Infer<C> = C extends Codec<infer T> ? T : never;
 
 /** A value does not fit its codec: the message starts with the field path (`flow.src[2]`). */
 export function fieldError(path: string, expected: string, got: unknown, cls: 'type' | 'range' = 'type'): Error {
-  const msg = `${path}: expected ${expected}, got ${show(got)}`;
+  const msg = `${path}: expected ${expected}, got ${describeValue(got)}`;
   return cls === 'range' ? new RangeError(msg) : new TypeError(msg);
-}
-
-export function show(v: unknown): string {
-  if (typeof v === 'bigint') return `${v}n`;
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
-  if (v === null || v === undefined || typeof v !== 'object') return String(v);
-  if (Array.isArray(v)) return `an array of ${v.length}`;
-  return v.constructor?.name ?? 'an object';
 }
 
 export function viewOf(b: Uint8Array): DataView {
@@ -79,7 +72,7 @@ export function encodeWith<T>(c: Codec<T>, value: T, out: Uint8Array | undefined
 }
 
 export function decodeWith<T>(c: Codec<T>, bytes: Uint8Array, at: number | DecodeOptions | undefined): T {
-  if (!(bytes instanceof Uint8Array)) throw new TypeError(`${c.name}: decode takes a Uint8Array, got ${show(bytes)}`);
+  if (!(bytes instanceof Uint8Array)) throw new TypeError(`${c.name}: decode takes a Uint8Array, got ${describeValue(bytes)}`);
   let offset = at ?? 0;
   let partial = false;
   if (typeof offset === 'object' && offset !== null) {

@@ -9,7 +9,8 @@
  * bytes); encoding takes any of them — the members given are written in
  * declaration order and must agree with one another where they overlap.
  */
-import { type Codec, type DecodeOptions, decodeWith, encodeWith, fieldError, show } from './codec.js';
+import { describeValue as show } from '../validate.js';
+import { type Codec, type DecodeOptions, decodeWith, encodeWith, fieldError } from './codec.js';
 import { SCALARS, toIntBig } from './scalar.js';
 import {
   type FieldType,

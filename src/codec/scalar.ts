@@ -3,7 +3,8 @@
  * `f32`, `f64`, `bool`) and the integer helpers `encodeIntKey` /
  * `decodeIntValue`. Little-endian unless the name says `be`.
  */
-import { type Codec, decodeWith, encodeWith, fieldError, show } from './codec.js';
+import { describeValue } from '../validate.js';
+import { type Codec, decodeWith, encodeWith, fieldError } from './codec.js';
 
 /** The name of a scalar field type, as `defineStruct` field specs spell it. */
 export type ScalarName =
@@ -261,7 +262,8 @@ function viewOf32(b: Uint8Array, offset: number): number {
  * @throws {RangeError} when the value is negative, fractional, NaN or does not fit.
  */
 export function encodeIntKey(value: number | bigint, size: number): Uint8Array {
-  if (size !== 1 && size !== 2 && size !== 4 && size !== 8) throw new RangeError(`size must be 1, 2, 4 or 8, got ${show(size)}`);
+  if (size !== 1 && size !== 2 && size !== 4 && size !== 8)
+    throw new RangeError(`size must be 1, 2, 4 or 8, got ${describeValue(size)}`);
   const b = toIntBig(value, size * 8, false, 'value');
   const out = new Uint8Array(size);
   writeUintLE(out, 0, size, b);
@@ -270,7 +272,7 @@ export function encodeIntKey(value: number | bigint, size: number): Uint8Array {
 
 /** Decodes 1..8 little-endian bytes as an unsigned integer: `decodeIntValue([10,0,0,0,0,0,0,0])` → `10n`. */
 export function decodeIntValue(bytes: Uint8Array): bigint {
-  if (!(bytes instanceof Uint8Array)) throw new TypeError(`decodeIntValue takes a Uint8Array, got ${show(bytes)}`);
+  if (!(bytes instanceof Uint8Array)) throw new TypeError(`decodeIntValue takes a Uint8Array, got ${describeValue(bytes)}`);
   if (bytes.length < 1 || bytes.length > 8) throw new RangeError(`decodeIntValue takes 1 to 8 bytes, got ${bytes.length}`);
   return readUintLE(bytes, 0, bytes.length);
 }

@@ -4,7 +4,8 @@
  * arm64 (natural alignment, inner and trailing padding), or packed. The record
  * type is inferred from the field definitions.
  */
-import { type Codec, decodeWith, encodeWith, fieldError, show } from './codec.js';
+import { describeValue } from '../validate.js';
+import { type Codec, decodeWith, encodeWith, fieldError } from './codec.js';
 import { SCALARS, type ScalarName, type ScalarValue } from './scalar.js';
 
 /**
@@ -77,7 +78,7 @@ function resolve(t: unknown, path: string): Codec<unknown> {
   }
   if (t && typeof t === 'object' && 'kind' in t && 'size' in t && 'write' in t) return t as Codec<unknown>;
   throw new TypeError(
-    `${path}: field type must be a scalar name or a codec (defineStruct, array, cstring, bpfSpinLock), got ${show(t)}`,
+    `${path}: field type must be a scalar name or a codec (defineStruct, array, cstring, bpfSpinLock), got ${describeValue(t)}`,
   );
 }
 
@@ -104,7 +105,7 @@ export const bpfSpinLock: SpinLockType = finish<SpinLockType>({
 export function array<F extends FieldType>(type: F, n: number): ArrayType<FieldValue<F>> {
   const element = resolve(type, 'array element') as Codec<FieldValue<F>>;
   if (!Number.isInteger(n) || n < 1 || n > 1 << 24)
-    throw new RangeError(`array length must be an integer from 1 to ${1 << 24}, got ${show(n)}`);
+    throw new RangeError(`array length must be an integer from 1 to ${1 << 24}, got ${describeValue(n)}`);
   if (element.kind === 'spinlock') throw new TypeError('an array of bpf_spin_lock is not allowed');
   const name = `${element.name}[${n}]`;
   const c: ArrayType<FieldValue<F>> = finish({
@@ -139,7 +140,7 @@ const utf8d = new TextDecoder();
 /** A `char[n]` holding a UTF-8 string: at most `n` bytes, NUL-padded; decoding stops at the first NUL. */
 export function cstring(n: number): CStringType {
   if (!Number.isInteger(n) || n < 1 || n > 1 << 24)
-    throw new RangeError(`cstring length must be an integer from 1 to ${1 << 24}, got ${show(n)}`);
+    throw new RangeError(`cstring length must be an integer from 1 to ${1 << 24}, got ${describeValue(n)}`);
   const c: CStringType = finish({
     kind: 'cstring',
     name: `char[${n}]`,
@@ -189,7 +190,8 @@ export function defineStruct<const F extends Record<string, FieldType>>(
   fields: F,
   opts: StructOptions = {},
 ): StructType<RecordOf<F>> {
-  if (typeof name !== 'string' || !IDENT.test(name)) throw new TypeError(`struct name must be a C identifier, got ${show(name)}`);
+  if (typeof name !== 'string' || !IDENT.test(name))
+    throw new TypeError(`struct name must be a C identifier, got ${describeValue(name)}`);
   if (typeof fields !== 'object' || fields === null || Array.isArray(fields))
     throw new TypeError(`${name}: fields must be an object of name → type`);
   const packed = opts.packed === true;

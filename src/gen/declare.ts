@@ -110,7 +110,11 @@ export class Declarer {
   #aliasOfTag(t: BtfType): boolean {
     try {
       const target = this.#resolved(t.type ?? 0);
-      const tag = target.kind === BtfKind.Struct || target.kind === BtfKind.Union || target.kind === BtfKind.Enum || target.kind === BtfKind.Enum64;
+      const tag =
+        target.kind === BtfKind.Struct ||
+        target.kind === BtfKind.Union ||
+        target.kind === BtfKind.Enum ||
+        target.kind === BtfKind.Enum64;
       return tag && target.name === t.name;
     } catch {
       return false;

@@ -7,14 +7,14 @@
  */
 import type { Codec } from '../codec/codec.js';
 import { BpfError, errnoNumber } from '../errors.js';
-import { BpfMap } from '../map.js';
-import type { ReadOnlyMapping } from '../mmap-view.js';
+import { BpfMap } from '../map/map.js';
+import type { ReadOnlyMapping } from '../map/mmap.js';
 import type { BpfObject, LoadObjectOptions, ObjectLink } from '../object/load.js';
 import '../object/load.js'; // registers the loader spec.load() calls
 import { openObject } from '../object/spec.js';
-import { type DecodedPerfRecord, PerfEventReader, type PerfReaderOptions } from '../perf-reader.js';
+import { type DecodedPerfRecord, PerfEventReader, type PerfReaderOptions } from '../readers/perf-reader.js';
 import type { BpfProgram } from '../prog/program.js';
-import { RingBufReader } from '../ringbuf.js';
+import { RingBufReader } from '../readers/ringbuf.js';
 import { BPF_F_MMAPABLE } from '../sys/uapi.js';
 
 /** A global variable of a skeleton, typed by the module's codecs. */

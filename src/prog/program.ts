@@ -5,14 +5,14 @@
  */
 import { BtfBuilder } from '../btf/build.js';
 import { Btf, trimLog } from '../btf/load.js';
-import { BpfError } from '../errors.js';
+import { BpfError, errnoName } from '../errors.js';
 import { closeSync, openSync } from 'node:fs';
 import { Cmd, getFdById, objGetInfo, progAttach, progLoad, progTestRun } from '../sys/bpf.js';
 import { fdKind, release } from '../sys/fd.js';
 import { OwnedFd } from '../sys/owned-fd.js';
 import * as L from '../sys/layout.js';
 import { AttachType, BPF_F_TEST_RUN_ON_CPU, ProgType } from '../sys/uapi.js';
-import { checkFd, checkInt, checkMapName, checkU32, describe } from '../validate.js';
+import { checkFd, checkInt, checkMapName, checkU32, describeValue } from '../validate.js';
 import { Asm } from './asm.js';
 import { loadEpermHint } from './eperm.js';
 
@@ -120,7 +120,10 @@ export class BpfProgram extends OwnedFd {
   static fromId(id: number): BpfProgram {
     checkU32('id', id);
     const fd = getFdById(Cmd.BPF_PROG_GET_FD_BY_ID, id);
-    if (fd < 0) throw new BpfError('BPF_PROG_GET_FD_BY_ID', -fd, { hint: -fd === 2 ? `no program has id ${id}` : undefined });
+    if (fd < 0)
+      throw new BpfError('BPF_PROG_GET_FD_BY_ID', -fd, {
+        hint: errnoName(-fd) === 'ENOENT' ? `no program has id ${id}` : undefined,
+      });
     return new BpfProgram(TOKEN, fd);
   }
 
@@ -153,9 +156,9 @@ export class BpfProgram extends OwnedFd {
     if (r < 0) {
       if (ownFd) closeSync(cgFd);
       const hint =
-        -r === 22
+        errnoName(-r) === 'EINVAL'
           ? `the program (type ${ProgType[this.type] ?? this.type}) cannot attach as ${AttachType[type] ?? type}: load it with a matching expectedAttachType`
-          : -r === 9
+          : errnoName(-r) === 'EBADF'
             ? 'the cgroup fd is not open'
             : undefined;
       throw new BpfError('BPF_PROG_ATTACH', -r, { hint });
@@ -172,7 +175,7 @@ export class BpfProgram extends OwnedFd {
   testRun(opts: TestRunOptions = {}): TestRunResult {
     const fd = this.liveFd('BPF_PROG_TEST_RUN');
     if (typeof opts !== 'object' || opts === null)
-      throw new TypeError(`testRun options must be an object, got ${describe(opts)}`);
+      throw new TypeError(`testRun options must be an object, got ${describeValue(opts)}`);
     const data = bytesOrNull('data', opts.data);
     const ctx = bytesOrNull('ctx', opts.ctx);
     const dataOut = data
@@ -249,7 +252,7 @@ export class CgroupAttachment {
 
 function bytesOrNull(what: string, v: unknown): Uint8Array | null {
   if (v === undefined || v === null) return null;
-  if (!(v instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array, got ${describe(v)}`);
+  if (!(v instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array, got ${describeValue(v)}`);
   return v.length === 0 ? null : v;
 }
 
@@ -261,7 +264,7 @@ function bytesOrNull(what: string, v: unknown): Uint8Array | null {
  */
 export function loadProgram(opts: LoadProgramOptions): BpfProgram {
   if (typeof opts !== 'object' || opts === null)
-    throw new TypeError(`loadProgram takes an options object, got ${describe(opts)}`);
+    throw new TypeError(`loadProgram takes an options object, got ${describeValue(opts)}`);
   const type = checkU32('type', opts.type);
   if (type === ProgType.Unspec) throw new RangeError('type must be a program type such as ProgType.SocketFilter');
   let insns: Uint8Array;
@@ -273,7 +276,7 @@ export function loadProgram(opts: LoadProgramOptions): BpfProgram {
     insns = opts.instructions;
     if (insns.length === 0 || insns.length % 8 !== 0)
       throw new RangeError(`instructions must be a non-empty multiple of 8 bytes, got ${insns.length}`);
-  } else throw new TypeError(`instructions must be an Asm or a Uint8Array, got ${describe(opts.instructions)}`);
+  } else throw new TypeError(`instructions must be an Asm or a Uint8Array, got ${describeValue(opts.instructions)}`);
   const license = opts.license ?? 'GPL';
   if (typeof license !== 'string' || license.includes('\0')) throw new TypeError('license must be a string without NUL');
   const params = {
@@ -311,7 +314,7 @@ export function loadProgram(opts: LoadProgramOptions): BpfProgram {
   }
   const section = opts.section;
   if (section !== undefined && typeof section !== 'string')
-    throw new TypeError(`section must be a string, got ${describe(section)}`);
+    throw new TypeError(`section must be a string, got ${describeValue(section)}`);
   const extra = objectLoadParams(opts, btf !== undefined);
   try {
     const prog = loadWith({
@@ -353,7 +356,7 @@ function objectLoadParams(opts: LoadProgramOptions, asmBtf: boolean) {
   const records = (what: string, v: unknown, size: number): Uint8Array | undefined => {
     if (v === undefined) return undefined;
     if (!(v instanceof Uint8Array) || v.length === 0 || v.length % size !== 0)
-      throw new RangeError(`${what} must be a non-empty Uint8Array of ${size}-byte records, got ${describe(v)}`);
+      throw new RangeError(`${what} must be a non-empty Uint8Array of ${size}-byte records, got ${describeValue(v)}`);
     if (opts.btf === undefined) throw new TypeError(`${what} needs btf`);
     return v.slice(); // copied: nothing the caller does later reaches the kernel
   };
@@ -361,7 +364,7 @@ function objectLoadParams(opts: LoadProgramOptions, asmBtf: boolean) {
   out.lineInfo = records('lineInfo', opts.lineInfo, 16) ?? null;
   if (out.lineInfo && !out.funcInfo) throw new TypeError('lineInfo needs funcInfo');
   if (opts.fdArray !== undefined) {
-    if (!Array.isArray(opts.fdArray)) throw new TypeError(`fdArray must be an array of fds, got ${describe(opts.fdArray)}`);
+    if (!Array.isArray(opts.fdArray)) throw new TypeError(`fdArray must be an array of fds, got ${describeValue(opts.fdArray)}`);
     const a = new Uint8Array(4 * Math.max(1, opts.fdArray.length));
     const v = new DataView(a.buffer);
     opts.fdArray.forEach((fd, i) => {
@@ -390,7 +393,7 @@ function loadWith(params: Parameters<typeof progLoad>[0]): BpfProgram {
     params.logLevel = 1;
     const again = progLoadRetrying(params);
     if (again >= 0) fd = again;
-    else fd = again === -28 ? fd : again; // ENOSPC: the log overflowed; keep the first errno
+    else fd = errnoName(-again) === 'ENOSPC' ? fd : again; // the log overflowed: keep the first errno
   }
   if (fd < 0) {
     const log = params.log ? trimLog(Buffer.from(params.log).toString('utf8'), 20) : '';

@@ -54,13 +54,20 @@ export const elem: typeof addon.elem = addon.elem;
  * length, flags low, flags high, then the i32 result), then the key area,
  * then the value area.
  */
+// The layout is declared twice, here and in native/bpfmap.c (CALL_BLOCK_*, ElemBlock's h[i]);
+// test/05.layout.test.mjs reads both sources and fails when they disagree.
+/** Bytes of the header (CALL_BLOCK_HEADER in C); the key area starts after it. */
+export const BLOCK_HEADER = 64;
+/** Byte offset of the header's i32 result word (CALL_BLOCK_RESULT in C). */
+export const BLOCK_RESULT = 32;
+/** A buffer offset that passes NULL (NO_BUFFER in C). */
+export const NO_BUFFER = 0xffff_ffff;
 const block = new Uint8Array(addon.callBlock());
 const header = new Uint32Array(block.buffer, 0, 8);
 /** The header's result word, written by `elemBlock()`. */
-const result = new Int32Array(block.buffer, 32, 1);
-const NO_BUFFER = 0xffff_ffff;
+const result = new Int32Array(block.buffer, BLOCK_RESULT, 1);
 /** Offset of the key area in the call block. */
-export const BLOCK_KEY = 64;
+export const BLOCK_KEY = BLOCK_HEADER;
 /** The key area's size: larger keys take the `elem` path. */
 export const BLOCK_KEY_CAP = 512;
 /** Offset of the value area (the next key, for get-next-key). */

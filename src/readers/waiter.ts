@@ -11,26 +11,10 @@
  * waits is collected, and collecting it stops the thread and closes the fd.
  * Any number of loops may wait at once; `close()` ends them all.
  */
-import { Worker } from 'node:worker_threads';
-import { BpfError } from '../errors.js';
-import { addon, addonPath } from './addon.js';
-import { closeFd } from './bpf.js';
-
-const WAITER = `(() => {
-const { parentPort, workerData } = require('node:worker_threads');
-const addon = require(workerData.addonPath);
-const flag = new Int32Array(workerData.flag);
-const ep = workerData.ep;
-for (;;) {
-  Atomics.wait(flag, 0, 0);          // 0: idle; 1: armed; 2: stop
-  if (Atomics.load(flag, 0) === 2) break;
-  const r = addon.epollWait(ep, 200); // short timeouts so that stop is noticed
-  if (Atomics.load(flag, 0) === 2) break;
-  if (r < 0 && r !== -4) { parentPort.postMessage({ error: -r }); break; } // EINTR aside
-  if (r > 0 && Atomics.compareExchange(flag, 0, 1, 0) === 1) parentPort.postMessage({ ready: true });
-}
-})();
-`;
+import type { Worker } from 'node:worker_threads';
+import { BpfError, errnoNumber } from '../errors.js';
+import { closeFd } from '../sys/bpf.js';
+import { epollAdd, epollCreate, startEpollThread } from '../sys/epoll.js';
 
 /** How often a waiting loop looks at its reader without a wakeup: a map closed under it, a missed wakeup. */
 const RECHECK_MS = 250;
@@ -80,15 +64,14 @@ export class FdWaiter {
   /** Creates the epoll fd (registering the fds now, so errors surface here) and starts the thread. */
   #start(): void {
     const core = this.#core;
-    const ep = addon.epollCreate();
+    const ep = epollCreate();
     if (ep < 0) throw new BpfError('epoll_create1', -ep, { hint: 'waiting on the fds to read' });
     core.ep = ep;
     for (const fd of this.#fds) {
-      const r = addon.epollAdd(ep, fd);
+      const r = epollAdd(ep, fd);
       if (r < 0) throw new BpfError('epoll_ctl', -r, { hint: `waiting on fd ${fd}` });
     }
-    // execArgv: [] so that the thread runs this script as CommonJS even under --input-type=module.
-    const worker = new Worker(WAITER, { eval: true, execArgv: [], workerData: { addonPath, ep, flag: core.flag.buffer } });
+    const worker = startEpollThread(ep, core.flag);
     core.worker = worker;
     FdWaiter.#listen(worker, new WeakRef(this), ep);
     worker.unref(); // after the listeners (adding one refs the thread's port); wait() refs it while a loop waits
@@ -109,7 +92,10 @@ export class FdWaiter {
     worker.on('error', (err) => {
       const w = self.deref();
       if (!w) return;
-      w.#failure = new BpfError('epoll_wait', 5, { hint: `the waiter thread failed: ${err.message}`, cause: err });
+      w.#failure = new BpfError('epoll_wait', errnoNumber('EIO'), {
+        hint: `the waiter thread failed: ${err.message}`,
+        cause: err,
+      });
       w.#wakeAll();
     });
   }

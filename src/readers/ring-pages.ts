@@ -6,9 +6,9 @@
  * 8-byte header (length with BUSY and DISCARD bits, then a page offset) and
  * are 8-byte aligned. Who may write which page depends on who consumes.
  */
-import { BpfError } from '../errors.js';
-import type { MapShape } from '../shape.js';
-import { PAGE_SIZE, mmapFd, unmapBuffer } from './bpf.js';
+import { BpfError, errnoNumber } from '../errors.js';
+import type { MapShape } from '../map/shape.js';
+import { PAGE_SIZE, mmapFd, unmapBuffer } from '../sys/bpf.js';
 
 export const RING_BUSY = 0x8000_0000;
 export const RING_DISCARD = 0x4000_0000;
@@ -37,7 +37,7 @@ export interface RingPages {
  */
 export function mapRingPages(map: MapShape, userProduces: boolean, what: string): RingPages {
   const fd = map.fd;
-  if (fd < 0) throw new BpfError('mmap', 9, { hint: `the ${what} map is closed` });
+  if (fd < 0) throw new BpfError('mmap', errnoNumber('EBADF'), { hint: `the ${what} map is closed` });
   const size = map.maxEntries;
   const consumer = mmapFd(fd, PAGE_SIZE, 0, !userProduces);
   if (typeof consumer === 'number') throw new BpfError('mmap', -consumer, { hint: `mapping the ${what} consumer page` });

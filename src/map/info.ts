@@ -1,10 +1,11 @@
 /** `MapInfo`: what the kernel says about a map (BPF_OBJ_GET_INFO_BY_FD), and `listMaps`. */
-import { BpfError, errnoNumber } from './errors.js';
-import { Cmd, closeFd, getFdById, getNextId, objGetInfo } from './sys/bpf.js';
-import { fdKind } from './sys/fd.js';
-import { MapInfoLayout as I } from './sys/layout.js';
-import type { MapType } from './sys/uapi.js';
-import { checkFd } from './validate.js';
+import { BpfError, errnoNumber } from '../errors.js';
+import { closeFd, objGetInfo } from '../sys/bpf.js';
+import { fdById, listIds } from '../sys/ids.js';
+import { fdInfoField, fdKind } from '../sys/fd.js';
+import { MapInfoLayout as I } from '../sys/layout.js';
+import type { MapType } from '../sys/uapi.js';
+import { checkFd } from '../validate.js';
 
 /** A map's `bpf_map_info` (BPF_OBJ_GET_INFO_BY_FD), as `BpfMap.info()` and `listMaps()` return it. */
 export interface MapInfo {
@@ -29,7 +30,6 @@ export interface MapInfo {
   mapExtra: bigint;
 }
 
-const ENOENT = errnoNumber('ENOENT');
 const latin1 = new TextDecoder('latin1');
 
 /** Decodes a filled `struct bpf_map_info`. */
@@ -86,10 +86,9 @@ export function readMapInfo(fd: number): MapInfo {
  */
 export function listMaps(): MapInfo[] {
   const out: MapInfo[] = [];
-  for (const id of listMapIds()) {
-    const fd = getFdById(Cmd.BPF_MAP_GET_FD_BY_ID, id);
-    if (fd === -ENOENT) continue; // gone meanwhile
-    if (fd < 0) throw new BpfError('BPF_MAP_GET_FD_BY_ID', -fd, { hint: `map id ${id}` });
+  for (const id of listIds('map')) {
+    const fd = fdById('map', id, true);
+    if (fd === undefined) continue; // gone meanwhile
     try {
       out.push(readMapInfo(fd));
     } finally {
@@ -101,17 +100,18 @@ export function listMaps(): MapInfo[] {
 
 /** The ids of every map on the system, in order (BPF_MAP_GET_NEXT_ID; needs CAP_SYS_ADMIN). @kernel 4.13 */
 export function listMapIds(): number[] {
-  const ids: number[] = [];
-  let id = 0;
-  for (;;) {
-    const { ret, nextId } = getNextId(Cmd.BPF_MAP_GET_NEXT_ID, id);
-    if (ret === -ENOENT) return ids;
-    if (ret < 0) throw new BpfError('BPF_MAP_GET_NEXT_ID', -ret, { hint: hintForIdWalk(-ret) });
-    id = nextId;
-    ids.push(id);
-  }
+  return listIds('map');
 }
 
-function hintForIdWalk(errno: number): string | undefined {
-  return errno === errnoNumber('EPERM') ? 'listing maps needs CAP_SYS_ADMIN' : undefined;
+/** What `/proc/self/fdinfo` says about a map fd that `bpf_map_info` does not: see `BpfMap.fdInfo()`. */
+export interface MapFdInfo {
+  /** Bytes of memory the map is charged for (`memlock`), 0 when the kernel does not say. */
+  memlock: number;
+  /** The map is frozen (BPF_MAP_FREEZE): syscall writes are refused. */
+  frozen: boolean;
+}
+
+/** Reads `memlock` and `frozen` from /proc/self/fdinfo/<fd>. */
+export function readMapFdInfo(fd: number): MapFdInfo {
+  return { memlock: Number(fdInfoField(fd, 'memlock') ?? 0), frozen: fdInfoField(fd, 'frozen') === '1' };
 }

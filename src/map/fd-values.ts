@@ -4,25 +4,22 @@
  * turning objects (`BpfMap`, `BpfProgram`, `net.Socket`, `net.Server`) into
  * their fds, and saying what an fd is when it is the wrong kind.
  */
-import { fdKind } from './sys/fd.js';
-import { MapType } from './sys/uapi.js';
+import { fdKind } from '../sys/fd.js';
+import { type FdValueKind, mapTypeTraits } from './traits.js';
 
-/** What an fd must be for each fd-valued map type, as readlink(/proc/self/fd/N) shows it. */
-const EXPECTED: ReadonlyMap<number, { what: string; test: (kind: string) => boolean }> = new Map([
-  [MapType.ProgArray, { what: 'a BPF program', test: (k) => k === 'bpf-prog' }],
-  [MapType.ArrayOfMaps, { what: 'a BPF map', test: (k) => k === 'bpf-map' }],
-  [MapType.HashOfMaps, { what: 'a BPF map', test: (k) => k === 'bpf-map' }],
-  [MapType.Sockmap, { what: 'a socket', test: (k) => k.startsWith('socket:') }],
-  [MapType.Sockhash, { what: 'a socket', test: (k) => k.startsWith('socket:') }],
-  [MapType.ReuseportSockarray, { what: 'a socket', test: (k) => k.startsWith('socket:') }],
-  [MapType.Xskmap, { what: 'an AF_XDP socket', test: (k) => k.startsWith('socket:') }],
-  [MapType.PerfEventArray, { what: 'a perf event', test: (k) => k === '[perf_event]' || k === 'perf_event' }],
-  [MapType.CgroupArray, { what: 'a cgroup directory', test: (k) => k.startsWith('/sys/fs/cgroup') }],
-]);
+/** What an fd must be for each kind of fd value, as readlink(/proc/self/fd/N) shows it. */
+const EXPECTED: Readonly<Record<FdValueKind, { what: string; test: (kind: string) => boolean }>> = {
+  program: { what: 'a BPF program', test: (k) => k === 'bpf-prog' },
+  map: { what: 'a BPF map', test: (k) => k === 'bpf-map' },
+  socket: { what: 'a socket', test: (k) => k.startsWith('socket:') },
+  'xsk-socket': { what: 'an AF_XDP socket', test: (k) => k.startsWith('socket:') },
+  'perf-event': { what: 'a perf event', test: (k) => k === '[perf_event]' || k === 'perf_event' },
+  cgroup: { what: 'a cgroup directory', test: (k) => k.startsWith('/sys/fs/cgroup') },
+};
 
 /** True for map types whose update values are fds of kernel objects. */
 export function takesFds(type: number): boolean {
-  return EXPECTED.has(type);
+  return mapTypeTraits(type)?.fdValue !== undefined;
 }
 
 /** The fd behind an object that stands for a kernel object, or undefined for anything else. */
@@ -40,8 +37,9 @@ export function objectFd(v: unknown): number | undefined {
  * @throws {TypeError} naming what the fd is instead.
  */
 export function checkValueFd(type: number, fd: number, typeName: string): void {
-  const want = EXPECTED.get(type);
-  if (!want) return;
+  const fdValue = mapTypeTraits(type)?.fdValue;
+  if (fdValue === undefined) return;
+  const want = EXPECTED[fdValue];
   if (fd < 0)
     throw new TypeError(
       `a ${typeName} value must be ${want.what}; this object has no open fd (closed, or not yet connected/listening)`,

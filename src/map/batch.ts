@@ -3,11 +3,11 @@
  * `count` elements, an opaque cursor for lookups, and partial progress
  * reported in `BpfError.count` on failure.
  */
-import { errnoNumber } from './errors.js';
+import { errnoNumber } from '../errors.js';
 import { mapError } from './hints.js';
 import type { MapShape } from './shape.js';
-import { Cmd, cmdName, mapBatch } from './sys/bpf.js';
-import { checkBytes, checkFlags, checkInt, describe } from './validate.js';
+import { Cmd, cmdName, mapBatch } from '../sys/bpf.js';
+import { checkBytes, checkFlags, checkInt, describeValue } from '../validate.js';
 
 const ENOENT = errnoNumber('ENOENT');
 
@@ -44,7 +44,7 @@ export function cursorSize(m: MapShape): number {
 /** The options, each read once (getters run here, before any buffer is checked), then checked. */
 function opt(opts: BatchOptions | undefined): { elemFlags: bigint; flags: bigint } {
   if (opts !== undefined && (typeof opts !== 'object' || opts === null))
-    throw new TypeError(`batch options must be an object, got ${describe(opts)}`);
+    throw new TypeError(`batch options must be an object, got ${describeValue(opts)}`);
   const elemFlags = opts?.elemFlags;
   const flags = opts?.flags;
   return {

@@ -3,8 +3,8 @@
  * the prefix length in host order followed by the address bytes in network
  * order (as given).
  */
-import { type Codec, decodeWith, encodeWith, fieldError } from './codec/codec.js';
-import { describe } from './validate.js';
+import { type Codec, decodeWith, encodeWith, fieldError } from './codec.js';
+import { describeValue } from '../validate.js';
 
 /**
  * `lpmKey(24, [10, 0, 0, 0])` → the 8-byte key for 10.0.0.0/24.
@@ -14,7 +14,7 @@ export function lpmKey(prefixLen: number, bytes: Uint8Array | readonly number[])
   let data: Uint8Array;
   if (bytes instanceof Uint8Array) data = bytes;
   else if (Array.isArray(bytes) && bytes.every((b) => Number.isInteger(b) && b >= 0 && b <= 255)) data = Uint8Array.from(bytes);
-  else throw new TypeError(`lpmKey: bytes must be a Uint8Array or an array of byte values, got ${describe(bytes)}`);
+  else throw new TypeError(`lpmKey: bytes must be a Uint8Array or an array of byte values, got ${describeValue(bytes)}`);
   const max = data.length * 8;
   if (!Number.isInteger(prefixLen) || prefixLen < 0 || prefixLen > max)
     throw new RangeError(

@@ -3,22 +3,22 @@
  * operations checked against the map's real key and value sizes.
  */
 import { unlinkSync } from 'node:fs';
-import { type Codec, show, viewOf } from './codec/codec.js';
-import { SCALARS, readUintLE, toIntBig, writeUintLE } from './codec/scalar.js';
+import { type Codec, viewOf } from '../codec/codec.js';
+import { SCALARS, readUintLE, toIntBig, writeUintLE } from '../codec/scalar.js';
 import { cursorSize, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
-import { readBtf } from './btf/codecs.js';
-import { Btf, mapTypeBtf } from './btf/load.js';
-import { possibleCpus, roundUp8 } from './cpu.js';
+import { readBtf } from '../btf/codecs.js';
+import { roundUp8 } from '../sys/cpu.js';
 import { type PerCpuTypedMap, TypedMap } from './typed-map.js';
-import { BpfError, closedError, errnoNumber } from './errors.js';
-import { createError, mapError } from './hints.js';
+import { BpfError, closedError, errnoName, errnoNumber } from '../errors.js';
+import { mapError } from './hints.js';
 import { checkValueFd, objectFd, takesFds } from './fd-values.js';
-import type { BpfProgram } from './prog/program.js';
-import { encodeValueInto, ownOpts } from './encode.js';
+import type { BpfProgram } from '../prog/program.js';
+import { type PerCpuLayout, encodeValueInto, fillPerCpu, ownOpts, packPerCpu, perCpuLayout, perCpuSlots } from './values.js';
 import { walkKeys } from './iterate.js';
-import { type ReadOnlyMapping, mappingBytes, readOnlyMapping } from './mmap-view.js';
-import { type MapInfo, readMapInfo, requireMapFd } from './map-info.js';
+import { type ReadOnlyMapping, mappingBytes, readOnlyMapping } from './mmap.js';
+import { type MapFdInfo, type MapInfo, readMapFdInfo, readMapInfo, requireMapFd } from './info.js';
 import { type MapShape, isPerCpuType, valueBufferSize } from './shape.js';
+import { hasTrait, mapTypeName } from './traits.js';
 import {
   BLOCK_KEY,
   BLOCK_KEY_CAP,
@@ -32,7 +32,6 @@ import {
   elemKeyed,
   fromBlock,
   getFdById,
-  mapCreate,
   mapFreeze,
   objGet,
   objPin,
@@ -40,62 +39,26 @@ import {
   PAGE_SIZE,
   mmapFd,
   unmapBuffer,
-} from './sys/bpf.js';
-import { fdKind, own, release } from './sys/fd.js';
-import { BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_WRONLY, MapType } from './sys/uapi.js';
+} from '../sys/bpf.js';
+import { fdKind, own, release } from '../sys/fd.js';
+import { BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_RDONLY, BPF_F_WRONLY, MapType } from '../sys/uapi.js';
 import {
   arrayElements,
   bytesLength,
   checkBytes,
-  checkFd,
   checkFlags,
   checkInt,
-  checkMapName,
   checkPath,
   checkU32,
-  describe,
+  describeValue,
   isBytesOf,
-} from './validate.js';
+} from '../validate.js';
 
 const ENOENT = errnoNumber('ENOENT');
 const EINVAL = errnoNumber('EINVAL');
 
-/** A map's BTF description: the BTF object's fd and the key/value type ids in it. */
-export interface MapBtf {
-  fd: number;
-  keyTypeId?: number;
-  valueTypeId?: number;
-  vmlinuxValueTypeId?: number;
-}
-
-/** What `BpfMap.create` takes: the BPF_MAP_CREATE attributes, or codecs that give the sizes. */
-export interface MapCreateOptions<K = unknown, V = unknown> {
-  type: MapType | number;
-  /** Up to 15 of `A-Za-z0-9_.`; null or omitted for none. */
-  name?: string | null;
-  /** Key size in bytes (0 for queue, stack, bloom filter, ringbuf). */
-  keySize?: number;
-  /** Value size in bytes. */
-  valueSize?: number;
-  maxEntries: number;
-  /** `BPF_F_*` map flags. */
-  flags?: number;
-  /** Template for array/hash of maps. */
-  innerMap?: BpfMap;
-  /** Template fd for array/hash of maps, where no `BpfMap` is at hand. */
-  innerMapFd?: number;
-  /** NUMA node to allocate on; sets `BPF_F_NUMA_NODE`. */
-  numaNode?: number;
-  /** `map_extra`: bloom filter hash count, arena address, … */
-  mapExtra?: number | bigint;
-  /** Offload device (`map_ifindex`). */
-  ifindex?: number;
-  btf?: MapBtf;
-  /** Key codec: sets keySize and is the default key type of `typed()`. */
-  key?: Codec<K>;
-  /** Value codec: sets valueSize and is the default value type of `typed()`. */
-  value?: Codec<V>;
-}
+import { type MapCreateOptions, createMapFd } from './create.js';
+export type { MapBtf, MapCreateOptions } from './create.js';
 
 /** Options of lookups. */
 export interface LookupOptions {
@@ -141,50 +104,11 @@ export interface BatchWalkOptions {
 
 const NO_BATCH = new Set(['ENOTSUPP', 'EOPNOTSUPP']);
 
-/**
- * Map types that get BTF for their key and value when created with codecs.
- * Others (fd arrays, perf event arrays, devmaps, sockmaps, …) refuse BTF.
- */
-const BTF_TYPES: ReadonlySet<number> = new Set([
-  MapType.Hash,
-  MapType.Array,
-  MapType.PercpuHash,
-  MapType.PercpuArray,
-  MapType.LruHash,
-  MapType.LruPercpuHash,
-  MapType.LpmTrie,
-  MapType.CgroupStorage,
-  MapType.PercpuCgroupStorage,
-  MapType.SkStorage,
-  MapType.InodeStorage,
-  MapType.TaskStorage,
-  MapType.CgrpStorage,
-]);
-
 /** Chunks of a batch walk carved from one allocation. */
 const SLAB_CHUNKS = 16;
 
 /** Elements per lookup batch when walking a map (grown on ENOSPC). */
 const BATCH_WALK_SIZE = 256;
-
-/**
- * Map types whose lookup batches never yield a key twice in one pass, even
- * under concurrent writers: hash maps batch bucket by bucket (a key lives in
- * one bucket, each bucket is copied once under its lock); array cursors are
- * indices. Other types' batches are get-next-key walks inside the kernel,
- * which restart from the first key when their cursor key is deleted.
- */
-const BATCH_WALK: ReadonlySet<number> = new Set([
-  MapType.Hash,
-  MapType.PercpuHash,
-  MapType.LruHash,
-  MapType.LruPercpuHash,
-  MapType.Array,
-  MapType.PercpuArray,
-]);
-
-/** Types whose keys are u32 indices whatever the BTF says. */
-const ARRAY_KEYED: ReadonlySet<number> = new Set([MapType.Array, MapType.PercpuArray]);
 
 /** A value as lookups return it: bytes, or one `Uint8Array` per possible CPU on per-CPU maps. */
 export type MapValue = Uint8Array | Uint8Array[];
@@ -246,19 +170,33 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
   readonly isPerCpu: boolean;
   /** Bytes of one whole value as the kernel copies it: `valueSize`, or `roundUp(valueSize, 8) × possibleCpus()` on per-CPU maps. */
   readonly valueBufferSize: number;
-  #perCpuScratch: Uint8Array | undefined;
-  #u32Scratch: Uint8Array | undefined;
-  #keyScratch: Uint8Array | undefined;
-  #valueScratch: Uint8Array | undefined;
-  #valueView: DataView | undefined;
-  #valueOpts: LookupOptions | undefined;
-  #keyView: DataView | undefined;
-  /** The last `out` buffer a per-CPU lookup filled, and the per-CPU views into it that were returned. */
+  /** Where each CPU's slot is in a whole value (values.ts); undefined on maps with one value per key. */
+  readonly #layout: PerCpuLayout | undefined;
+  /*
+   * Scratch buffers, made on first use, one owner each. The rule for all of them: a method fills one
+   * and hands it to the syscall it makes next, with no user code (getters, codecs of the caller's)
+   * running in between, so a buffer is never live across a call that could reach this map again.
+   * - #stageValue (valueBufferSize bytes): a per-CPU update's whole value, packed by #value().
+   * - #stageFd (8 bytes): an fd-valued update's 4- or 8-byte fd, written by #fdValue().
+   * - #intKeyBuf/#intKeyView, #intValueBuf/#intValueView/#intLookupOpts: the int helpers' key and
+   *   value (lookupInt, updateInt, deleteInt); the key is encoded after the value's options are read.
+   * - #recordBuf/#recordView: the struct helpers' encoded value. A record's getters run while it is
+   *   encoded and may call back into this map: #recordBusy says so, and a nested encode gets a
+   *   buffer of its own.
+   * - #outViews: the per-CPU views of the last `out` a lookup filled (returned to the caller, who
+   *   owns `out`; remade when another `out` comes).
+   */
+  #stageValue: Uint8Array | undefined;
+  #stageFd: Uint8Array | undefined;
+  #intKeyBuf: Uint8Array | undefined;
+  #intKeyView: DataView | undefined;
+  #intValueBuf: Uint8Array | undefined;
+  #intValueView: DataView | undefined;
+  #intLookupOpts: LookupOptions | undefined;
   #outViews: { out: Uint8Array; views: readonly Uint8Array[] } | undefined;
-  #encScratch: Uint8Array | undefined;
-  #encView: DataView | undefined;
-  /** A record is being encoded into #encScratch (its getters may call back into this map). */
-  #encoding = false;
+  #recordBuf: Uint8Array | undefined;
+  #recordView: DataView | undefined;
+  #recordBusy = false;
   #keyCodec: Codec<unknown> | undefined;
   #valueCodec: Codec<unknown> | undefined;
   /** Keys and whole values fit the call block (the hot path; see sys/bpf.ts). */
@@ -291,9 +229,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     this.id = info.id;
     this.isPerCpu = isPerCpuType(info.type);
     this.valueBufferSize = valueBufferSize(info.type, info.valueSize);
+    this.#layout = this.isPerCpu ? perCpuLayout(info.valueSize) : undefined;
     this.#fdValues = takesFds(info.type);
-    this.#undeletable = info.type === MapType.Array || info.type === MapType.PercpuArray;
-    this.#noElements = info.type === MapType.Ringbuf || info.type === MapType.UserRingbuf || info.type === MapType.Arena;
+    this.#undeletable = hasTrait(info.type, 'arrayLike') && !hasTrait(info.type, 'deletable');
+    this.#noElements = hasTrait(info.type, 'noElements');
     this.#inBlock = this.keySize <= BLOCK_KEY_CAP && this.valueBufferSize <= BLOCK_VALUE_CAP;
     this.#fastKey = this.#inBlock && this.keySize > 0 && !this.#noElements ? this.keySize : -1;
     this.#fastValue = this.#fdValues ? -1 : this.valueBufferSize;
@@ -321,75 +260,15 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    */
   static create<K = unknown, V = unknown>(opts: MapCreateOptions<K, V>): BpfMap<K, V> {
     if (typeof opts !== 'object' || opts === null)
-      throw new TypeError(`BpfMap.create takes an options object, got ${describe(opts)}`);
-    const type = checkU32('type', opts.type);
-    if (type === MapType.Unspec)
-      throw new RangeError('type must be a map type such as MapType.Hash, got 0 (BPF_MAP_TYPE_UNSPEC)');
-    const keySize = sizeFrom('key', opts.keySize, opts.key, '(0 for queue, stack, bloom filter and ring buffer maps)');
-    const valueSize = sizeFrom('value', opts.valueSize, opts.value, '');
-    if (opts.maxEntries === undefined) throw new TypeError('maxEntries is required');
-    const maxEntries = checkU32('maxEntries', opts.maxEntries);
-    let flags = checkU32('flags', opts.flags ?? 0);
-    const name = checkMapName(opts.name);
-    let innerMapFd = 0;
+      throw new TypeError(`BpfMap.create takes an options object, got ${describeValue(opts)}`);
+    let innerMapFd: number | undefined;
     if (opts.innerMap !== undefined) {
-      if (!(opts.innerMap instanceof BpfMap)) throw new TypeError(`innerMap must be a BpfMap, got ${describe(opts.innerMap)}`);
+      if (!(opts.innerMap instanceof BpfMap))
+        throw new TypeError(`innerMap must be a BpfMap, got ${describeValue(opts.innerMap)}`);
       if (opts.innerMap.closed) throw closedError('BPF_MAP_CREATE', 'inner map');
       innerMapFd = opts.innerMap.fd;
-    } else if (opts.innerMapFd !== undefined) {
-      innerMapFd = checkFd('innerMapFd', opts.innerMapFd);
     }
-    let numaNode = 0;
-    if (opts.numaNode !== undefined) {
-      numaNode = checkU32('numaNode', opts.numaNode);
-      flags |= BPF_F_NUMA_NODE;
-    }
-    const mapExtra = toU64('mapExtra', opts.mapExtra ?? 0);
-    const ifindex = checkU32('ifindex', opts.ifindex ?? 0);
-    let btf = opts.btf;
-    if (btf !== undefined && (typeof btf !== 'object' || btf === null))
-      throw new TypeError(`btf must be { fd, keyTypeId?, valueTypeId? }, got ${describe(btf)}`);
-    // Codecs describe the key and value in BTF (field names in dumps; bpf_spin_lock for BPF_F_LOCK).
-    let ownBtf: Btf | undefined;
-    if (btf === undefined && (opts.key !== undefined || opts.value !== undefined) && BTF_TYPES.has(type)) {
-      const t = mapTypeBtf(opts.key, opts.value, keySize, valueSize, { lpmTrie: type === MapType.LpmTrie });
-      ownBtf = Btf.load(t.blob);
-      btf = { fd: ownBtf.fd, keyTypeId: t.keyTypeId, valueTypeId: t.valueTypeId };
-    }
-    // Per-CPU sizes need the possible CPUs (a file read, which can fail with EMFILE): learn them
-    // before the map exists rather than between its creation and its owner.
-    if (isPerCpuType(type)) possibleCpus();
-    let fd: number;
-    try {
-      fd = mapCreate({
-        mapType: type,
-        keySize,
-        valueSize,
-        maxEntries,
-        mapFlags: flags >>> 0,
-        innerMapFd,
-        numaNode,
-        name,
-        mapIfindex: ifindex,
-        btfFd: btf ? checkFd('btf.fd', btf.fd) : 0,
-        btfKeyTypeId: btf ? checkU32('btf.keyTypeId', btf.keyTypeId ?? 0) : 0,
-        btfValueTypeId: btf ? checkU32('btf.valueTypeId', btf.valueTypeId ?? 0) : 0,
-        btfVmlinuxValueTypeId: btf ? checkU32('btf.vmlinuxValueTypeId', btf.vmlinuxValueTypeId ?? 0) : 0,
-        mapExtra,
-      });
-    } finally {
-      ownBtf?.close(); // the map holds its own reference
-    }
-    if (fd < 0)
-      throw createError(-fd, {
-        type,
-        keySize,
-        valueSize,
-        maxEntries,
-        flags,
-        hasInnerMap: innerMapFd !== 0,
-        hasBtf: btf !== undefined,
-      });
+    const fd = createMapFd(opts as MapCreateOptions, innerMapFd);
     const map = BpfMap.#adopt(fd);
     map.#keyCodec = opts.key;
     map.#valueCodec = opts.value;
@@ -472,7 +351,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
   }
 
   #typeName(): string {
-    return MapType[this.type] ?? `type ${this.type}`;
+    return mapTypeName(this.type);
   }
 
   #out(out: Uint8Array | undefined): Uint8Array {
@@ -515,8 +394,8 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     checkValueFd(this.type, fd, name);
     if (this.valueSize !== 4 && this.valueSize !== 8)
       throw new TypeError(`an fd is stored in 4 or 8 bytes, but this ${name} map's value_size is ${this.valueSize}`);
-    this.#u32Scratch ??= new Uint8Array(8);
-    const out = this.#u32Scratch.subarray(0, this.valueSize);
+    this.#stageFd ??= new Uint8Array(8);
+    const out = this.#stageFd.subarray(0, this.valueSize);
     out.fill(0);
     new DataView(out.buffer, out.byteOffset, 4).setUint32(0, fd, true);
     return out;
@@ -540,37 +419,27 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
 
   /** Splits a whole per-CPU value into one view per possible CPU (each `valueSize` bytes). */
   #result(buf: Uint8Array): MapValue {
-    if (!this.isPerCpu) return buf;
-    const stride = roundUp8(this.valueSize);
-    const n = this.valueBufferSize / stride;
-    const out = new Array<Uint8Array>(n);
-    for (let i = 0; i < n; i++) out[i] = buf.subarray(i * stride, i * stride + this.valueSize);
-    return out;
+    const l = this.#layout;
+    return l === undefined ? buf : perCpuSlots(buf, l);
   }
 
   /** The bytes to hand the kernel for an update. */
   #value(value: unknown): Uint8Array {
     if (this.#fdValues) return this.#fdValue(value);
-    if (!this.isPerCpu) return checkBytes('value', value, this.valueSize, "the map's value_size");
-    const ncpu = possibleCpus();
-    const stride = roundUp8(this.valueSize);
+    const l = this.#layout;
+    if (l === undefined) return checkBytes('value', value, this.valueSize, "the map's value_size");
+    const ncpu = l.cpus;
     if (Array.isArray(value)) {
       // Every element read once (getters, proxy traps) and checked before the scratch is touched.
       const list = arrayElements('value', value);
       if (list.length !== ncpu)
         throw new RangeError(`a per-CPU value needs one buffer per possible CPU: expected ${ncpu}, got ${list.length}`);
       for (let i = 0; i < ncpu; i++) checkBytes(`value[${i}]`, list[i], this.valueSize, "the map's value_size");
-      const buf = this.#perCpu();
-      for (let i = 0; i < ncpu; i++) buf.set(list[i] as Uint8Array, i * stride);
-      return buf;
+      return packPerCpu(this.#perCpu(), l, list as Uint8Array[]);
     }
     const n = bytesLength(value);
     if (n === this.valueBufferSize) return value as Uint8Array;
-    if (n === this.valueSize) {
-      const buf = this.#perCpu();
-      for (let i = 0; i < ncpu; i++) buf.set(value as Uint8Array, i * stride);
-      return buf;
-    }
+    if (n === this.valueSize) return fillPerCpu(this.#perCpu(), l, value as Uint8Array);
     if (n >= 0)
       checkBytes(
         'value',
@@ -579,14 +448,14 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
         `a per-CPU value is ${this.valueSize} bytes (copied to every CPU), or roundUp(value_size, 8) × possibleCpus() laid out as the kernel does`,
       );
     throw new TypeError(
-      `a per-CPU value must be ${this.valueSize} bytes (copied to every CPU), an array of ${ncpu} such buffers, or ${this.valueBufferSize} bytes laid out as the kernel does; got ${describe(value)}`,
+      `a per-CPU value must be ${this.valueSize} bytes (copied to every CPU), an array of ${ncpu} such buffers, or ${this.valueBufferSize} bytes laid out as the kernel does; got ${describeValue(value)}`,
     );
   }
 
   /** The per-CPU staging buffer, zeroed (padding between CPUs' slots is sent as zeros). */
   #perCpu(): Uint8Array {
-    this.#perCpuScratch ??= new Uint8Array(this.valueBufferSize);
-    return this.#perCpuScratch.fill(0);
+    this.#stageValue ??= new Uint8Array(this.valueBufferSize);
+    return this.#stageValue.fill(0);
   }
 
   /**
@@ -651,11 +520,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
       if (!this.isPerCpu) return fromBlock(new Uint8Array(n), BLOCK_VALUE, n);
       // One small array per CPU, each its own copy: views into one fresh buffer would make V8 move
       // that buffer off its heap, which costs more than the copies.
-      const size = this.valueSize;
-      const stride = roundUp8(size);
-      const cpus = n / stride;
-      const values = new Array<Uint8Array>(cpus);
-      for (let i = 0; i < cpus; i++) values[i] = fromBlock(new Uint8Array(size), BLOCK_VALUE + i * stride, size);
+      const l = this.#layout as PerCpuLayout;
+      const size = l.size;
+      const values = new Array<Uint8Array>(l.cpus);
+      for (let i = 0; i < l.cpus; i++) values[i] = fromBlock(new Uint8Array(size), BLOCK_VALUE + i * l.stride, size);
       return values;
     }
     fromBlock(out, BLOCK_VALUE, n);
@@ -843,7 +711,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    */
   keys(): IterableIterator<Uint8Array> {
     this.#live('BPF_MAP_GET_NEXT_KEY');
-    if (!BATCH_WALK.has(this.type)) return walkKeys(this);
+    if (!hasTrait(this.type, 'batchWalk')) return walkKeys(this);
     return this.#batchKeys();
   }
 
@@ -861,7 +729,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    */
   *entries(): IterableIterator<[Uint8Array, MapValue]> {
     this.#live('BPF_MAP_LOOKUP_ELEM');
-    if (!BATCH_WALK.has(this.type)) {
+    if (!hasTrait(this.type, 'batchWalk')) {
       for (const key of walkKeys(this)) {
         const value = this.lookup(key);
         if (value !== undefined) yield [key, value];
@@ -885,7 +753,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    */
   *chunks(opts?: BatchWalkOptions): IterableIterator<BatchChunk> {
     this.#live('BPF_MAP_LOOKUP_ELEM');
-    if (BATCH_WALK.has(this.type)) yield* this.#walkBatch(false, opts);
+    if (hasTrait(this.type, 'batchWalk')) yield* this.#walkBatch(false, opts);
     else
       yield* this.#elementChunks(
         false,
@@ -904,18 +772,18 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
   #intKey(key: unknown, command: string): Uint8Array {
     if (this.keySize < 1 || this.keySize > 8)
       throw new TypeError(`${command}: integer keys need a key_size of 1 to 8 bytes; this map's is ${this.keySize}`);
-    if (this.#keyScratch === undefined) {
-      this.#keyScratch = new Uint8Array(this.keySize);
-      this.#keyView = viewOf(this.#keyScratch);
+    if (this.#intKeyBuf === undefined) {
+      this.#intKeyBuf = new Uint8Array(this.keySize);
+      this.#intKeyView = viewOf(this.#intKeyBuf);
     }
     // Fast path: a u32-sized number into a key of 4 or more bytes (no BigInt).
     if (typeof key === 'number' && this.keySize >= 4 && key >= 0 && key <= 0xffff_ffff && Number.isInteger(key)) {
-      this.#keyScratch.fill(0);
-      (this.#keyView as DataView).setUint32(0, key, true);
-      return this.#keyScratch;
+      this.#intKeyBuf.fill(0);
+      (this.#intKeyView as DataView).setUint32(0, key, true);
+      return this.#intKeyBuf;
     }
-    writeUintLE(this.#keyScratch, 0, this.keySize, toIntBig(key, this.keySize * 8, false, 'key'));
-    return this.#keyScratch;
+    writeUintLE(this.#intKeyBuf, 0, this.keySize, toIntBig(key, this.keySize * 8, false, 'key'));
+    return this.#intKeyBuf;
   }
 
   #intWidth(command: string): void {
@@ -933,19 +801,18 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     this.#live('BPF_MAP_LOOKUP_ELEM');
     this.#intWidth('lookupInt');
     const k = this.#intKey(key, 'lookupInt');
-    if (this.#valueScratch === undefined) {
-      this.#valueScratch = new Uint8Array(this.valueBufferSize);
-      this.#valueView = viewOf(this.#valueScratch);
-      this.#valueOpts = { out: this.#valueScratch };
+    if (this.#intValueBuf === undefined) {
+      this.#intValueBuf = new Uint8Array(this.valueBufferSize);
+      this.#intValueView = viewOf(this.#intValueBuf);
+      this.#intLookupOpts = { out: this.#intValueBuf };
     }
-    const o = flags === undefined ? this.#valueOpts : { flags, out: this.#valueScratch };
+    const o = flags === undefined ? this.#intLookupOpts : { flags, out: this.#intValueBuf };
     if (this.lookup(k, o) === undefined) return undefined;
-    const view = this.#valueView as DataView;
-    if (!this.isPerCpu) return this.#readInt(view, 0);
-    const n = possibleCpus();
-    const stride = roundUp8(this.valueSize);
-    const out = new Array<bigint>(n);
-    for (let i = 0; i < n; i++) out[i] = this.#readInt(view, i * stride);
+    const view = this.#intValueView as DataView;
+    const l = this.#layout;
+    if (l === undefined) return this.#readInt(view, 0);
+    const out = new Array<bigint>(l.cpus);
+    for (let i = 0; i < l.cpus; i++) out[i] = this.#readInt(view, i * l.stride);
     return out;
   }
 
@@ -961,7 +828,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
       case 1:
         return BigInt(view.getUint8(offset));
       default:
-        return readUintLE(this.#valueScratch as Uint8Array, offset, this.valueSize);
+        return readUintLE(this.#intValueBuf as Uint8Array, offset, this.valueSize);
     }
   }
 
@@ -1009,7 +876,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
 
   #fits(type: Codec<unknown>, side: 'key' | 'value', command: string): void {
     if (typeof type !== 'object' || type === null || typeof (type as Codec<unknown>).write !== 'function')
-      throw new TypeError(`${command}: type must be a codec (defineStruct, u32, …), got ${show(type)}`);
+      throw new TypeError(`${command}: type must be a codec (defineStruct, u32, …), got ${describeValue(type)}`);
     const size = side === 'key' ? this.keySize : this.valueSize;
     if (type.size !== size)
       throw new RangeError(`${command}: ${type.name} is ${type.size} bytes but the map's ${side}_size is ${size}`);
@@ -1025,16 +892,16 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    */
   #encodeValue<R>(record: R | readonly R[], type: Codec<R>): Uint8Array {
     // A record's getters may call back into this map: a nested encode gets its own buffer.
-    if (this.#encoding) return encodeValueInto(new Uint8Array(this.valueBufferSize), this, record, type);
-    if (this.#encScratch === undefined) {
-      this.#encScratch = new Uint8Array(this.valueBufferSize);
-      this.#encView = viewOf(this.#encScratch);
+    if (this.#recordBusy) return encodeValueInto(new Uint8Array(this.valueBufferSize), this, record, type);
+    if (this.#recordBuf === undefined) {
+      this.#recordBuf = new Uint8Array(this.valueBufferSize);
+      this.#recordView = viewOf(this.#recordBuf);
     }
-    this.#encoding = true;
+    this.#recordBusy = true;
     try {
-      return encodeValueInto(this.#encScratch, this, record, type, this.#encView);
+      return encodeValueInto(this.#recordBuf, this, record, type, this.#recordView);
     } finally {
-      this.#encoding = false;
+      this.#recordBusy = false;
     }
   }
 
@@ -1147,7 +1014,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     let key: Codec<unknown>;
     if (info.btfKeyTypeId !== 0) key = spec.codec(info.btfKeyTypeId, 'key');
     else if (this.keySize === 0) key = NO_KEY;
-    else if (this.keySize === 4 && ARRAY_KEYED.has(this.type))
+    else if (this.keySize === 4 && this.#undeletable)
       key = SCALARS.u32; // an index (global-data maps have no key BTF)
     else throw new TypeError(`map ${this.id} has BTF for its value but not its key: use typed(keyType, valueType)`);
     return new TypedMap(this, key, value);
@@ -1281,7 +1148,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
       return { bytes: input as Uint8Array, count: n / width };
     }
     if (!Array.isArray(input))
-      throw new TypeError(`${what} must be a flat Uint8Array or a non-empty array of buffers, got ${describe(input)}`);
+      throw new TypeError(`${what} must be a flat Uint8Array or a non-empty array of buffers, got ${describeValue(input)}`);
     // Each element read once; a hole is a TypeError naming its index, never an all-zero element.
     const list = arrayElements(what, input);
     if (list.length === 0)
@@ -1422,11 +1289,11 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     const r = mmapFd(fd, mapLen, 0, writable);
     if (typeof r === 'number') {
       const hint =
-        -r === 1 && writable
+        errnoName(-r) === 'EPERM' && writable
           ? 'a writable mapping of a frozen or read-only map is refused: pass { writable: false }'
-          : -r === 13
+          : errnoName(-r) === 'EACCES'
             ? 'the map was opened without the access this mapping needs (read-only or write-only fd)'
-            : -r === 22 && arena
+            : errnoName(-r) === 'EINVAL' && arena
               ? 'an arena is mapped once: its first mapping fixes its address in this process'
               : undefined;
       throw new BpfError('mmap', -r, { hint });
@@ -1441,7 +1308,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    */
   static unmap(mapping: Uint8Array | ReadOnlyMapping): void {
     const view = mapping instanceof Uint8Array ? mapping : mappingBytes(mapping);
-    if (view === undefined) throw new TypeError(`unmap takes a view from mmap(), got ${describe(mapping)}`);
+    if (view === undefined) throw new TypeError(`unmap takes a view from mmap(), got ${describeValue(mapping)}`);
     if (view.buffer.byteLength === 0) return; // already released
     if (!unmapBuffer(view.buffer as ArrayBuffer)) throw new TypeError('unmap takes a view from mmap(); this one is not');
   }
@@ -1452,6 +1319,14 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    */
   info(): MapInfo {
     return readMapInfo(this.#live('BPF_OBJ_GET_INFO_BY_FD'));
+  }
+
+  /**
+   * Reads what /proc/self/fdinfo says about the map now: the memory it is charged for and whether it
+   * is frozen (which `info()` does not report). @throws {BpfError} EBADF once the map is closed.
+   */
+  fdInfo(): MapFdInfo {
+    return readMapFdInfo(this.#live('fdinfo'));
   }
 
   /** Closes the fd. Idempotent; the map itself lives on while pins, programs or other fds hold it. */
@@ -1467,28 +1342,4 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-function sizeFrom(side: 'key' | 'value', size: unknown, codec: Codec<unknown> | undefined, note: string): number {
-  if (codec !== undefined) {
-    if (typeof codec !== 'object' || codec === null || typeof codec.size !== 'number')
-      throw new TypeError(`${side} must be a codec (defineStruct, u32, …), got ${show(codec)}`);
-    if (size !== undefined && size !== codec.size)
-      throw new RangeError(`${side}Size ${String(size)} disagrees with the ${side} codec ${codec.name} (${codec.size} bytes)`);
-    return codec.size;
-  }
-  if (size === undefined) throw new TypeError(`${side}Size is required${note ? ` ${note}` : ''}, or give a ${side} codec`);
-  return checkU32(`${side}Size`, size);
-}
-
-function toU64(what: string, v: unknown): bigint {
-  if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${what} must be an unsigned 64-bit integer, got ${v}`);
-    return BigInt(v);
-  }
-  if (typeof v === 'bigint') {
-    if (v < 0n || v > 0xffff_ffff_ffff_ffffn) throw new RangeError(`${what} must be an unsigned 64-bit integer, got ${v}`);
-    return v;
-  }
-  throw new TypeError(`${what} must be a number or bigint, got ${describe(v)}`);
 }

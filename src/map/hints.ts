@@ -3,10 +3,11 @@
  * Hints use what we know of the map; a few read /proc/self/fdinfo, on the
  * error path only.
  */
-import { BpfError, BpfUnsupportedError, errnoName } from './errors.js';
-import { ARRAY_TYPES, type MapShape, mapTypeName } from './shape.js';
-import { fdInfoField } from './sys/fd.js';
-import { BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, MapType } from './sys/uapi.js';
+import { BpfError, BpfUnsupportedError, errnoName } from '../errors.js';
+import type { MapShape } from './shape.js';
+import { hasTrait, mapTypeName, mapTypeTraits } from './traits.js';
+import { fdInfoField } from '../sys/fd.js';
+import { BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, MapType } from '../sys/uapi.js';
 
 const PRIVILEGE =
   'needs root or CAP_BPF (CAP_SYS_ADMIN on kernels before 5.8); check `sysctl kernel.unprivileged_bpf_disabled` and any container or lockdown policy';
@@ -48,13 +49,13 @@ const TABLE: Record<string, Partial<Record<string, Hint>>> = {
   BPF_MAP_UPDATE_ELEM: {
     EPERM: writeDenied,
     E2BIG: (m) =>
-      m && ARRAY_TYPES.has(m.type)
+      m && hasTrait(m.type, 'arrayLike')
         ? `index out of range: max_entries=${m.maxEntries}`
         : m
           ? `map full: max_entries=${m.maxEntries}`
           : 'map full',
     EEXIST: (m) =>
-      m && ARRAY_TYPES.has(m.type)
+      m && hasTrait(m.type, 'arrayLike')
         ? 'BPF_NOEXIST on an array: every index always exists'
         : 'the key exists and BPF_NOEXIST was given',
     ENOENT: () => 'the key does not exist and BPF_EXIST was given',
@@ -87,7 +88,7 @@ const TABLE: Record<string, Partial<Record<string, Hint>>> = {
   BPF_MAP_DELETE_ELEM: {
     EPERM: writeDenied,
     EINVAL: (m) =>
-      m && ARRAY_TYPES.has(m.type) && m.type !== MapType.ProgArray && m.type !== MapType.ArrayOfMaps
+      m && hasTrait(m.type, 'arrayLike') && !hasTrait(m.type, 'deletable')
         ? 'array elements cannot be deleted; write zeros instead'
         : unsupported(m, 0),
     E2BIG: (m) => (m ? `index out of range: max_entries=${m.maxEntries}` : undefined),
@@ -128,43 +129,6 @@ export function mapError(command: string, errno: number, m?: MapShape, flags = 0
   const hint = (TABLE[command]?.[code] ?? GENERIC[code])?.(m, flags);
   return new BpfError(command, errno, { hint, count });
 }
-
-/** First Linux release of each map type, for BPF_MAP_CREATE errors. */
-export const MAP_TYPE_SINCE: Readonly<Partial<Record<MapType, string>>> = {
-  [MapType.Hash]: '3.19',
-  [MapType.Array]: '3.19',
-  [MapType.ProgArray]: '4.2',
-  [MapType.PerfEventArray]: '4.3',
-  [MapType.PercpuHash]: '4.6',
-  [MapType.PercpuArray]: '4.6',
-  [MapType.StackTrace]: '4.6',
-  [MapType.CgroupArray]: '4.8',
-  [MapType.LruHash]: '4.10',
-  [MapType.LruPercpuHash]: '4.10',
-  [MapType.LpmTrie]: '4.11',
-  [MapType.ArrayOfMaps]: '4.12',
-  [MapType.HashOfMaps]: '4.12',
-  [MapType.Devmap]: '4.14',
-  [MapType.Sockmap]: '4.14',
-  [MapType.Cpumap]: '4.15',
-  [MapType.Xskmap]: '4.18',
-  [MapType.Sockhash]: '4.18',
-  [MapType.CgroupStorage]: '4.19',
-  [MapType.ReuseportSockarray]: '4.19',
-  [MapType.PercpuCgroupStorage]: '4.20',
-  [MapType.Queue]: '4.20',
-  [MapType.Stack]: '4.20',
-  [MapType.SkStorage]: '5.2',
-  [MapType.DevmapHash]: '5.4',
-  [MapType.StructOps]: '5.6',
-  [MapType.Ringbuf]: '5.8',
-  [MapType.InodeStorage]: '5.10',
-  [MapType.TaskStorage]: '5.11',
-  [MapType.BloomFilter]: '5.16',
-  [MapType.UserRingbuf]: '6.1',
-  [MapType.CgrpStorage]: '6.2',
-  [MapType.Arena]: '6.9',
-};
 
 export interface CreateShape {
   type: MapType;
@@ -239,7 +203,7 @@ export function createError(errno: number, c: CreateShape): BpfError {
     if (c.flags & BPF_F_MMAPABLE && t !== MapType.Array && t !== MapType.Arena)
       suspects.push('BPF_F_MMAPABLE is only for array and arena maps');
     if (!suspects.length) suspects.push('check map_type, the sizes and map_flags against what this map type accepts');
-    const since = MAP_TYPE_SINCE[t];
+    const since = mapTypeTraits(t)?.since;
     if (since === undefined)
       return new BpfUnsupportedError('BPF_MAP_CREATE', errno, name, 'a newer release', { hint: suspects.join('; ') });
     return new BpfError('BPF_MAP_CREATE', errno, { hint: `${name}: ${suspects.join('; ')}` });

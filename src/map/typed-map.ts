@@ -8,9 +8,8 @@
  * A view is therefore not reentrant across threads — but JavaScript is not
  * either; the scratch is never exposed.
  */
-import { type Codec, rootPath, viewOf } from './codec/codec.js';
-import { possibleCpus, roundUp8 } from './cpu.js';
-import { encodeValueInto, ownOpts } from './encode.js';
+import { type Codec, rootPath, viewOf } from '../codec/codec.js';
+import { type PerCpuLayout, encodeValueInto, ownOpts, perCpuLayout, readPerCpu } from './values.js';
 import type { BpfMap, LookupOptions, UpdateOptions } from './map.js';
 
 /**
@@ -28,7 +27,8 @@ export class TypedMap<K, V> {
   readonly #value: Uint8Array;
   readonly #valueView: DataView;
   readonly #lookupOpts: LookupOptions;
-  readonly #stride: number;
+  /** The per-CPU layout of values, or undefined on maps with one value per key. */
+  readonly #perCpu: PerCpuLayout | undefined;
   /** The key's root in error paths (`flow`, `u32`), computed once. */
   readonly #keyPath: string;
   /** Keys with padding (structs, arrays of odd sizes…) are zeroed before each encode; scalars fill every byte. */
@@ -55,7 +55,7 @@ export class TypedMap<K, V> {
     this.#value = new Uint8Array(map.valueBufferSize);
     this.#valueView = viewOf(this.#value);
     this.#lookupOpts = { out: this.#value };
-    this.#stride = map.isPerCpu ? roundUp8(map.valueSize) : map.valueSize;
+    this.#perCpu = map.isPerCpu ? perCpuLayout(map.valueSize) : undefined;
     this.#keyPath = rootPath(keyType);
     this.#keyZero = keyType.kind !== 'scalar';
   }
@@ -82,11 +82,8 @@ export class TypedMap<K, V> {
 
   /** Decodes a whole value (per-CPU: one record per CPU) at `offset` of `view`. */
   #decode(view: DataView, offset: number): V | V[] {
-    if (!this.map.isPerCpu) return this.valueType.read(view, offset);
-    const n = possibleCpus();
-    const out = new Array<V>(n);
-    for (let i = 0; i < n; i++) out[i] = this.valueType.read(view, offset + i * this.#stride);
-    return out;
+    const l = this.#perCpu;
+    return l === undefined ? this.valueType.read(view, offset) : readPerCpu(view, offset, l, this.valueType);
   }
 
   /** The value under `key` (per-CPU maps: one per possible CPU), or `undefined` when absent. */

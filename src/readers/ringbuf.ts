@@ -11,10 +11,10 @@
  * map fd (sys/waiter.ts). Records come out in the order the kernel committed
  * them.
  */
-import type { Codec } from './codec/codec.js';
-import { BpfError, closedError, errnoNumber } from './errors.js';
-import type { BpfMap } from './map.js';
-import { MapType } from './sys/uapi.js';
+import type { Codec } from '../codec/codec.js';
+import { BpfError, closedError, errnoNumber } from '../errors.js';
+import type { BpfMap } from '../map/map.js';
+import { MapType } from '../sys/uapi.js';
 import {
   RING_BUSY,
   RING_DISCARD,
@@ -23,8 +23,8 @@ import {
   mapRingPages,
   ringRecordSize,
   unmapRingPages,
-} from './sys/ring-pages.js';
-import { FdWaiter, readUntilClosed } from './sys/waiter.js';
+} from './ring-pages.js';
+import { FdWaiter, readUntilClosed } from './waiter.js';
 
 /**
  * Reads the records BPF programs submit to a ring buffer map (`bpf_ringbuf_output`/`_submit`),

@@ -1,7 +1,8 @@
 /** What an element operation needs to know about a map: its fd, type and sizes. */
-import { possibleCpus, roundUp8 } from './cpu.js';
-import type { MapInfo } from './map-info.js';
-import { MAP_TYPE_NAMES, MapType } from './sys/uapi.js';
+import type { MapInfo } from './info.js';
+import type { MapType } from '../sys/uapi.js';
+import { hasTrait } from './traits.js';
+import { perCpuLayout } from './values.js';
 
 export interface MapShape {
   readonly fd: number;
@@ -15,21 +16,16 @@ export interface MapShape {
   readonly valueBufferSize: number;
 }
 
-const PER_CPU: ReadonlySet<MapType> = new Set([
-  MapType.PercpuHash,
-  MapType.PercpuArray,
-  MapType.LruPercpuHash,
-  MapType.PercpuCgroupStorage,
-]);
-
 /** Map types whose values are one slot per possible CPU. */
 export function isPerCpuType(type: MapType): boolean {
-  return PER_CPU.has(type);
+  return hasTrait(type, 'perCpu');
 }
 
 /** Bytes of a whole value as the syscalls read and write it. */
 export function valueBufferSize(type: MapType, valueSize: number): number {
-  return isPerCpuType(type) ? roundUp8(valueSize) * possibleCpus() : valueSize;
+  if (!isPerCpuType(type)) return valueSize;
+  const l = perCpuLayout(valueSize);
+  return l.cpus * l.stride;
 }
 
 export function shapeOf(fd: number, info: MapInfo): MapShape {
@@ -44,18 +40,3 @@ export function shapeOf(fd: number, info: MapInfo): MapShape {
     valueBufferSize: valueBufferSize(info.type, info.valueSize),
   };
 }
-
-/** `BPF_MAP_TYPE_HASH` for 1; `map type 99` for values the library does not know. */
-export function mapTypeName(type: number): string {
-  return MAP_TYPE_NAMES[type] ?? `map type ${type}`;
-}
-
-/** Array-like types: every index below max_entries exists; elements cannot be deleted. */
-export const ARRAY_TYPES: ReadonlySet<MapType> = new Set([
-  MapType.Array,
-  MapType.PercpuArray,
-  MapType.PerfEventArray,
-  MapType.CgroupArray,
-  MapType.ArrayOfMaps,
-  MapType.ProgArray,
-]);

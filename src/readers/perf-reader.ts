@@ -10,14 +10,14 @@
  * were dropped because the ring was full. Records may wrap around the end of
  * the ring; they are copied out whole. Order holds per CPU, not across CPUs.
  */
-import { possibleCpuList } from './cpu.js';
-import type { Codec } from './codec/codec.js';
-import { BpfError, closedError, errnoNumber } from './errors.js';
-import type { BpfMap } from './map.js';
-import { PAGE_SIZE, closeFd, mmapFd, perfEventOpenBpfOutput, unmapBuffer } from './sys/bpf.js';
-import * as L from './sys/layout.js';
-import { MapType } from './sys/uapi.js';
-import { FdWaiter, readUntilClosed } from './sys/waiter.js';
+import { possibleCpuList } from '../sys/cpu.js';
+import type { Codec } from '../codec/codec.js';
+import { BpfError, closedError, errnoName, errnoNumber } from '../errors.js';
+import type { BpfMap } from '../map/map.js';
+import { PAGE_SIZE, closeFd, mmapFd, perfEventOpenBpfOutput, unmapBuffer } from '../sys/bpf.js';
+import * as L from '../sys/layout.js';
+import { MapType } from '../sys/uapi.js';
+import { FdWaiter, readUntilClosed } from './waiter.js';
 
 const PERF_RECORD_LOST = 2;
 const PERF_RECORD_SAMPLE = 9;
@@ -88,9 +88,10 @@ export class PerfEventReader implements AsyncIterable<PerfRecord> {
       for (const cpu of cpus) {
         const fd = perfEventOpenBpfOutput(cpu, wakeup);
         if (fd < 0) {
-          if (-fd === 19) continue; // ENODEV: a possible CPU that is not online
+          if (errnoName(-fd) === 'ENODEV') continue; // a possible CPU that is not online
           throw new BpfError('perf_event_open', -fd, {
-            hint: -fd === 1 || -fd === 13 ? 'needs CAP_PERFMON (or CAP_SYS_ADMIN)' : `CPU ${cpu}`,
+            hint:
+              errnoName(-fd) === 'EPERM' || errnoName(-fd) === 'EACCES' ? 'needs CAP_PERFMON (or CAP_SYS_ADMIN)' : `CPU ${cpu}`,
           });
         }
         this.#fds.push(fd);
@@ -156,7 +157,9 @@ export class PerfEventReader implements AsyncIterable<PerfRecord> {
         const type = hdr.getUint32(0, true);
         const size = hdr.getUint16(6, true);
         if (size < 8)
-          throw new BpfError('read', 5, { hint: `a perf record of ${size} bytes on CPU ${r.cpu}: the ring is corrupt` });
+          throw new BpfError('read', errnoNumber('EIO'), {
+            hint: `a perf record of ${size} bytes on CPU ${r.cpu}: the ring is corrupt`,
+          });
         const body = this.#copy(r, tail + 8n, size - 8);
         tail += BigInt(size);
         Atomics.store(r.tail, 0, tail);

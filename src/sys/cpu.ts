@@ -1,6 +1,6 @@
 /** CPU counting for per-CPU map values. */
 import { readFileSync } from 'node:fs';
-import { BpfError, errnoNumber } from './errors.js';
+import { BpfError, errnoNumber } from '../errors.js';
 
 /**
  * Parses a kernel CPU list such as `0-3,8-11` into the CPU numbers it names.

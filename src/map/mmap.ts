@@ -8,7 +8,7 @@
  * the pages private and offers reads and copies only; it is frozen, so there
  * is nothing to write to.
  */
-import { describe } from './validate.js';
+import { describeValue } from '../validate.js';
 
 const TOKEN: unique symbol = Symbol('ReadOnlyMapping');
 
@@ -59,7 +59,7 @@ export class ReadOnlyMapping {
    * @returns the number of bytes copied. @throws {RangeError} when they do not fit `target`.
    */
   copyTo(target: Uint8Array, targetOffset = 0, start = 0, end = this.#bytes.length): number {
-    if (!(target instanceof Uint8Array)) throw new TypeError(`copyTo takes a Uint8Array target, got ${describe(target)}`);
+    if (!(target instanceof Uint8Array)) throw new TypeError(`copyTo takes a Uint8Array target, got ${describeValue(target)}`);
     const part = this.#bytes.subarray(start, end);
     target.set(part, targetOffset);
     return part.length;

@@ -9,10 +9,10 @@
  * it becomes visible to the kernel when the BUSY bit is cleared, after its
  * bytes are in place. Records are 8-byte aligned, after an 8-byte header.
  */
-import { BpfError, closedError, errnoNumber } from './errors.js';
-import type { BpfMap } from './map.js';
-import { MapType } from './sys/uapi.js';
-import { RING_BUSY, RING_HEADER, type RingPages, mapRingPages, ringRecordSize, unmapRingPages } from './sys/ring-pages.js';
+import { BpfError, closedError, errnoNumber } from '../errors.js';
+import type { BpfMap } from '../map/map.js';
+import { MapType } from '../sys/uapi.js';
+import { RING_BUSY, RING_HEADER, type RingPages, mapRingPages, ringRecordSize, unmapRingPages } from './ring-pages.js';
 
 /**
  * Writes records into a user ring buffer map for a program's bpf_user_ringbuf_drain.
