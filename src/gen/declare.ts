@@ -89,8 +89,6 @@ export class Declarer {
   readonly #names = new Map<string, string>();
   readonly #users = new Map<number, string[]>();
   readonly #decls: Decl[] = [];
-  /** Why a declaration is what it is, for its comment (clang-14 enum truncation, skipped members…). */
-  readonly #notes = new Map<number, string[]>();
 
   constructor(types: readonly BtfType[]) {
     this.#types = types;
@@ -285,7 +283,7 @@ export class Declarer {
 
   #doc(id: number, lines: string[]): string {
     const users = this.#users.get(id) ?? [];
-    const all = [...lines, ...(this.#notes.get(id) ?? [])];
+    const all = [...lines];
     if (users.length) all.push(`Used by ${users.join(', ')}.`);
     return `/**\n${all.map((l) => ` * ${safe(l)}`).join('\n')}\n */\n`;
   }
