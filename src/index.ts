@@ -1,8 +1,11 @@
 /// <reference lib="esnext.disposable" preserve="true" />
 /**
  * bpfmap: userspace access to Linux BPF maps through the bpf(2) syscall.
- * This file is the package's only entry. Its sections: constants, errors, libbpf-shaped
- * functions, `BpfMap`, codecs, utilities. `npm run docs` builds the API reference from them.
+ * This file is the package's main entry (`bpfmap/testing` is the second). Its sections follow
+ * API.md: constants, errors, libbpf-shaped functions, `BpfMap`, codecs, utilities, ….
+ * `npm run docs` builds the API reference from them.
+ *
+ * @module bpfmap
  */
 
 // §1 Constants (values from <linux/bpf.h>)
@@ -104,12 +107,16 @@ export { linkInfo, listLinks, listPrograms, programInfo } from './prog/info.js';
 export type { KernelLinkInfo, ObjectRef, ProgramInfo } from './prog/info.js';
 export { BtfCodecError, BtfSpec, readBtf } from './btf/codecs.js';
 export { BtfParseError, parseBtf, readBtfBlob } from './btf/parse.js';
-export type { BtfEnumValue, BtfMember, BtfType, BtfVarSecinfo } from './btf/parse.js';
+export type { BtfBase, BtfEnumValue, BtfMember, BtfParam, BtfType, BtfVarSecinfo } from './btf/parse.js';
 export { RingBufReader } from './readers/ringbuf.js';
 export { openPidfd } from './map/storage.js';
 export { PerfEventReader } from './readers/perf-reader.js';
 export type { DecodedPerfRecord, PerfReaderOptions, PerfRecord } from './readers/perf-reader.js';
 export { UserRingBufWriter } from './readers/user-ringbuf.js';
+
+// §12 Tests without privileges: what BpfMap and bpfmap/testing's FakeMap both implement
+export type { BpfMapLike } from './map/interface.js';
+export type { PerfEventReaderLike, RingBufReaderLike } from './readers/interface.js';
 
 // §8 Objects: clang-compiled BPF ELF files
 export { ObjectError } from './elf/error.js';

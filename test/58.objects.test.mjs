@@ -307,3 +307,22 @@ test('BTF the kernel refuses: the object loads without it, and a note says so', 
   assert.equal(obj.programs.run.testRun({ data: new Uint8Array(64) }).retval, 2);
   assert.deepEqual(obj.attach(), []); // xdp programs need an interface: nothing attaches by itself
 });
+
+test('externs: a strong kconfig, __ksym or kfunc extern the kernel lacks is an error naming it; a weak kfunc is 0', (t) => {
+  for (const [flag, re] of [
+    ['MISSING_KCONFIG', /extern CONFIG_BPFMAP_NO_SUCH_OPTION: the running kernel's configuration does not set it/],
+    ['MISSING_KSYM', /extern bpfmap_no_such_symbol \(__ksym variable\) is not in the kernel's BTF/],
+    ['MISSING_KFUNC', /extern bpfmap_no_such_kfunc \(__ksym function\) is not in the kernel's BTF/],
+  ]) {
+    const obj = buildObject('externs', [`-D${flag}`]);
+    assert.throws(
+      () => loadObject(obj),
+      (e) => e instanceof ObjectError && re.test(e.message),
+      flag,
+    );
+  }
+  const obj = loadObject(buildObject('externs', ['-DWEAK_KFUNC']));
+  t.after(() => obj.close());
+  obj.programs.use.testRun({});
+  assert.equal(obj.variables.result.get(), 7n);
+});

@@ -17,7 +17,7 @@ import { compile, libbpf, readObject, tempDir } from './fixtures/core/harness.mj
 const hex = (b) => Buffer.from(b).toString('hex');
 
 /** The fake kernel: target-btf.c's .BTF as a raw BTF file (libbpf's btf_custom_path) and as a TargetBtf. */
-function fakeKernel(t, dir, file = 'target-btf.c', source = undefined) {
+function fakeKernel(dir, file = 'target-btf.c', source = undefined) {
   const o = readObject(compile(dir, file, { vmlinux: false, source }));
   const path = join(dir, `${file}.btf`);
   writeFileSync(path, o.btf);
@@ -96,10 +96,41 @@ test('parseBtfExt reads func_info, line_info and CO-RE records of a clang object
   );
 });
 
+test('func_info: subprogram records have their byte offsets in .text, as the symbol table says', (t) => {
+  const dir = tempDir(t, 'subprog');
+  const src = `#include <linux/types.h>
+#include <bpf/bpf_helpers.h>
+char LICENSE[] SEC("license") = "GPL";
+__u64 out;
+static __attribute__((noinline)) int first(int x) { out += x; return x * 3; }
+static __attribute__((noinline)) int second(int x) { out -= x; return first(x) + 1; }
+SEC("raw_tp/sys_enter") int main_prog(void *ctx) { out = 1; return first(7) + second(8); }`;
+  const obj = compile(dir, 'subprog.bpf.c', { source: src, vmlinux: false });
+  const o = readObject(obj);
+  const types = parseBtf(o.btf);
+  const fi = parseBtfExt(o.ext, o.btf).funcInfo;
+  const syms = execFileSync('llvm-objdump', ['--syms', obj], { encoding: 'utf8' });
+  const symOff = (section, name) =>
+    Number.parseInt(new RegExp(`^([0-9a-f]+) .* ${section}\\s+[0-9a-f]+ ${name}$`, 'm').exec(syms)[1], 16);
+  const got = fi.get('.text').map((f) => [types[f.typeId - 1].name, f.insnOff]);
+  assert.deepEqual(
+    got.sort((a, b) => a[1] - b[1]),
+    [
+      ['first', symOff('.text', 'first')],
+      ['second', symOff('.text', 'second')],
+    ].sort((a, b) => a[1] - b[1]),
+  );
+  assert.ok(got[1][1] > 0);
+  assert.deepEqual(
+    fi.get('raw_tp/sys_enter').map((f) => f.insnOff),
+    [0],
+  );
+});
+
 test('CO-RE against a kernel whose types moved: every instruction as libbpf relocates it', (t) => {
   const dir = tempDir(t, 'fields');
   const obj = compile(dir, 'fields.bpf.c', { vmlinux: false });
-  const { path, target } = fakeKernel(t, dir);
+  const { path, target } = fakeKernel(dir);
   const ours = relocate(obj, target);
   const theirs = libbpf(obj, path);
   assert.ok(theirs.loaded, theirs.stderr);
@@ -154,7 +185,7 @@ test('CO-RE against a kernel whose types moved: every instruction as libbpf relo
 test('bitfields: byte offset, size, shifts and signedness as libbpf computes them', (t) => {
   const dir = tempDir(t, 'bits');
   const obj = compile(dir, 'fields.bpf.c', { vmlinux: false });
-  const { target } = fakeKernel(t, dir);
+  const { target } = fakeKernel(dir);
   const r = relocate(obj, target).get('raw_tp/sys_exit').results;
   const get = (field, kind) => byPath(r, `struct bits.${field}`, kind).map((x) => x.targetValue);
   // target: pad:13 lo:3 neg:6 mid:9 in the first 8 bytes (unsigned long long unit), wide:35 after.
@@ -164,12 +195,17 @@ test('bitfields: byte offset, size, shifts and signedness as libbpf computes the
   assert.deepEqual(get('neg', CoreReloKind.FieldSigned), [1n, 1n]);
   assert.deepEqual(get('neg', CoreReloKind.FieldRshiftU64)[0], 58n);
   assert.deepEqual(get('lo', CoreReloKind.FieldSigned), [0n, 0n]);
+  // wide:35 does not fit the first 8 bytes after 31 bits: it starts the next unit.
+  assert.deepEqual(get('wide', CoreReloKind.FieldByteOffset), [8n]);
+  assert.deepEqual(get('wide', CoreReloKind.FieldByteSize), [8n]);
+  assert.deepEqual(get('wide', CoreReloKind.FieldLshiftU64), [29n]);
+  assert.deepEqual(get('wide', CoreReloKind.FieldRshiftU64), [29n, 29n]);
 });
 
 test('TYPE_MATCHES (clang 14 cannot emit it: two TYPE_EXISTS records rewritten) agrees with libbpf', (t) => {
   const dir = tempDir(t, 'matches');
   const obj = compile(dir, 'fields.bpf.c', { vmlinux: false });
-  const { path, target } = fakeKernel(t, dir);
+  const { path, target } = fakeKernel(dir);
   const o = readObject(obj);
   const ext = parseBtfExt(o.ext, o.btf);
   const types = parseBtf(o.btf);
@@ -215,7 +251,7 @@ test('TYPE_MATCHES (clang 14 cannot emit it: two TYPE_EXISTS records rewritten) 
 test('a reachable load whose signed field changed width is poisoned, as libbpf does, and the verifier refuses it', (t) => {
   const dir = tempDir(t, 'signed');
   const obj = compile(dir, 'fields.bpf.c', { vmlinux: false, defines: ['POISON_SIGNED'] });
-  const { path, target } = fakeKernel(t, dir);
+  const { path, target } = fakeKernel(dir);
   const ours = relocate(obj, target);
   const theirs = libbpf(obj, path);
   assert.equal(theirs.loaded, false);
@@ -238,7 +274,7 @@ char LICENSE[] SEC("license") = "GPL";
 __u64 out;
 SEC("raw_tp/sys_enter") int e(void *ctx) { out = bpf_core_enum_value(enum big64, HUGE64); return 0; }`;
   const obj = compile(dir, 'enum64.bpf.c', { source: src, vmlinux: false });
-  const { path, target } = fakeKernel(t, dir);
+  const { path, target } = fakeKernel(dir);
   const theirs = libbpf(obj, path);
   assert.equal(theirs.loaded, false);
   assert.match(theirs.stderr, /unexpected insn #\d+ \(LDIMM64\) value/);
@@ -265,7 +301,7 @@ test('two kernel flavors of one type that disagree on a field offset: an error, 
   const dir = tempDir(t, 'ambiguous');
   const kernel = `struct amb___a { long pad; int x; }; struct amb___b { int x; };
 struct amb___a a; struct amb___b b;`;
-  const { path, target } = fakeKernel(t, dir, 'amb-kernel.c', kernel);
+  const { path, target } = fakeKernel(dir, 'amb-kernel.c', kernel);
   const src = `#include <linux/types.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>

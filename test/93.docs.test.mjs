@@ -17,21 +17,22 @@ test('typedoc builds the API reference with no warnings', () => {
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.doesNotMatch(r.stdout + r.stderr, /\[warning\]/);
     for (const page of [
-      'classes/BpfMap.html',
-      'classes/TypedMap.html',
-      'functions/bpfMapCreate.html',
-      'functions/defineStruct.html',
+      'classes/bpfmap.BpfMap.html',
+      'classes/bpfmap.TypedMap.html',
+      'functions/bpfmap.bpfMapCreate.html',
+      'functions/bpfmap.defineStruct.html',
+      'classes/bpfmap_testing.FakeMap.html',
     ])
       assert.ok(existsSync(join(out, page)), `${page} is in the reference`);
-    assert.match(readFileSync(join(out, 'classes/BpfMap.html'), 'utf8'), /typed/);
+    assert.match(readFileSync(join(out, 'classes/bpfmap.BpfMap.html'), 'utf8'), /typed/);
     // The @kernel tag renders as a "Kernel" section: MapType.Ringbuf came with 5.8, batch lookups with 5.6.
     const text = (page) =>
       readFileSync(join(out, page), 'utf8')
         .replace(/<[^>]+>/g, ' ')
         .replace(/\s+/g, ' ');
-    assert.match(text('enums/MapType.html'), /BPF_MAP_TYPE_RINGBUF \. Kernel 5\.8 /);
-    assert.match(text('enums/MapType.html'), /BPF_MAP_TYPE_HASH \. Kernel 3\.19 /);
-    assert.match(text('classes/BpfMap.html'), /Kernel 5\.6 /);
+    assert.match(text('enums/bpfmap.MapType.html'), /BPF_MAP_TYPE_RINGBUF \. Kernel 5\.8 /);
+    assert.match(text('enums/bpfmap.MapType.html'), /BPF_MAP_TYPE_HASH \. Kernel 3\.19 /);
+    assert.match(text('classes/bpfmap.BpfMap.html'), /Kernel 5\.6 /);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

@@ -11,7 +11,7 @@
  */
 import { type CoreRelo, CoreReloKind, coreReloKindName } from './ext.js';
 import { BTF_INT_SIGNED, BtfKind } from './kinds.js';
-import type { BtfType } from './parse.js';
+import { BtfParseError, type BtfType } from './parse.js';
 import {
   type Spec,
   SpecError,
@@ -341,9 +341,9 @@ function patch(v: DataView, off: number, res: Res): boolean {
 }
 
 /** Candidate lists per local root type, pruned as relocations narrow them (one per object BTF and target). */
-const candidateCache = new WeakMap<Types, WeakMap<TargetBtf, Map<number, KernelBtfType[]>>>();
+const candidateCache = new WeakMap<readonly BtfType[], WeakMap<TargetBtf, Map<number, KernelBtfType[]>>>();
 
-function candidatesFor(local: Types, rootId: number, root: BtfType, target: TargetBtf): KernelBtfType[] {
+function candidatesFor(local: readonly BtfType[], rootId: number, root: BtfType, target: TargetBtf): KernelBtfType[] {
   let byTarget = candidateCache.get(local);
   if (!byTarget) {
     byTarget = new WeakMap();
@@ -379,6 +379,7 @@ export function applyCoreRelocations(
   where: { section: string },
 ): CoreResult[] {
   const v = new DataView(insns.buffer, insns.byteOffset, insns.byteLength);
+  const localTypes: Types = { type: (id) => local[id - 1] };
   const out: CoreResult[] = [];
   for (const relo of relos) {
     const root = relo.typeId > 0 ? local[relo.typeId - 1] : undefined;
@@ -389,12 +390,12 @@ export function applyCoreRelocations(
         reason,
       );
     };
-    if (relo.insnOff % 8 !== 0 || relo.insnOff + 8 > insns.length)
+    if (!Number.isInteger(relo.insnOff) || relo.insnOff < 0 || relo.insnOff % 8 !== 0 || relo.insnOff + 8 > insns.length)
       fail(`instruction offset ${relo.insnOff} is not an instruction of this ${insns.length}-byte section`);
     if (!root) fail(`local type ${relo.typeId} does not exist (the object's BTF has ${local.length} types)`);
     const rootType = root as BtfType;
     try {
-      const localSpec = parseSpec(local, relo.typeId, relo.accessString, relo.kind);
+      const localSpec = parseSpec(localTypes, relo.typeId, relo.accessString, relo.kind);
       typePath = specPath(localSpec);
       let res: Res;
       let found: { btf: string; id: number; typePath: string } | undefined;
@@ -414,7 +415,7 @@ export function applyCoreRelocations(
         let chosen: { res: Res; spec: Spec } | undefined;
         const kept: KernelBtfType[] = [];
         for (const cand of cands) {
-          const spec = matchSpec(localSpec, cand.btf.types, cand.id);
+          const spec = matchSpec(localSpec, cand.btf, cand.id);
           if (!spec) continue;
           const r = calcRelo(relo.kind, localSpec, spec);
           if (!chosen) {
@@ -447,6 +448,8 @@ export function applyCoreRelocations(
       });
     } catch (e) {
       if (e instanceof SpecError || e instanceof PatchError) fail(e.message);
+      // Kernel types are decoded when first needed: a malformed record of a user-provided BTF shows here.
+      if (e instanceof BtfParseError) fail(`the target BTF is malformed: ${e.message}`);
       throw e;
     }
   }

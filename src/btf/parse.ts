@@ -63,11 +63,11 @@ export interface BtfParam {
 }
 
 /**
- * The base a split BTF blob (a kernel module's, on top of vmlinux) builds on: its types, whose ids
- * the split blob's ids continue after, and its string table, whose offsets come first.
+ * The base a split BTF blob (a kernel module's, on top of vmlinux) builds on: how many types it
+ * has (the split blob's ids continue after them) and its string table (whose offsets come first).
  */
 export interface BtfBase {
-  types: readonly BtfType[];
+  typeCount: number;
   strings: Uint8Array;
 }
 
@@ -107,8 +107,8 @@ export function btfStringTable(blob: Uint8Array): Uint8Array {
 /**
  * Parses a BTF blob. Type ids start at 1 (0 is void); `types[id - 1]` is type `id`.
  * With `base`, the blob is split BTF: the result holds only its own types, whose ids continue
- * after `base.types` (so `[...base.types, ...result]` is indexed by id), and string offsets below
- * the base's string table size name the base's strings.
+ * after the base's `typeCount` (so `[...baseTypes, ...result]` is indexed by id), and string
+ * offsets below the base's string table size name the base's strings.
  */
 export function parseBtf(blob: Uint8Array, base?: BtfBase): BtfType[] {
   const { v, typeOff, typeLen, strings } = sections(blob);
@@ -125,7 +125,7 @@ export function parseBtf(blob: Uint8Array, base?: BtfBase): BtfType[] {
     const end = table.indexOf(0, off);
     return table.toString('utf8', off, end < 0 ? table.length : end);
   };
-  const firstId = (base?.types.length ?? 0) + 1;
+  const firstId = (base?.typeCount ?? 0) + 1;
   const types: BtfType[] = [];
   let p = typeOff;
   const end = typeOff + typeLen;

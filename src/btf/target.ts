@@ -9,10 +9,12 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { BpfError } from '../errors.js';
 import { Cmd, closeFd, getFdById, getNextId, objGetInfoPointing } from '../sys/bpf.js';
 import * as L from '../sys/layout.js';
-import type { BtfKind } from './kinds.js';
-import { type BtfType, btfStringTable, parseBtf } from './parse.js';
+import { BtfKind } from './kinds.js';
+import { BtfParseError, type BtfType, btfStringTable, parseBtf } from './parse.js';
 
 const SYSFS_BTF = '/sys/kernel/btf';
+/** Different names looked up by searching the string table before a full name index is built. */
+const FULL_INDEX_AFTER = 64;
 const ENOENT = 2;
 
 /** Thrown when no target BTF can be had: the kernel has none, or the given file is not BTF. */
@@ -41,83 +43,252 @@ export interface KernelBtfType {
   type: BtfType;
 }
 
-/** One kernel BTF object: vmlinux or one module (split on vmlinux), or a user-provided stand-in for vmlinux. */
+/** Bytes a type record takes after its 12-byte header, by kind and vlen (`<linux/btf.h>`). */
+function trailerSize(kind: number, vlen: number): number | undefined {
+  switch (kind) {
+    case BtfKind.Int:
+    case BtfKind.Var:
+    case BtfKind.DeclTag:
+      return 4;
+    case BtfKind.Array:
+      return 12;
+    case BtfKind.Struct:
+    case BtfKind.Union:
+    case BtfKind.Datasec:
+    case BtfKind.Enum64:
+      return 12 * vlen;
+    case BtfKind.Enum:
+    case BtfKind.FuncProto:
+      return 8 * vlen;
+    case BtfKind.Ptr:
+    case BtfKind.Fwd:
+    case BtfKind.Typedef:
+    case BtfKind.Volatile:
+    case BtfKind.Const:
+    case BtfKind.Restrict:
+    case BtfKind.Func:
+    case BtfKind.Float:
+    case BtfKind.TypeTag:
+      return 0;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * One kernel BTF object: vmlinux or one module (split on vmlinux), or a user-provided stand-in for
+ * vmlinux. Reading it only locates each type record and its name (vmlinux has ~130k types); a type
+ * is decoded when first asked for, and the name index is built on the first lookup.
+ */
 export class KernelBtf {
   /** `vmlinux`, the module's name, or the file name of a user-provided BTF. */
   readonly name: string;
-  /** Every type by id (`types[id - 1]`); a module's array starts with vmlinux's types. */
-  readonly types: readonly BtfType[];
   /** The first id this object defines: 1 for vmlinux, one past vmlinux's last for a module. */
   readonly firstId: number;
+  /** Number of type ids, including vmlinux's for a module (ids run 1..count). */
+  readonly count: number;
   /** True for a module's split BTF. */
   readonly isModule: boolean;
   /** True when this BTF came from the running kernel (so it has a kernel BTF object id). */
   readonly fromKernel: boolean;
-  /** The string table, which a module's split BTF continues. */
+  /** The string table that name offsets index (for a module: vmlinux's followed by its own). */
   readonly strings: Uint8Array;
-  #byName: Map<string, number[]> | undefined;
+  readonly #base: KernelBtf | undefined;
+  readonly #blob: Uint8Array;
+  /** Byte offset and length of each own type record in `#blob`, and its name offset. */
+  readonly #offsets: Uint32Array;
+  readonly #nameOffs: Uint32Array;
+  readonly #decoded: (BtfType | undefined)[];
+  readonly #strBuf: Buffer;
+  /** Name offset → id, or ids when several types share the name (most have one: no array for them). */
+  #byOffset: Map<number, number | number[]> | undefined;
+  /** Names whose offset is not the start of a string (a producer sharing string tails): by name. */
+  #oddNames: Map<string, number[]> | undefined;
+  /** The string table as one latin1 string: character offsets are byte offsets. */
+  #table: string | undefined;
+  /** Lookups done so far, by (latin1) name. */
+  readonly #byName = new Map<string, readonly number[]>();
+  /** Every name, once many lookups made it worth building. */
+  #full: Map<string, number[]> | undefined;
   #byEssential: Map<string, number[]> | undefined;
   #objectId: number | undefined;
   #fd = -1;
 
-  /** @internal */
-  constructor(
-    name: string,
-    types: readonly BtfType[],
-    firstId: number,
-    strings: Uint8Array,
-    isModule: boolean,
-    fromKernel: boolean,
-  ) {
+  /**
+   * @internal Locates the types of `blob` (split on `base` when given).
+   * @throws {BtfParseError} for a bad header, a record running past the type section or an unknown kind.
+   */
+  constructor(name: string, blob: Uint8Array, base: KernelBtf | undefined, fromKernel: boolean) {
     this.name = name;
-    this.types = types;
-    this.firstId = firstId;
-    this.strings = strings;
-    this.isModule = isModule;
+    this.#base = base;
+    this.#blob = blob;
+    this.isModule = base !== undefined;
     this.fromKernel = fromKernel;
-  }
-
-  /** The type with id `id`, or `undefined` (0, void, is not a type record). */
-  type(id: number): BtfType | undefined {
-    return this.types[id - 1];
-  }
-
-  #index(): Map<string, number[]> {
-    if (this.#byName) return this.#byName;
-    const m = new Map<string, number[]>();
-    for (let i = this.firstId - 1; i < this.types.length; i++) {
-      const t = this.types[i] as BtfType;
-      if (t.name === '') continue;
-      const ids = m.get(t.name);
-      if (ids) ids.push(t.id);
-      else m.set(t.name, [t.id]);
+    const own = btfStringTable(blob); // checks the header
+    this.strings = base ? Buffer.concat([base.strings, own]) : own;
+    this.#strBuf = Buffer.from(this.strings.buffer, this.strings.byteOffset, this.strings.length);
+    const v = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+    const hdrLen = v.getUint32(4, true);
+    const typeOff = hdrLen + v.getUint32(8, true);
+    const end = typeOff + v.getUint32(12, true);
+    const max = Math.floor((end - typeOff) / 12) + 1;
+    const offsets = new Uint32Array(max);
+    const nameOffs = new Uint32Array(max);
+    let n = 0;
+    for (let p = typeOff; p < end; n++) {
+      if (p + 12 > end) throw new BtfParseError(`${name}: type ${n + 1} runs past the type section`);
+      const info = v.getUint32(p + 4, true);
+      const extra = trailerSize((info >>> 24) & 0x1f, info & 0xffff);
+      if (extra === undefined) throw new BtfParseError(`${name}: type ${n + 1} has unknown kind ${(info >>> 24) & 0x1f}`);
+      offsets[n] = p;
+      nameOffs[n] = v.getUint32(p, true);
+      p += 12 + extra;
+      if (p > end) throw new BtfParseError(`${name}: type ${n + 1} runs past the type section`);
     }
-    this.#byName = m;
+    this.#offsets = offsets.subarray(0, n + 1);
+    this.#offsets[n] = end;
+    this.#nameOffs = nameOffs.subarray(0, n);
+    this.#decoded = new Array(n);
+    this.firstId = (base?.count ?? 0) + 1;
+    this.count = this.firstId - 1 + n;
+  }
+
+  /** The type with id `id`, decoded on first use, or `undefined` (0, void, is not a type record). */
+  type(id: number): BtfType | undefined {
+    if (id < this.firstId) return id > 0 ? this.#base?.type(id) : undefined;
+    const i = id - this.firstId;
+    if (i >= this.#decoded.length) return undefined;
+    const known = this.#decoded[i];
+    if (known) return known;
+    // One record as a blob of its own, its strings the whole table (as a split BTF's base).
+    const from = this.#offsets[i] as number;
+    const len = (this.#offsets[i + 1] as number) - from;
+    const one = new Uint8Array(24 + len);
+    const hv = new DataView(one.buffer);
+    hv.setUint16(0, 0xeb9f, true);
+    hv.setUint8(2, 1);
+    hv.setUint32(4, 24, true);
+    hv.setUint32(12, len, true);
+    hv.setUint32(16, len, true);
+    one.set(this.#blob.subarray(from, from + len), 24);
+    const t = parseBtf(one, { typeCount: id - 1, strings: this.strings })[0] as BtfType;
+    this.#decoded[i] = t;
+    return t;
+  }
+
+  /**
+   * The index, built on the first lookup: type ids by name offset (no name decoded). A name is
+   * found by searching the string table, read once as a latin1 string, for `\0name\0`.
+   */
+  #index(): { byOffset: Map<number, number | number[]>; odd: Map<string, number[]>; table: string } {
+    if (this.#byOffset && this.#oddNames && this.#table !== undefined)
+      return { byOffset: this.#byOffset, odd: this.#oddNames, table: this.#table };
+    let table = this.#strBuf.toString('latin1');
+    if (!table.endsWith('\0')) table += '\0'; // so the last name is found as `\0name\0` too
+    const byOffset = new Map<number, number | number[]>();
+    const odd = new Map<string, number[]>();
+    for (let i = 0; i < this.#nameOffs.length; i++) {
+      const off = this.#nameOffs[i] as number;
+      if (off === 0 || off >= table.length || table.charCodeAt(off) === 0) continue;
+      const id = this.firstId + i;
+      if (table.charCodeAt(off - 1) !== 0) {
+        const end = table.indexOf('\0', off);
+        const name = table.slice(off, end < 0 ? table.length : end);
+        const list = odd.get(name);
+        if (list) list.push(id);
+        else odd.set(name, [id]);
+        continue;
+      }
+      const known = byOffset.get(off);
+      if (known === undefined) byOffset.set(off, id);
+      else if (typeof known === 'number') byOffset.set(off, [known, id]);
+      else known.push(id);
+    }
+    this.#byOffset = byOffset;
+    this.#oddNames = odd;
+    this.#table = table;
+    return { byOffset, odd, table };
+  }
+
+  /**
+   * Ids of the types whose name is `key` (latin1), by searching the string table for every copy of
+   * it (about what libbpf's linear candidate search costs). After `FULL_INDEX_AFTER` different
+   * names, every type's name is indexed at once and lookups cost nothing more.
+   */
+  #lookup(key: string): readonly number[] {
+    const cached = this.#byName.get(key);
+    if (cached) return cached;
+    if (this.#full) return this.#full.get(key) ?? [];
+    const { byOffset, odd, table } = this.#index();
+    if (this.#byName.size >= FULL_INDEX_AFTER) {
+      this.#full = this.#fullIndex(table);
+      return this.#full.get(key) ?? [];
+    }
+    const ids: number[] = [...(odd.get(key) ?? [])];
+    const needle = `\0${key}\0`;
+    for (let at = table.indexOf(needle); at >= 0; at = table.indexOf(needle, at + 1)) {
+      const found = byOffset.get(at + 1);
+      if (typeof found === 'number') ids.push(found);
+      else if (found) ids.push(...found);
+    }
+    ids.sort((a, b) => a - b);
+    this.#byName.set(key, ids);
+    return ids;
+  }
+
+  /** Every own type's name → its ids. */
+  #fullIndex(table: string): Map<string, number[]> {
+    const m = new Map<string, number[]>();
+    for (let i = 0; i < this.#nameOffs.length; i++) {
+      const off = this.#nameOffs[i] as number;
+      if (off === 0 || off >= table.length) continue;
+      const name = table.slice(off, table.indexOf('\0', off));
+      if (name === '') continue;
+      const list = m.get(name);
+      if (list) list.push(this.firstId + i);
+      else m.set(name, [this.firstId + i]);
+    }
     return m;
+  }
+
+  /** A name as the index spells it (latin1 bytes of its UTF-8; the same string for ASCII). */
+  #key(name: string): string {
+    for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) > 0x7f) return Buffer.from(name, 'utf8').toString('latin1');
+    return name;
   }
 
   /** Ids of this object's own types named exactly `name` (any kind), lowest first; empty when none. */
   idsByName(name: string): readonly number[] {
-    return this.#index().get(name) ?? [];
+    return name === '' ? [] : this.#lookup(this.#key(name));
   }
 
   /** Ids of this object's own named types whose essential name (no `___flavor`) is `essential`. */
   idsByEssentialName(essential: string): readonly number[] {
     if (!this.#byEssential) {
-      // Only names with a `___` can have a flavor: index those apart, the rest are their own essential name.
+      // Only names with a `___` can have a flavor: find those in the string table, index them apart.
       const m = new Map<string, number[]>();
-      for (const [name, ids] of this.#index()) {
-        if (!name.includes('___')) continue;
+      const { byOffset, odd, table } = this.#index();
+      const add = (name: string, ids: readonly number[]) => {
         const e = essentialName(name);
-        if (e === name) continue;
+        if (e === name || ids.length === 0) return;
         const list = m.get(e);
         if (list) list.push(...ids);
         else m.set(e, [...ids]);
+      };
+      for (const [name, ids] of odd) if (name.includes('___')) add(name, ids);
+      // Every string holding `___` (each copy, if the table repeats one), and the types named by it.
+      for (let at = table.indexOf('___'); at >= 0; ) {
+        const start = table.lastIndexOf('\0', at) + 1;
+        const end = table.indexOf('\0', at);
+        const found = byOffset.get(start);
+        if (found !== undefined) add(table.slice(start, end), typeof found === 'number' ? [found] : found);
+        at = table.indexOf('___', end);
       }
+      for (const list of m.values()) list.sort((a, b) => a - b);
       this.#byEssential = m;
     }
     const exact = essentialName(essential) === essential ? this.idsByName(essential) : [];
-    const flavored = this.#byEssential.get(essential);
+    const flavored = this.#byEssential.get(this.#key(essential));
     if (!flavored) return exact;
     return [...exact, ...flavored].sort((a, b) => a - b);
   }
@@ -125,8 +296,8 @@ export class KernelBtf {
   /** The first of this object's types named `name` of kind `kind`, or `undefined`. */
   find(name: string, kind: BtfKind): KernelBtfType | undefined {
     for (const id of this.idsByName(name)) {
-      const type = this.types[id - 1] as BtfType;
-      if (type.kind === kind) return { btf: this, id, type };
+      const type = this.type(id);
+      if (type?.kind === kind) return { btf: this, id, type };
     }
     return undefined;
   }
@@ -206,9 +377,9 @@ function kernelBtfObjectIds(): Map<string, number> {
   }
 }
 
-function parseAs(name: string, blob: Uint8Array, base?: KernelBtf): BtfType[] {
+function locate(name: string, blob: Uint8Array, base: KernelBtf | undefined, fromKernel: boolean): KernelBtf {
   try {
-    return parseBtf(blob, base ? { types: base.types, strings: base.strings } : undefined);
+    return new KernelBtf(name, blob, base, fromKernel);
   } catch (e) {
     throw new BtfTargetError(`${name}: not readable BTF (${(e as Error).message})`, { cause: e });
   }
@@ -222,7 +393,7 @@ export class TargetBtf {
   /** vmlinux's BTF, or the user-provided BTF standing in for it. */
   readonly vmlinux: KernelBtf;
   #modules: KernelBtf[] | undefined;
-  /** Milliseconds spent parsing vmlinux (a measurement for benchmarks and reports). */
+  /** Milliseconds spent reading vmlinux's BTF (locating its types; a measurement for benchmarks and reports). */
   readonly parseMs: number;
 
   private constructor(vmlinux: KernelBtf, parseMs: number, modules?: KernelBtf[]) {
@@ -253,8 +424,7 @@ export class TargetBtf {
       );
     }
     const t0 = performance.now();
-    const types = parseAs(`${SYSFS_BTF}/vmlinux`, blob);
-    const vmlinux = new KernelBtf('vmlinux', types, 1, btfStringTable(blob), false, true);
+    const vmlinux = locate('vmlinux', blob, undefined, true);
     cached = new TargetBtf(vmlinux, performance.now() - t0);
     return cached;
   }
@@ -266,8 +436,7 @@ export class TargetBtf {
   static fromBytes(blob: Uint8Array, name = 'user BTF'): TargetBtf {
     if (!(blob instanceof Uint8Array)) throw new TypeError('TargetBtf.fromBytes takes a Uint8Array of raw BTF');
     const t0 = performance.now();
-    const types = parseAs(name, blob);
-    return new TargetBtf(new KernelBtf(name, types, 1, btfStringTable(blob), false, false), performance.now() - t0, []);
+    return new TargetBtf(locate(name, blob, undefined, false), performance.now() - t0, []);
   }
 
   /**
@@ -306,9 +475,7 @@ export class TargetBtf {
       } catch {
         continue; // unloaded meanwhile
       }
-      const own = parseAs(`${SYSFS_BTF}/${name}`, blob, this.vmlinux);
-      const types = (this.vmlinux.types as BtfType[]).concat(own);
-      mods.push(new KernelBtf(name, types, this.vmlinux.types.length + 1, this.vmlinux.strings, true, true));
+      mods.push(locate(name, blob, this.vmlinux, true));
     }
     this.#modules = mods;
     return mods;
@@ -347,8 +514,8 @@ export class TargetBtf {
     const out: KernelBtfType[] = [];
     const add = (btf: KernelBtf) => {
       for (const id of btf.idsByEssentialName(essential)) {
-        const type = btf.types[id - 1] as BtfType;
-        if (accept(type)) out.push({ btf, id, type });
+        const type = btf.type(id);
+        if (type && accept(type)) out.push({ btf, id, type });
       }
     };
     add(this.vmlinux);

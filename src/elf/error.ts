@@ -34,6 +34,8 @@ export class ObjectError extends Error {
   readonly map: string | undefined;
   /** The verifier's log when the kernel refused a program (from the `BpfError` cause). */
   readonly log: string | undefined;
+  /** The message without the location prefix (`program x, section y: `). */
+  readonly reason: string;
 
   constructor(message: string, where: ObjectErrorWhere = {}) {
     const at: string[] = [];
@@ -43,6 +45,7 @@ export class ObjectError extends Error {
     if (where.offset !== undefined) at.push(`offset ${where.offset}`);
     super(at.length ? `${at.join(', ')}: ${message}` : message, where.cause === undefined ? undefined : { cause: where.cause });
     this.name = 'ObjectError';
+    this.reason = message;
     this.section = where.section;
     this.offset = where.offset;
     this.program = where.program;

@@ -90,11 +90,9 @@ export function collectRelocations(
         if (sym.shndx === SHN_UNDEF) {
           const ext = externs.get(sym.name);
           if (!ext) throw new ObjectError(`relocation against the undefined symbol ${symName}, which is no known extern`, where);
-          if ((op === CALL) !== (ext.kind === 'kfunc'))
-            throw new ObjectError(
-              `extern ${symName} is ${op === CALL ? 'called but is not a function' : 'a function but is not called'}`,
-              where,
-            );
+          // A kfunc may also be loaded by ld_imm64: its address, tested by bpf_ksym_exists().
+          if (op === CALL && ext.kind !== 'kfunc')
+            throw new ObjectError(`extern ${symName} is called but is not a function`, where);
           target = { kind: 'extern', ext };
         } else {
           const symSec = elf.sectionAt(sym.shndx, `symbol ${symName}`, where);
@@ -127,7 +125,7 @@ export function collectRelocations(
 export type ExternValue =
   | { kind: 'kconfig'; mapFd: number; offset: number }
   | { kind: 'ksym'; btfId: number; btfObjFd: number }
-  | { kind: 'kfunc'; btfId: number; fdIndex: number }
+  | { kind: 'kfunc'; btfId: number; fdIndex: number; btfObjFd: number }
   | { kind: 'missing' };
 
 /** What the linker needs at load: fds, section instructions (CO-RE applied), extern values. */
@@ -248,7 +246,7 @@ export function linkProgram(input: LinkInput, env: LinkEnv, main: FuncRange): Li
             setSrc(PSEUDO_MAP_VALUE);
             v.setInt32(o + 4, x.mapFd, true);
             v.setInt32(imm2At, x.offset, true);
-          } else if (x.kind === 'ksym') {
+          } else if (x.kind === 'ksym' || x.kind === 'kfunc') {
             setSrc(PSEUDO_BTF_ID);
             v.setInt32(o + 4, x.btfId, true);
             v.setInt32(imm2At, x.btfObjFd, true);

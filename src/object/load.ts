@@ -352,7 +352,7 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
               fdIndex = fdArray.push(fd) - 1;
             }
           }
-          v = { kind: 'kfunc', btfId: found.id, fdIndex };
+          v = { kind: 'kfunc', btfId: found.id, fdIndex, btfObjFd: found.btf.isModule ? found.btf.fd() : 0 };
         } else v = { kind: 'ksym', btfId: found.id, btfObjFd: found.btf.isModule ? found.btf.fd() : 0 };
       }
       externValues.set(e, v);
@@ -404,7 +404,7 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
         linked = linkProgram({ elf: I.elf, funcs: I.funcs, relocs, ext: I.ext }, env, main);
       } catch (e) {
         if (e instanceof ObjectError && e.program === undefined)
-          throw new ObjectError(e.message, { program: p.name, section: e.section, offset: e.offset, cause: e });
+          throw new ObjectError(e.reason, { program: p.name, section: e.section, offset: e.offset, cause: e });
         throw e;
       }
       let attachBtfId = 0;
@@ -485,16 +485,13 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
       Object.values(spec.programs).filter((p) => autoload.get(p.name)).length
     } programs loaded; all closed again`;
     if (e instanceof ObjectError)
-      throw new ObjectError(
-        `${e.message.replace(/^[^:]*: /, (m) => (e.program || e.map || e.section ? '' : m))} (while ${stage}: ${done})`,
-        {
-          section: e.section,
-          offset: e.offset,
-          program: e.program,
-          map: e.map,
-          cause: e.cause ?? e,
-        },
-      );
+      throw new ObjectError(`${e.reason} (while ${stage}: ${done})`, {
+        section: e.section,
+        offset: e.offset,
+        program: e.program,
+        map: e.map,
+        cause: e.cause ?? e,
+      });
     throw new ObjectError(`${(e as Error).message} (while ${stage}: ${done})`, { cause: e });
   }
 }

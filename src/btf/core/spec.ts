@@ -10,8 +10,11 @@ import { BTF_INT_SIGNED, BtfKind } from '../kinds.js';
 import type { BtfType } from '../parse.js';
 import { essentialName } from '../target.js';
 
-/** Types by id: `types[id - 1]` is type `id` (a parsed object's `.BTF`, or a kernel BTF's full id space). */
-export type Types = readonly BtfType[];
+/** Types by id: a parsed object's `.BTF`, or a kernel BTF's full id space (module ids after vmlinux's). */
+export interface Types {
+  /** The type with id `id` (1-based), or `undefined` past the end. */
+  type(id: number): BtfType | undefined;
+}
 
 /** A failure to relocate that no poisoning can cover: the load must fail. */
 export class SpecError extends Error {}
@@ -51,7 +54,7 @@ const VOID: BtfType = { id: 0, kind: BtfKind.Unknown, name: '' };
 
 /** The type with id `id` (`VOID` for 0), or `undefined` for an id past the end. */
 export function typeAt(types: Types, id: number): BtfType | undefined {
-  return id === 0 ? VOID : types[id - 1];
+  return id === 0 ? VOID : types.type(id);
 }
 
 /** The type behind typedefs and modifiers (`VOID` for void); `undefined` for a dangling id or a cycle. */

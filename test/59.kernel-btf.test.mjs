@@ -1,0 +1,184 @@
+// The kernel's BTF as the object loader and CO-RE see it (src/btf/target.ts): parsed once per
+// process, looked up by name and kind, with the kernel's BTF object id and fd; split BTF for
+// modules; user-provided BTF for kernels without it. Checked against bpftool.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { BtfKind } from 'bpfmap';
+import { parseBtf } from '../dist/btf/parse.js';
+import { BtfTargetError, essentialName, releaseKernelBtf, TargetBtf } from '../dist/btf/target.js';
+import { compile, tempDir } from './fixtures/core/harness.mjs';
+
+const dump = () =>
+  execFileSync('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux'], { encoding: 'utf8', maxBuffer: 1 << 28 });
+
+test('TargetBtf.kernel(): vmlinux parsed once, types found by name and kind at the ids bpftool shows', (t) => {
+  const k = TargetBtf.kernel();
+  t.diagnostic(`vmlinux BTF read: ${k.parseMs.toFixed(0)} ms for ${k.vmlinux.count} types`);
+  const i0 = performance.now();
+  k.find('task_struct', BtfKind.Struct);
+  t.diagnostic(`name index: ${(performance.now() - i0).toFixed(0)} ms`);
+  assert.equal(TargetBtf.kernel(), k, 'cached for the process');
+  assert.equal(k.fromKernel, true);
+  const text = dump();
+  const idOf = (kind, name) => Number(new RegExp(`^\\[(\\d+)\\] ${kind} '${name}' `, 'm').exec(text)?.[1]);
+  for (const [kind, btfKind, name] of [
+    ['STRUCT', BtfKind.Struct, 'task_struct'],
+    ['FUNC', BtfKind.Func, 'schedule'],
+    ['VAR', BtfKind.Var, 'bpf_prog_active'],
+    ['ENUM', BtfKind.Enum, 'bpf_map_type'],
+    ['TYPEDEF', BtfKind.Typedef, 'u32'],
+  ]) {
+    const found = k.find(name, btfKind);
+    assert.ok(found, `${kind} ${name}`);
+    assert.equal(found.id, idOf(kind, name), `${kind} ${name}`);
+    assert.equal(found.btf.name, 'vmlinux');
+    assert.equal(found.type.name, name);
+  }
+  assert.equal(k.find('task_struct', BtfKind.Union), undefined);
+  assert.equal(k.find('no_such_type_bpfmap', BtfKind.Struct), undefined);
+  const t0 = performance.now();
+  for (let i = 0; i < 100_000; i++) k.find('schedule', BtfKind.Func);
+  t.diagnostic(`100k lookups: ${(performance.now() - t0).toFixed(0)} ms`);
+});
+
+test('lookups of many names (string-table search first, then a full index) agree with bpftool', () => {
+  releaseKernelBtf();
+  const k = TargetBtf.kernel();
+  const text = dump();
+  const wanted = [...text.matchAll(/^\[(\d+)\] (STRUCT|FUNC) '([^']+)' /gm)]
+    .filter((m, i) => i % 401 === 0 && m[3] !== '(anon)')
+    .slice(0, 150);
+  assert.ok(wanted.length > 100);
+  for (const [, id, kind, name] of wanted) {
+    const found = k.find(name, kind === 'STRUCT' ? BtfKind.Struct : BtfKind.Func);
+    // the first of that name and kind: bpftool lists in id order, and a name may repeat
+    const first = Number(new RegExp(`^\\[(\\d+)\\] ${kind} '${name}' `, 'm').exec(text)[1]);
+    assert.equal(found?.id, first, `${kind} ${name} (listed at ${id})`);
+  }
+  releaseKernelBtf();
+});
+
+test('types decoded on demand are the ones parseBtf reads from the whole blob', () => {
+  const k = TargetBtf.kernel();
+  const all = parseBtf(readFileSync('/sys/kernel/btf/vmlinux'));
+  assert.equal(k.vmlinux.count, all.length);
+  for (let id = 1; id <= all.length; id += 97) assert.deepEqual(k.vmlinux.type(id), all[id - 1], `type ${id}`);
+  assert.deepEqual(k.vmlinux.type(all.length), all[all.length - 1]);
+  assert.equal(k.vmlinux.type(all.length + 1), undefined);
+  assert.equal(k.vmlinux.type(0), undefined);
+});
+
+test('KernelBtf.objectId and fd() name the kernel BTF object bpftool lists; releaseKernelBtf closes the fd', () => {
+  const k = TargetBtf.kernel();
+  const listed = JSON.parse(execFileSync('bpftool', ['-j', 'btf', 'list'], { encoding: 'utf8' })).find(
+    (b) => b.name === 'vmlinux',
+  );
+  assert.equal(k.vmlinux.objectId, listed.id);
+  const fd = k.vmlinux.fd();
+  assert.equal(k.vmlinux.fd(), fd, 'one fd, kept by the cache');
+  assert.equal(readlinkSync(`/proc/self/fd/${fd}`), 'anon_inode:btf');
+  const fdinfo = execFileSync('cat', [`/proc/${process.pid}/fdinfo/${fd}`], { encoding: 'utf8' });
+  assert.match(fdinfo, new RegExp(`btf_id:\\s+${listed.id}\\b`));
+  releaseKernelBtf();
+  assert.ok(!existsSync(`/proc/self/fd/${fd}`) || readlinkSync(`/proc/self/fd/${fd}`) !== 'anon_inode:btf');
+  assert.notEqual(TargetBtf.kernel(), k, 'parsed again after release');
+  releaseKernelBtf();
+});
+
+test('modules(): one split BTF per /sys/kernel/btf entry besides vmlinux, ids after vmlinux', () => {
+  const k = TargetBtf.kernel();
+  const names = readdirSync('/sys/kernel/btf')
+    .filter((n) => n !== 'vmlinux')
+    .sort();
+  const mods = k.modules();
+  assert.deepEqual(
+    mods.map((m) => m.name),
+    names,
+  );
+  for (const m of mods) {
+    assert.equal(m.isModule, true);
+    assert.equal(m.firstId, k.vmlinux.count + 1);
+    assert.equal(m.type(1), k.vmlinux.type(1), 'a module sees vmlinux types by their ids');
+    assert.equal(m.type(m.firstId).id, m.firstId);
+  }
+});
+
+/** Raw BTF: `types` as u32 words, `strings` joined after a leading NUL. */
+function rawBtf(words, strings, leadingNul = true) {
+  const str = Buffer.from(`${leadingNul ? '\0' : ''}${strings.join('\0')}\0`);
+  const out = new Uint8Array(24 + words.length * 4 + str.length);
+  const v = new DataView(out.buffer);
+  v.setUint16(0, 0xeb9f, true);
+  v.setUint8(2, 1);
+  v.setUint32(4, 24, true);
+  v.setUint32(12, words.length * 4, true);
+  v.setUint32(16, words.length * 4, true);
+  v.setUint32(20, str.length, true);
+  for (const [i, w] of words.entries()) v.setUint32(24 + i * 4, w >>> 0, true);
+  out.set(str, 24 + words.length * 4);
+  return out;
+}
+
+test('parseBtf with a base: split BTF ids continue after the base, string offsets continue its table', () => {
+  // base: [1] int "int"  (strings "\0int\0" = 5 bytes)
+  const base = rawBtf([1, 1 << 24, 4, 32], ['int']);
+  const baseTypes = parseBtf(base);
+  // split: [2] typedef "my_t" -> 1, [3] ptr -> 2; its strings start at offset 5: "my_t" at 5
+  const split = rawBtf([5, 8 << 24, 1, 0, 2 << 24, 2], ['my_t'], false);
+  const own = parseBtf(split, { typeCount: baseTypes.length, strings: base.subarray(24 + 16) });
+  assert.deepEqual(
+    own.map((x) => [x.id, x.kind, x.name, x.type]),
+    [
+      [2, BtfKind.Typedef, 'my_t', 1],
+      [3, BtfKind.Ptr, '', 2],
+    ],
+  );
+});
+
+test('user-provided BTF: fromBytes/fromFile stand in for vmlinux; ELF files and garbage are BtfTargetErrors', (t) => {
+  const dir = tempDir(t, 'userbtf');
+  const obj = compile(dir, 'target-btf.c', { vmlinux: false });
+  assert.throws(
+    () => TargetBtf.fromFile(obj),
+    (e) => e instanceof BtfTargetError && /is an ELF file: pass its raw \.BTF section/.test(e.message),
+  );
+  assert.throws(
+    () => TargetBtf.fromFile(join(dir, 'missing.btf')),
+    (e) => e instanceof BtfTargetError && /cannot read the BTF file/.test(e.message),
+  );
+  const junk = join(dir, 'junk.btf');
+  writeFileSync(junk, 'not btf at all, really not');
+  assert.throws(
+    () => TargetBtf.fromFile(junk),
+    (e) => e instanceof BtfTargetError && /not readable BTF \(not BTF \(bad magic\)/.test(e.message),
+  );
+  const raw = join(dir, 'target.btf');
+  execFileSync('llvm-objcopy', ['--dump-section', `.BTF=${raw}`, obj]);
+  const user = TargetBtf.fromFile(raw);
+  assert.equal(user.fromKernel, false);
+  assert.deepEqual(user.modules(), []);
+  assert.equal(user.vmlinux.objectId, undefined);
+  assert.throws(() => user.vmlinux.fd(), BtfTargetError);
+  assert.equal(user.find('thing', BtfKind.Struct)?.type.size, 256);
+  assert.deepEqual(
+    user.candidates('moved').map((c) => c.type.name),
+    ['moved'],
+  );
+});
+
+test('essentialName drops a ___flavor suffix as CO-RE does', () => {
+  for (const [name, want] of [
+    ['task_struct___old', 'task_struct'],
+    ['task_struct___2', 'task_struct'],
+    ['a___b___c', 'a___b'],
+    ['plain', 'plain'],
+    ['trailing___', 'trailing___'],
+    ['x____y', 'x____y'],
+    ['___x', '___x'],
+    ['', ''],
+  ])
+    assert.equal(essentialName(name), want, name);
+});
