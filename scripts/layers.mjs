@@ -29,9 +29,15 @@ export const LAYERS = {
     about: 'ObjectSpec/BpfObject: maps, global data, relocations',
   },
   readers: { files: ['readers/'], may: ['sys', 'codec', 'map'], about: 'ring buffer, perf buffer, user ring buffer' },
+  gen: {
+    files: ['gen/'],
+    may: ['sys', 'codec', 'elf', 'btf', 'map', 'object', 'readers'],
+    types: ['prog', 'link'],
+    about: 'bpfmap gen: BTF to TypeScript modules, and what their load() calls',
+  },
   public: {
     files: ['api.ts'],
-    may: ['sys', 'codec', 'elf', 'btf', 'map', 'libbpf', 'prog', 'link', 'object', 'readers'],
+    may: ['sys', 'codec', 'elf', 'btf', 'map', 'libbpf', 'prog', 'link', 'object', 'readers', 'gen'],
     about: 'the public surface: what the package exports, but the metrics',
   },
   entry: { files: ['index.ts'], may: ['public', 'metrics'], about: 'the package entry: the public surface and the metrics' },

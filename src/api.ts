@@ -132,6 +132,34 @@ export { KernelConfigError } from './link/hints.js';
 export { TracepointNotFoundError } from './link/tracefs.js';
 export { SymbolNotFoundError, symbolFileOffset } from './link/elf-symbols.js';
 
+// §10 Generated TypeScript (`bpfmap gen`): the codecs generated modules declare, what their `load()` calls, the generator
+export { checkLayout, defineEnum, defineLayout, defineUnion } from './codec/layout.js';
+export type {
+  DataFields,
+  EnumOptions,
+  EnumType,
+  LayoutBitfield,
+  LayoutField,
+  LayoutMember,
+  LayoutOptions,
+  LayoutRecord,
+  LayoutValue,
+  Simplify,
+  UnionRecord,
+  UnionType,
+} from './codec/layout.js';
+export { RawEventSource, TypedPerfBuf, TypedPerfReader, TypedRingBuf, TypedRingBufReader, loadSkeleton } from './gen/runtime.js';
+export type {
+  Closer,
+  Skeleton,
+  SkeletonLayout,
+  SkeletonLoadOptions,
+  SkeletonMapLayout,
+  SkeletonVariable,
+} from './gen/runtime.js';
+export { generateSkeleton, generateTypes } from './gen/skeleton.js';
+export type { GenerateOptions } from './gen/skeleton.js';
+
 // §12 Tests without privileges: what BpfMap and bpfmap/testing's FakeMap both implement
 export type { BpfMapLike } from './map/interface.js';
 export type { PerfEventReaderLike, RingBufReaderLike } from './readers/interface.js';

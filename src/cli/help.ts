@@ -102,6 +102,16 @@ export const VERBS: Readonly<Record<string, { usage: string; about: string; exam
       'Serves maps as Prometheus metrics at /metrics (default 127.0.0.1:9435), read when scraped: counters, gauges and histograms with labels from BTF key fields, as the YAML config says (docs/metrics.md). Stops on SIGTERM/SIGINT.',
     examples: ['bpfmap export --config examples/metrics/syscalls.yaml', 'bpfmap export --config maps.yaml --listen 0.0.0.0:9435'],
   },
+  gen: {
+    usage: 'bpfmap gen skeleton|types OBJ.o [--name NAME] [--record MAP=TYPE]… [--type TYPE]… [--import MODULE] > NAME.ts',
+    about:
+      "A TypeScript module for a BPF object, from its BTF: codecs and types for every struct, union, enum and typedef its maps and variables use. `skeleton` also embeds the object and exports load() returning its maps, variables and programs typed; `types` prints the codecs only. --record names a ring buffer's or perf array's record type; --type declares more types.",
+    examples: [
+      'bpfmap gen skeleton counter.bpf.o > counter.ts',
+      'bpfmap gen skeleton trace.bpf.o --record events="struct event"',
+      'bpfmap gen types counter.bpf.o > counter-types.ts',
+    ],
+  },
   watch: {
     usage: 'bpfmap watch MAP [--interval S] [--sort FIELD] [--count N]',
     about:

@@ -17,6 +17,8 @@ export async function main(
   // `export` takes its own options (--config, --listen) and runs until a signal: see export.ts.
   if (argv[0] === 'export') return (await import('./export.js')).exportVerb(argv.slice(1));
   try {
+    if (argv[0] === 'gen' && !argv.includes('--help') && !argv.includes('-h'))
+      return (await import('./gen.js')).gen(argv.slice(1), io.out);
     const p = parseArgv(argv);
     // bpftool's spelling: the object word first (`map dump id 3`); `map` alone is our default object.
     if (p.words[0] === 'map' && p.words.length > 1) p.words.shift();
