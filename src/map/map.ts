@@ -7,10 +7,8 @@
  * (queue/stack/bloom), typed-views.ts, mmap.ts; create.ts, values.ts, fd-values.ts, hints.ts below them.
  */
 import { unlinkSync } from 'node:fs';
-import { type Codec, viewOf } from '../codec/codec.js';
-import { readUintLE, toIntBig, writeUintLE } from '../codec/scalar.js';
+import type { Codec } from '../codec/codec.js';
 import { BpfError, closedError, errnoNumber } from '../errors.js';
-import type { BpfProgram } from '../prog/program.js';
 import {
   BLOCK_KEY,
   BLOCK_KEY_CAP,
@@ -46,6 +44,7 @@ import { checkValueFd, objectFd, takesFds } from './fd-values.js';
 import { mapError } from './hints.js';
 import { type MapFdInfo, type MapInfo, readMapFdInfo, readMapInfo, requireMapFd } from './info.js';
 import type { BpfMapLike } from './interface.js';
+import { IntScratch, decodeKey, encodeInt, intKey, intValue, intWidth, readInt } from './int-ops.js';
 import type { MapInternals } from './internals.js';
 import { mapChunks, mapEntries, mapKeys } from './iterate.js';
 import { peek, pop, push } from './keyless.js';
@@ -64,49 +63,8 @@ import { type MapCreateOptions, createMapFd } from './create.js';
 export type { MapBtf, MapCreateOptions } from './create.js';
 export type { BatchChunk, BatchWalkOptions } from './batch-walk.js';
 
-/** Options of lookups. */
-export interface LookupOptions {
-  /** `BPF_F_LOCK`, … */
-  flags?: number;
-  /** A buffer of exactly the value size (per-CPU: the whole per-CPU area) to fill and return. */
-  out?: Uint8Array;
-}
-
-/** Options of updates. */
-export interface UpdateOptions {
-  /** `BPF_ANY` (default), `BPF_NOEXIST`, `BPF_EXIST`, optionally `| BPF_F_LOCK`. */
-  flags?: number;
-}
-
-/** How `openPinned`/`fromId` open a map's fd. */
-export interface OpenOptions {
-  /** Open with `BPF_F_RDONLY`: syscall writes are refused. */
-  readOnly?: boolean;
-  /** Open with `BPF_F_WRONLY`: syscall reads are refused. */
-  writeOnly?: boolean;
-}
-
-/** A value as lookups return it: bytes, or one `Uint8Array` per possible CPU on per-CPU maps. */
-export type MapValue = Uint8Array | Uint8Array[];
-
-/**
- * A `net.Socket` or `net.Server`, by shape: the declarations then compile without `@types/node`.
- * Its fd is the one libuv holds (the socket must be connected, or the server listening).
- */
-export interface NetSocketLike {
-  /** `net.Socket#address` / `net.Server#address`. */
-  address(): unknown;
-  /** `ref()` of the handle. */
-  ref(): unknown;
-  /** `unref()` of the handle. */
-  unref(): unknown;
-}
-
-/**
- * A value as updates take it: bytes, one buffer per CPU, or (fd-valued maps) the kernel object
- * itself: a map (array/hash of maps), a program (prog array), a socket or server (sockmap, sockhash).
- */
-export type UpdateValue = Uint8Array | readonly Uint8Array[] | BpfMap | BpfProgram | NetSocketLike;
+export type { LookupOptions, MapValue, NetSocketLike, OpenOptions, UpdateOptions, UpdateValue } from './options.js';
+import type { LookupOptions, MapValue, OpenOptions, UpdateOptions, UpdateValue } from './options.js';
 
 const TOKEN: unique symbol = Symbol('BpfMap');
 
@@ -142,19 +100,15 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape, BpfMapLike<K,
    * - #stage (max(valueBufferSize, 8) bytes): an update's value when the caller's bytes cannot be
    *   passed as they are: a per-CPU value packed by #value(), or an fd value written by #fdValue()
    *   (no map type is both). Consumed by the update that made it.
-   * - #intKeyBuf/#intKeyView, #intValueBuf/#intValueView/#intLookupOpts: the int helpers' key and
-   *   value (lookupInt, updateInt, deleteInt, the struct helpers' integer keys); the key is encoded
-   *   after the value's options are read, so it is the last thing written before the syscall.
+   * - #ints (int-ops.ts): the int helpers' key and value (lookupInt, updateInt, deleteInt, the
+   *   struct helpers' integer keys); the key is encoded after the value and options are read, so
+   *   it is the last thing written before the syscall.
    * - #outViews: the per-CPU views of the last `out` a lookup filled (returned to the caller, who
    *   owns `out`; remade when another `out` comes).
    * - the struct helpers' record buffer is MapInternals.record (record-ops.ts states its rule).
    */
   #stage: Uint8Array | undefined;
-  #intKeyBuf: Uint8Array | undefined;
-  #intKeyView: DataView | undefined;
-  #intValueBuf: Uint8Array | undefined;
-  #intValueView: DataView | undefined;
-  #intLookupOpts: LookupOptions | undefined;
+  readonly #ints = new IntScratch();
   #outViews: { out: Uint8Array; views: readonly Uint8Array[] } | undefined;
   /** What the files beside this one reach of this map (internals.ts), made on first use. */
   #internals: MapInternals | undefined;
@@ -433,7 +387,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape, BpfMapLike<K,
       live: (command) => this.#live(command),
       value: (value) => this.#value(value),
       result: (buf) => this.#result(buf),
-      intKey: (key, command) => this.#intKey(key, command),
+      intKey: (key, command) => intKey(this.#ints, this.keySize, key, command),
       typeName: () => this.#typeName(),
       undeletable: this.#undeletable,
       keyCodec: this.#keyCodec,
@@ -702,29 +656,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape, BpfMapLike<K,
     return this.entries();
   }
 
-  // ---- Integers: little-endian, widths from the map ----
-
-  #intKey(key: unknown, command: string): Uint8Array {
-    if (this.keySize < 1 || this.keySize > 8)
-      throw new TypeError(`${command}: integer keys need a key_size of 1 to 8 bytes; this map's is ${this.keySize}`);
-    if (this.#intKeyBuf === undefined) {
-      this.#intKeyBuf = new Uint8Array(this.keySize);
-      this.#intKeyView = viewOf(this.#intKeyBuf);
-    }
-    // Fast path: a u32-sized number into a key of 4 or more bytes (no BigInt).
-    if (typeof key === 'number' && this.keySize >= 4 && key >= 0 && key <= 0xffff_ffff && Number.isInteger(key)) {
-      this.#intKeyBuf.fill(0);
-      (this.#intKeyView as DataView).setUint32(0, key, true);
-      return this.#intKeyBuf;
-    }
-    writeUintLE(this.#intKeyBuf, 0, this.keySize, toIntBig(key, this.keySize * 8, false, 'key'));
-    return this.#intKeyBuf;
-  }
-
-  #intWidth(command: string): void {
-    if (this.valueSize < 1 || this.valueSize > 8)
-      throw new TypeError(`${command}: integer values need a value_size of 1 to 8 bytes; this map's is ${this.valueSize}`);
-  }
+  // ---- Integers: little-endian, widths from the map (int-ops.ts) ----
 
   /**
    * Looks up an integer key and decodes the value as a little-endian unsigned integer.
@@ -734,37 +666,17 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape, BpfMapLike<K,
   lookupInt(key: number | bigint, opts?: Omit<LookupOptions, 'out'>): bigint | bigint[] | undefined {
     const flags = opts?.flags; // read once, before the key is staged in the scratch
     this.#live('BPF_MAP_LOOKUP_ELEM');
-    this.#intWidth('lookupInt');
-    const k = this.#intKey(key, 'lookupInt');
-    if (this.#intValueBuf === undefined) {
-      this.#intValueBuf = new Uint8Array(this.valueBufferSize);
-      this.#intValueView = viewOf(this.#intValueBuf);
-      this.#intLookupOpts = { out: this.#intValueBuf };
-    }
-    const o = flags === undefined ? this.#intLookupOpts : { flags, out: this.#intValueBuf };
+    intWidth(this.valueSize, 'lookupInt');
+    const s = this.#ints;
+    const k = intKey(s, this.keySize, key, 'lookupInt');
+    const out = intValue(s, this.valueBufferSize);
+    const o = flags === undefined ? s.lookupOpts : { flags, out };
     if (this.lookup(k, o) === undefined) return undefined;
-    const view = this.#intValueView as DataView;
     const l = this.#layout;
-    if (l === undefined) return this.#readInt(view, 0);
-    const out = new Array<bigint>(l.cpus);
-    for (let i = 0; i < l.cpus; i++) out[i] = this.#readInt(view, i * l.stride);
-    return out;
-  }
-
-  /** The little-endian unsigned integer of `valueSize` bytes at `offset`. */
-  #readInt(view: DataView, offset: number): bigint {
-    switch (this.valueSize) {
-      case 8:
-        return view.getBigUint64(offset, true);
-      case 4:
-        return BigInt(view.getUint32(offset, true));
-      case 2:
-        return BigInt(view.getUint16(offset, true));
-      case 1:
-        return BigInt(view.getUint8(offset));
-      default:
-        return readUintLE(this.#intValueBuf as Uint8Array, offset, this.valueSize);
-    }
+    if (l === undefined) return readInt(s, 0, this.valueSize);
+    const values = new Array<bigint>(l.cpus);
+    for (let i = 0; i < l.cpus; i++) values[i] = readInt(s, i * l.stride, this.valueSize);
+    return values;
   }
 
   /**
@@ -775,14 +687,12 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape, BpfMapLike<K,
     // Option and value first (user code may run reading them), the key into the scratch last.
     const o = ownOpts(opts);
     this.#live('BPF_MAP_UPDATE_ELEM');
-    this.#intWidth('updateInt');
-    const enc = (v: unknown, path: string) => {
-      const b = new Uint8Array(this.valueSize);
-      writeUintLE(b, 0, this.valueSize, toIntBig(v, this.valueSize * 8, false, path));
-      return b;
-    };
-    const v = Array.isArray(value) ? arrayElements('value', value).map((x, i) => enc(x, `value[${i}]`)) : enc(value, 'value');
-    this.update(this.#intKey(key, 'updateInt'), v, o as UpdateOptions | undefined);
+    const size = this.valueSize;
+    intWidth(size, 'updateInt');
+    const v = Array.isArray(value)
+      ? arrayElements('value', value).map((x, i) => encodeInt(x, size, `value[${i}]`))
+      : encodeInt(value, size, 'value');
+    this.update(intKey(this.#ints, this.keySize, key, 'updateInt'), v, o as UpdateOptions | undefined);
   }
 
   /**
@@ -792,7 +702,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape, BpfMapLike<K,
    */
   deleteInt(key: number | bigint): boolean {
     this.#live('BPF_MAP_DELETE_ELEM');
-    return this.delete(this.#intKey(key, 'deleteInt'));
+    return this.delete(intKey(this.#ints, this.keySize, key, 'deleteInt'));
   }
 
   /**
@@ -802,9 +712,9 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape, BpfMapLike<K,
    */
   getNextKeyInt(key?: number | bigint): bigint | undefined {
     this.#live('BPF_MAP_GET_NEXT_KEY');
-    const k = key === undefined ? undefined : this.#intKey(key, 'getNextKeyInt');
+    const k = key === undefined ? undefined : intKey(this.#ints, this.keySize, key, 'getNextKeyInt');
     const next = this.getNextKey(k);
-    return next === undefined ? undefined : readUintLE(next, 0, this.keySize);
+    return next === undefined ? undefined : decodeKey(next, this.keySize);
   }
 
   // ---- Structs and other codecs (record-ops.ts) ----
