@@ -53,7 +53,7 @@ import { deleteStruct, getNextKeyStruct, lookupStruct, updateStruct } from './re
 import { type MapShape, isPerCpuType, valueBufferSize } from './shape.js';
 import { hasTrait, mapTypeName } from './traits.js';
 import type { PerCpuTypedMap, TypedMap } from './typed-map.js';
-import { typedFromBtf, typedPerCpu, typedView } from './typed-views.js';
+import { typedFromBtf, typedView } from './typed-views.js';
 import { type PerCpuLayout, fillPerCpu, ownOpts, packPerCpu, perCpuLayout, perCpuSlots } from './values.js';
 
 const ENOENT = errnoNumber('ENOENT');
@@ -793,7 +793,8 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape, BpfMapLike<K,
 
   /** `typed()` for per-CPU maps (with no arguments, codecs or BTF as `typed()`), typed so that `get` returns `V[]`. @throws {TypeError} on other maps. */
   typedPerCpu<TK = K, TV = V>(keyType?: Codec<TK>, valueType?: Codec<TV>): PerCpuTypedMap<TK, TV> {
-    return typedPerCpu(this, this.#in(), keyType, valueType);
+    if (!this.isPerCpu) throw new TypeError(`typedPerCpu() is for per-CPU maps; this is a ${this.#typeName()} map (use typed())`);
+    return this.typed(keyType, valueType) as unknown as PerCpuTypedMap<TK, TV>;
   }
 
   // ---- Batches (batch-walk.ts) ----

@@ -1,5 +1,5 @@
 /**
- * How a `BpfMap` gets its `TypedMap` views (typed, typedFromBtf, typedPerCpu): from the codecs
+ * How a `BpfMap` gets its `TypedMap` views (typed, typedFromBtf; typedPerCpu is typed on a per-CPU map): from the codecs
  * given, the ones the map was created with, or the BTF the map was created with (by this library,
  * libbpf, bpftool, …). The view itself is typed-map.ts.
  */
@@ -8,7 +8,7 @@ import type { Codec } from '../codec/codec.js';
 import { SCALARS } from '../codec/scalar.js';
 import type { MapInternals } from './internals.js';
 import type { BpfMap } from './map.js';
-import { type PerCpuTypedMap, TypedMap } from './typed-map.js';
+import { TypedMap } from './typed-map.js';
 
 /** The key codec of maps without keys (queue, stack, bloom filter): zero bytes, always null. */
 const NO_KEY: Codec<null> = Object.freeze({
@@ -61,15 +61,4 @@ export function typedFromBtf(map: BpfMap, s: MapInternals): TypedMap<unknown, un
     key = SCALARS.u32; // an index (global-data maps have no key BTF)
   else throw new TypeError(`map ${map.id} has BTF for its value but not its key: use typed(keyType, valueType)`);
   return new TypedMap(map, key, value);
-}
-
-/** `BpfMap.typedPerCpu`: `typed()` on a per-CPU map, typed so that `get` returns one value per CPU. */
-export function typedPerCpu<TK, TV>(
-  map: BpfMap,
-  s: MapInternals,
-  keyType: Codec<TK> | undefined,
-  valueType: Codec<TV> | undefined,
-): PerCpuTypedMap<TK, TV> {
-  if (!map.isPerCpu) throw new TypeError(`typedPerCpu() is for per-CPU maps; this is a ${s.typeName()} map (use typed())`);
-  return map.typed(keyType, valueType) as unknown as PerCpuTypedMap<TK, TV>;
 }
