@@ -29,18 +29,9 @@ import {
 } from '../sys/bpf.js';
 import { fdKind, own, release } from '../sys/fd.js';
 import { BPF_F_RDONLY, BPF_F_WRONLY, MapType } from '../sys/uapi.js';
-import {
-  arrayElements,
-  bytesLength,
-  checkBytes,
-  checkFlags,
-  checkPath,
-  checkU32,
-  describeValue,
-  isBytesOf,
-} from '../validate.js';
+import { arrayElements, checkBytes, checkFlags, checkPath, checkU32, describeValue, isBytesOf } from '../validate.js';
 import { type BatchChunk, type BatchWalkOptions, deleteBatch, updateBatch, walkBatch } from './batch-walk.js';
-import { checkValueFd, objectFd, takesFds } from './fd-values.js';
+import { fdValueBytes, takesFds } from './fd-values.js';
 import { mapError } from './hints.js';
 import { type MapFdInfo, type MapInfo, readMapFdInfo, readMapInfo, requireMapFd } from './info.js';
 import type { BpfMapLike } from './interface.js';
@@ -54,7 +45,7 @@ import { type MapShape, isPerCpuType, valueBufferSize } from './shape.js';
 import { hasTrait, mapTypeName } from './traits.js';
 import type { PerCpuTypedMap, TypedMap } from './typed-map.js';
 import { typedFromBtf, typedView } from './typed-views.js';
-import { type PerCpuLayout, fillPerCpu, ownOpts, packPerCpu, perCpuLayout, perCpuSlots } from './values.js';
+import { type PerCpuLayout, ownOpts, perCpuLayout, perCpuSlots, perCpuValue } from './values.js';
 
 const ENOENT = errnoNumber('ENOENT');
 const EINVAL = errnoNumber('EINVAL');
@@ -67,6 +58,9 @@ export type { LookupOptions, MapValue, NetSocketLike, OpenOptions, UpdateOptions
 import type { LookupOptions, MapValue, OpenOptions, UpdateOptions, UpdateValue } from './options.js';
 
 const TOKEN: unique symbol = Symbol('BpfMap');
+
+/** A closed `BpfMap` given as an fd value (fd-values.ts asks). */
+const isClosedMap = (v: unknown): boolean => v instanceof BpfMap && v.closed;
 
 /**
  * An open BPF map. Owns its fd: `close()` it (or use `using`); a map dropped
@@ -292,30 +286,6 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape, BpfMapLike<K,
   }
 
   /**
-   * The value of an fd-valued map (prog array, map of maps, sockmap, cgroup
-   * array, …): an object's fd or raw fd bytes, checked to be the right kind
-   * of fd, as 4 or 8 little-endian bytes.
-   */
-  #fdValue(value: unknown): Uint8Array {
-    const name = this.#typeName();
-    let fd = objectFd(value);
-    if (fd === undefined) {
-      const bytes = checkBytes('value', value, this.valueSize, `the fd of what a ${name} map holds`);
-      fd =
-        this.valueSize >= 4
-          ? (bytes[0] as number) | ((bytes[1] as number) << 8) | ((bytes[2] as number) << 16) | ((bytes[3] as number) << 24)
-          : -1;
-    } else if (value instanceof BpfMap && value.closed) throw closedError('BPF_MAP_UPDATE_ELEM', 'map given as the value');
-    checkValueFd(this.type, fd, name);
-    if (this.valueSize !== 4 && this.valueSize !== 8)
-      throw new TypeError(`an fd is stored in 4 or 8 bytes, but this ${name} map's value_size is ${this.valueSize}`);
-    const out = this.#stageBuf().subarray(0, this.valueSize);
-    out.fill(0);
-    new DataView(out.buffer, out.byteOffset, 4).setUint32(0, fd, true);
-    return out;
-  }
-
-  /**
    * The inner map stored under `key` in an array or hash of maps (lookups
    * return the inner map's id), opened as a `BpfMap`; undefined when absent.
    * @kernel 4.12
@@ -337,47 +307,18 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape, BpfMapLike<K,
     return l === undefined ? buf : perCpuSlots(buf, l);
   }
 
-  /** The bytes to hand the kernel for an update. */
+  /** The bytes to hand the kernel for an update (fd-values.ts, values.ts), checked. */
   #value(value: unknown): Uint8Array {
-    if (this.#fdValues) return this.#fdValue(value);
+    if (this.#fdValues) return fdValueBytes(this, this.#typeName(), value, this.#stageBuf(), isClosedMap);
     const l = this.#layout;
     if (l === undefined) return checkBytes('value', value, this.valueSize, "the map's value_size");
-    const ncpu = l.cpus;
-    if (Array.isArray(value)) {
-      // Every element read once (getters, proxy traps) and checked before the scratch is touched.
-      const list = arrayElements('value', value);
-      if (list.length !== ncpu)
-        throw new RangeError(`a per-CPU value needs one buffer per possible CPU: expected ${ncpu}, got ${list.length}`);
-      for (let i = 0; i < ncpu; i++) checkBytes(`value[${i}]`, list[i], this.valueSize, "the map's value_size");
-      return packPerCpu(this.#perCpu(), l, list as Uint8Array[]);
-    }
-    const n = bytesLength(value);
-    if (n === this.valueBufferSize) return value as Uint8Array;
-    if (n === this.valueSize) return fillPerCpu(this.#perCpu(), l, value as Uint8Array);
-    if (n >= 0)
-      checkBytes(
-        'value',
-        value,
-        this.valueBufferSize,
-        `a per-CPU value is ${this.valueSize} bytes (copied to every CPU), or roundUp(value_size, 8) × possibleCpus() laid out as the kernel does`,
-      );
-    throw new TypeError(
-      `a per-CPU value must be ${this.valueSize} bytes (copied to every CPU), an array of ${ncpu} such buffers, or ${this.valueBufferSize} bytes laid out as the kernel does; got ${describeValue(value)}`,
-    );
+    return perCpuValue(this, l, value, this.#stageBuf());
   }
 
   /** The staging buffer (see the scratch rule above). */
   #stageBuf(): Uint8Array {
     this.#stage ??= new Uint8Array(Math.max(this.valueBufferSize, 8));
     return this.#stage;
-  }
-
-  /**
-   * The staging buffer as one whole per-CPU value, zeroed (padding between CPUs' slots is sent as
-   * zeros). A per-CPU value is at least 8 bytes, so the buffer is exactly valueBufferSize long.
-   */
-  #perCpu(): Uint8Array {
-    return this.#stageBuf().fill(0);
   }
 
   /** This map's internals for the files beside this one (not used by the element hot paths). */
