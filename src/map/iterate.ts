@@ -1,5 +1,6 @@
 /**
- * Key iteration with get-next-key, safe against concurrent writers.
+ * Iteration: `BpfMap`'s keys(), entries() and chunks() (lookup batches where the map type has them,
+ * see batch-walk.ts), and the key walk with get-next-key, safe against concurrent writers.
  *
  * The kernel's get-next-key restarts from the first key when the key it is
  * given has been deleted meanwhile (hash maps), so a naive walk can yield a
@@ -12,6 +13,13 @@
  * (then `IterationAbortedError` is thrown, never a silent truncation). A key
  * added or removed during the pass may or may not be yielded.
  */
+import type { BatchChunk, BatchWalkOptions } from './batch-walk.js';
+import { elementChunks, walkBatch, walkOptions } from './batch-walk.js';
+import type { MapInternals } from './internals.js';
+import type { BpfMap, MapValue } from './map.js';
+import { hasTrait } from './traits.js';
+
+/** What a get-next-key walk needs of a map. */
 export interface KeyWalkable {
   readonly maxEntries: number;
   getNextKey(key?: Uint8Array): Uint8Array | undefined;
@@ -43,5 +51,51 @@ export function* walkKeys(map: KeyWalkable): Generator<Uint8Array, void, undefin
     if (seen.has(id)) continue;
     seen.add(id);
     yield next;
+  }
+}
+
+/** `BpfMap.keys()`: lookup batches where the map type has them, else the get-next-key walk. */
+export function mapKeys(map: BpfMap, s: MapInternals): IterableIterator<Uint8Array> {
+  s.live('BPF_MAP_GET_NEXT_KEY');
+  if (!hasTrait(map.type, 'batchWalk')) return walkKeys(map);
+  return batchKeys(map, s);
+}
+
+function* batchKeys(map: BpfMap, s: MapInternals): Generator<Uint8Array, void, undefined> {
+  const ks = map.keySize;
+  for (const c of walkBatch(map, s, false, undefined)) {
+    for (let i = 0; i < c.count; i++) yield c.keys.subarray(i * ks, (i + 1) * ks);
+  }
+}
+
+/** `BpfMap.entries()`: pairs from lookup batches, or the walk plus one lookup per key (keys deleted meanwhile skipped). */
+export function* mapEntries(map: BpfMap, s: MapInternals): Generator<[Uint8Array, MapValue], void, undefined> {
+  s.live('BPF_MAP_LOOKUP_ELEM');
+  if (!hasTrait(map.type, 'batchWalk')) {
+    for (const key of walkKeys(map)) {
+      const value = map.lookup(key);
+      if (value !== undefined) yield [key, value];
+    }
+    return;
+  }
+  const ks = map.keySize;
+  const vs = map.valueBufferSize;
+  for (const c of walkBatch(map, s, false, undefined)) {
+    for (let i = 0; i < c.count; i++)
+      yield [c.keys.subarray(i * ks, (i + 1) * ks), s.result(c.values.subarray(i * vs, (i + 1) * vs))];
+  }
+}
+
+/** `BpfMap.chunks()`: lookup batches, or chunks gathered from the walk. */
+export function* mapChunks(
+  map: BpfMap,
+  s: MapInternals,
+  opts: BatchWalkOptions | undefined,
+): Generator<BatchChunk, void, undefined> {
+  s.live('BPF_MAP_LOOKUP_ELEM');
+  if (hasTrait(map.type, 'batchWalk')) yield* walkBatch(map, s, false, opts);
+  else {
+    const { size, flags } = walkOptions(opts);
+    yield* elementChunks(map, false, size, flags);
   }
 }

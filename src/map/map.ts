@@ -1,24 +1,14 @@
 /**
- * `BpfMap`: an open BPF map that owns its fd, with byte-level element
- * operations checked against the map's real key and value sizes.
+ * `BpfMap`: an open BPF map that owns its fd. This file holds construction and fd ownership, the
+ * element operations (the straight-line hot paths and their checked twins, with the scratch they
+ * use), the integer element helpers on the same paths, and pin/freeze/info. Each other concern is a
+ * file beside this one that the public methods delegate to, passing the map's `MapInternals`
+ * (internals.ts): batch-walk.ts, iterate.ts, record-ops.ts (struct helpers), keyless.ts
+ * (queue/stack/bloom), typed-views.ts, mmap.ts; create.ts, values.ts, fd-values.ts, hints.ts below them.
  */
 import { unlinkSync } from 'node:fs';
-import { type Codec, viewOf } from '../codec/codec.js';
-import { SCALARS, readUintLE, toIntBig, writeUintLE } from '../codec/scalar.js';
-import { cursorSize, deleteBatchOn, lookupBatchOn, updateBatchOn } from './batch.js';
-import { readBtf } from '../btf/codecs.js';
-import { roundUp8 } from '../sys/cpu.js';
-import { type PerCpuTypedMap, TypedMap } from './typed-map.js';
-import { BpfError, closedError, errnoName, errnoNumber } from '../errors.js';
-import { mapError } from './hints.js';
-import { checkValueFd, objectFd, takesFds } from './fd-values.js';
-import type { BpfProgram } from '../prog/program.js';
-import { type PerCpuLayout, encodeValueInto, fillPerCpu, ownOpts, packPerCpu, perCpuLayout, perCpuSlots } from './values.js';
-import { walkKeys } from './iterate.js';
-import { type ReadOnlyMapping, mappingBytes, readOnlyMapping } from './mmap.js';
-import { type MapFdInfo, type MapInfo, readMapFdInfo, readMapInfo, requireMapFd } from './info.js';
-import { type MapShape, isPerCpuType, valueBufferSize } from './shape.js';
-import { hasTrait, mapTypeName } from './traits.js';
+import type { Codec } from '../codec/codec.js';
+import { BpfError, closedError, errnoNumber } from '../errors.js';
 import {
   BLOCK_KEY,
   BLOCK_KEY_CAP,
@@ -36,123 +26,48 @@ import {
   objGet,
   objPin,
   toBlock,
-  PAGE_SIZE,
-  mmapFd,
-  unmapBuffer,
 } from '../sys/bpf.js';
 import { fdKind, own, release } from '../sys/fd.js';
-import { BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_RDONLY, BPF_F_WRONLY, MapType } from '../sys/uapi.js';
-import {
-  arrayElements,
-  bytesLength,
-  checkBytes,
-  checkFlags,
-  checkInt,
-  checkPath,
-  checkU32,
-  describeValue,
-  isBytesOf,
-} from '../validate.js';
+import { BPF_F_RDONLY, BPF_F_WRONLY, MapType } from '../sys/uapi.js';
+import { arrayElements, checkBytes, checkFlags, checkPath, checkU32, describeValue, isBytesOf } from '../validate.js';
+import { type BatchChunk, type BatchWalkOptions, deleteBatch, updateBatch, walkBatch } from './batch-walk.js';
+import { fdValueBytes, takesFds } from './fd-values.js';
+import { mapError } from './hints.js';
+import { type MapFdInfo, type MapInfo, readMapFdInfo, readMapInfo, requireMapFd } from './info.js';
+import type { BpfMapLike } from './interface.js';
+import { IntScratch, decodeKey, encodeInt, intKey, intValue, intWidth, readInt } from './int-ops.js';
+import type { MapInternals } from './internals.js';
+import { mapChunks, mapEntries, mapKeys } from './iterate.js';
+import { peek, pop, push } from './keyless.js';
+import { type ReadOnlyMapping, mapPages, unmapPages } from './mmap.js';
+import { deleteStruct, getNextKeyStruct, lookupStruct, updateStruct } from './record-ops.js';
+import { type MapShape, isPerCpuType, valueBufferSize } from './shape.js';
+import { hasTrait, mapTypeName } from './traits.js';
+import type { PerCpuTypedMap, TypedMap } from './typed-map.js';
+import { typedFromBtf, typedView } from './typed-views.js';
+import { type PerCpuLayout, ownOpts, perCpuLayout, perCpuSlots, perCpuValue } from './values.js';
 
 const ENOENT = errnoNumber('ENOENT');
 const EINVAL = errnoNumber('EINVAL');
 
 import { type MapCreateOptions, createMapFd } from './create.js';
 export type { MapBtf, MapCreateOptions } from './create.js';
+export type { BatchChunk, BatchWalkOptions } from './batch-walk.js';
 
-/** Options of lookups. */
-export interface LookupOptions {
-  /** `BPF_F_LOCK`, … */
-  flags?: number;
-  /** A buffer of exactly the value size (per-CPU: the whole per-CPU area) to fill and return. */
-  out?: Uint8Array;
-}
-
-/** Options of updates. */
-export interface UpdateOptions {
-  /** `BPF_ANY` (default), `BPF_NOEXIST`, `BPF_EXIST`, optionally `| BPF_F_LOCK`. */
-  flags?: number;
-}
-
-/** How `openPinned`/`fromId` open a map's fd. */
-export interface OpenOptions {
-  /** Open with `BPF_F_RDONLY`: syscall writes are refused. */
-  readOnly?: boolean;
-  /** Open with `BPF_F_WRONLY`: syscall reads are refused. */
-  writeOnly?: boolean;
-}
-
-/** One chunk of a batch walk: `count` elements as flat keys and values (per-CPU values in the kernel's layout). */
-export interface BatchChunk {
-  count: number;
-  keys: Uint8Array;
-  values: Uint8Array;
-}
-
-/** Options of `lookupBatch`/`lookupAndDeleteBatch` walks. */
-export interface BatchWalkOptions {
-  /** Elements per syscall (default 256); grown automatically when a hash bucket is larger (ENOSPC). */
-  batchSize?: number;
-  /** `BPF_F_LOCK`: copy each value under its bpf_spin_lock (values with a spin lock and BTF). */
-  flags?: number;
-  /**
-   * Reuse one pair of buffers for every chunk: nothing is allocated per syscall, but a chunk's bytes
-   * are overwritten by the next step (copy what you keep). Default false: each chunk is yours.
-   */
-  reuse?: boolean;
-}
-
-const NO_BATCH = new Set(['ENOTSUPP', 'EOPNOTSUPP']);
-
-/** Chunks of a batch walk carved from one allocation. */
-const SLAB_CHUNKS = 16;
-
-/** Elements per lookup batch when walking a map (grown on ENOSPC). */
-const BATCH_WALK_SIZE = 256;
-
-/** A value as lookups return it: bytes, or one `Uint8Array` per possible CPU on per-CPU maps. */
-export type MapValue = Uint8Array | Uint8Array[];
-
-/**
- * A `net.Socket` or `net.Server`, by shape: the declarations then compile without `@types/node`.
- * Its fd is the one libuv holds (the socket must be connected, or the server listening).
- */
-export interface NetSocketLike {
-  /** `net.Socket#address` / `net.Server#address`. */
-  address(): unknown;
-  /** `ref()` of the handle. */
-  ref(): unknown;
-  /** `unref()` of the handle. */
-  unref(): unknown;
-}
-
-/**
- * A value as updates take it: bytes, one buffer per CPU, or (fd-valued maps) the kernel object
- * itself: a map (array/hash of maps), a program (prog array), a socket or server (sockmap, sockhash).
- */
-export type UpdateValue = Uint8Array | readonly Uint8Array[] | BpfMap | BpfProgram | NetSocketLike;
+export type { LookupOptions, MapValue, NetSocketLike, OpenOptions, UpdateOptions, UpdateValue } from './options.js';
+import type { LookupOptions, MapValue, OpenOptions, UpdateOptions, UpdateValue } from './options.js';
 
 const TOKEN: unique symbol = Symbol('BpfMap');
 
-/** The key codec of maps without keys (queue, stack, bloom filter): zero bytes, always null. */
-const NO_KEY: Codec<null> = Object.freeze({
-  kind: 'scalar' as const,
-  name: 'void',
-  size: 0,
-  align: 1,
-  write: () => {},
-  read: () => null,
-  zero: () => null,
-  encode: () => new Uint8Array(0),
-  decode: () => null,
-});
+/** A closed `BpfMap` given as an fd value (fd-values.ts asks). */
+const isClosedMap = (v: unknown): boolean => v instanceof BpfMap && v.closed;
 
 /**
  * An open BPF map. Owns its fd: `close()` it (or use `using`); a map dropped
  * without closing is closed by the garbage collector. Every operation on a
  * closed map throws `BpfError` `EBADF` before any syscall.
  */
-export class BpfMap<K = unknown, V = unknown> implements MapShape {
+export class BpfMap<K = unknown, V = unknown> implements MapShape, BpfMapLike<K, V> {
   #fd: number;
   readonly type: MapType;
   readonly name: string;
@@ -176,27 +91,21 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * Scratch buffers, made on first use, one owner each. The rule for all of them: a method fills one
    * and hands it to the syscall it makes next, with no user code (getters, codecs of the caller's)
    * running in between, so a buffer is never live across a call that could reach this map again.
-   * - #stageValue (valueBufferSize bytes): a per-CPU update's whole value, packed by #value().
-   * - #stageFd (8 bytes): an fd-valued update's 4- or 8-byte fd, written by #fdValue().
-   * - #intKeyBuf/#intKeyView, #intValueBuf/#intValueView/#intLookupOpts: the int helpers' key and
-   *   value (lookupInt, updateInt, deleteInt); the key is encoded after the value's options are read.
-   * - #recordBuf/#recordView: the struct helpers' encoded value. A record's getters run while it is
-   *   encoded and may call back into this map: #recordBusy says so, and a nested encode gets a
-   *   buffer of its own.
+   * - #stage (max(valueBufferSize, 8) bytes): an update's value when the caller's bytes cannot be
+   *   passed as they are: a per-CPU value packed by #value(), or an fd value written by #fdValue()
+   *   (no map type is both). Consumed by the update that made it.
+   * - #ints (int-ops.ts): the int helpers' key and value (lookupInt, updateInt, deleteInt, the
+   *   struct helpers' integer keys); the key is encoded after the value and options are read, so
+   *   it is the last thing written before the syscall.
    * - #outViews: the per-CPU views of the last `out` a lookup filled (returned to the caller, who
    *   owns `out`; remade when another `out` comes).
+   * - the struct helpers' record buffer is MapInternals.record (record-ops.ts states its rule).
    */
-  #stageValue: Uint8Array | undefined;
-  #stageFd: Uint8Array | undefined;
-  #intKeyBuf: Uint8Array | undefined;
-  #intKeyView: DataView | undefined;
-  #intValueBuf: Uint8Array | undefined;
-  #intValueView: DataView | undefined;
-  #intLookupOpts: LookupOptions | undefined;
+  #stage: Uint8Array | undefined;
+  readonly #ints = new IntScratch();
   #outViews: { out: Uint8Array; views: readonly Uint8Array[] } | undefined;
-  #recordBuf: Uint8Array | undefined;
-  #recordView: DataView | undefined;
-  #recordBusy = false;
+  /** What the files beside this one reach of this map (internals.ts), made on first use. */
+  #internals: MapInternals | undefined;
   #keyCodec: Codec<unknown> | undefined;
   #valueCodec: Codec<unknown> | undefined;
   /** Keys and whole values fit the call block (the hot path; see sys/bpf.ts). */
@@ -377,31 +286,6 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
   }
 
   /**
-   * The value of an fd-valued map (prog array, map of maps, sockmap, cgroup
-   * array, …): an object's fd or raw fd bytes, checked to be the right kind
-   * of fd, as 4 or 8 little-endian bytes.
-   */
-  #fdValue(value: unknown): Uint8Array {
-    const name = this.#typeName();
-    let fd = objectFd(value);
-    if (fd === undefined) {
-      const bytes = checkBytes('value', value, this.valueSize, `the fd of what a ${name} map holds`);
-      fd =
-        this.valueSize >= 4
-          ? (bytes[0] as number) | ((bytes[1] as number) << 8) | ((bytes[2] as number) << 16) | ((bytes[3] as number) << 24)
-          : -1;
-    } else if (value instanceof BpfMap && value.closed) throw closedError('BPF_MAP_UPDATE_ELEM', 'map given as the value');
-    checkValueFd(this.type, fd, name);
-    if (this.valueSize !== 4 && this.valueSize !== 8)
-      throw new TypeError(`an fd is stored in 4 or 8 bytes, but this ${name} map's value_size is ${this.valueSize}`);
-    this.#stageFd ??= new Uint8Array(8);
-    const out = this.#stageFd.subarray(0, this.valueSize);
-    out.fill(0);
-    new DataView(out.buffer, out.byteOffset, 4).setUint32(0, fd, true);
-    return out;
-  }
-
-  /**
    * The inner map stored under `key` in an array or hash of maps (lookups
    * return the inner map's id), opened as a `BpfMap`; undefined when absent.
    * @kernel 4.12
@@ -423,39 +307,35 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     return l === undefined ? buf : perCpuSlots(buf, l);
   }
 
-  /** The bytes to hand the kernel for an update. */
+  /** The bytes to hand the kernel for an update (fd-values.ts, values.ts), checked. */
   #value(value: unknown): Uint8Array {
-    if (this.#fdValues) return this.#fdValue(value);
+    if (this.#fdValues) return fdValueBytes(this, this.#typeName(), value, this.#stageBuf(), isClosedMap);
     const l = this.#layout;
     if (l === undefined) return checkBytes('value', value, this.valueSize, "the map's value_size");
-    const ncpu = l.cpus;
-    if (Array.isArray(value)) {
-      // Every element read once (getters, proxy traps) and checked before the scratch is touched.
-      const list = arrayElements('value', value);
-      if (list.length !== ncpu)
-        throw new RangeError(`a per-CPU value needs one buffer per possible CPU: expected ${ncpu}, got ${list.length}`);
-      for (let i = 0; i < ncpu; i++) checkBytes(`value[${i}]`, list[i], this.valueSize, "the map's value_size");
-      return packPerCpu(this.#perCpu(), l, list as Uint8Array[]);
-    }
-    const n = bytesLength(value);
-    if (n === this.valueBufferSize) return value as Uint8Array;
-    if (n === this.valueSize) return fillPerCpu(this.#perCpu(), l, value as Uint8Array);
-    if (n >= 0)
-      checkBytes(
-        'value',
-        value,
-        this.valueBufferSize,
-        `a per-CPU value is ${this.valueSize} bytes (copied to every CPU), or roundUp(value_size, 8) × possibleCpus() laid out as the kernel does`,
-      );
-    throw new TypeError(
-      `a per-CPU value must be ${this.valueSize} bytes (copied to every CPU), an array of ${ncpu} such buffers, or ${this.valueBufferSize} bytes laid out as the kernel does; got ${describeValue(value)}`,
-    );
+    return perCpuValue(this, l, value, this.#stageBuf());
   }
 
-  /** The per-CPU staging buffer, zeroed (padding between CPUs' slots is sent as zeros). */
-  #perCpu(): Uint8Array {
-    this.#stageValue ??= new Uint8Array(this.valueBufferSize);
-    return this.#stageValue.fill(0);
+  /** The staging buffer (see the scratch rule above). */
+  #stageBuf(): Uint8Array {
+    this.#stage ??= new Uint8Array(Math.max(this.valueBufferSize, 8));
+    return this.#stage;
+  }
+
+  /** This map's internals for the files beside this one (not used by the element hot paths). */
+  #in(): MapInternals {
+    if (this.#internals !== undefined) return this.#internals;
+    this.#internals = {
+      live: (command) => this.#live(command),
+      value: (value) => this.#value(value),
+      result: (buf) => this.#result(buf),
+      intKey: (key, command) => intKey(this.#ints, this.keySize, key, command),
+      typeName: () => this.#typeName(),
+      undeletable: this.#undeletable,
+      keyCodec: this.#keyCodec,
+      valueCodec: this.#valueCodec,
+      record: { buf: undefined, view: undefined, busy: false },
+    };
+    return this.#internals;
   }
 
   /**
@@ -651,21 +531,12 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     return this.#inBlock ? fromBlock(next, BLOCK_VALUE, this.keySize) : next;
   }
 
-  #keyless(op: string): void {
-    if (this.keySize !== 0)
-      throw new TypeError(
-        `${op}() is for queue, stack and bloom filter maps; this is a ${this.#typeName()} map (use update/lookup)`,
-      );
-  }
-
   /**
    * Pushes `value` onto a queue or stack, or adds it to a bloom filter. `BPF_EXIST` overwrites the oldest when full. @kernel 4.20
    * @throws {TypeError} on maps with keys. @throws {BpfError} E2BIG when full (without `BPF_EXIST`); EBADF once the map is closed.
    */
   push(value: Uint8Array, opts?: UpdateOptions): void {
-    this.#live('BPF_MAP_UPDATE_ELEM');
-    this.#keyless('push');
-    this.update(null, value, opts);
+    push(this, this.#in(), value, opts);
   }
 
   /**
@@ -673,9 +544,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * @throws {TypeError} on maps with keys. @throws {BpfError} EBADF once the map is closed.
    */
   pop(): Uint8Array | undefined {
-    this.#live('BPF_MAP_LOOKUP_AND_DELETE_ELEM');
-    this.#keyless('pop');
-    return this.lookupAndDelete(null) as Uint8Array | undefined;
+    return pop(this, this.#in());
   }
 
   /**
@@ -689,17 +558,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    */
   peek(value: Uint8Array): boolean;
   peek(value?: Uint8Array): Uint8Array | boolean | undefined {
-    const fd = this.#live('BPF_MAP_LOOKUP_ELEM');
-    this.#keyless('peek');
-    if (this.type === MapType.BloomFilter) {
-      const v = checkBytes('value', value, this.valueSize, "the bloom filter's value_size");
-      const r = elem(Cmd.BPF_MAP_LOOKUP_ELEM, fd, null, 0, v, this.valueSize, 0);
-      if (r === -ENOENT) return false;
-      if (r < 0) throw mapError('BPF_MAP_LOOKUP_ELEM', -r, this);
-      return true;
-    }
-    if (value !== undefined) throw new TypeError('peek() takes no value on queue and stack maps');
-    return this.lookup(null) as Uint8Array | undefined;
+    return peek(this, this.#in(), value);
   }
 
   /**
@@ -710,16 +569,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * one (`key.slice()`) to keep it past the pass without holding the chunk.
    */
   keys(): IterableIterator<Uint8Array> {
-    this.#live('BPF_MAP_GET_NEXT_KEY');
-    if (!hasTrait(this.type, 'batchWalk')) return walkKeys(this);
-    return this.#batchKeys();
-  }
-
-  *#batchKeys(): Generator<Uint8Array, void, undefined> {
-    const ks = this.keySize;
-    for (const c of this.#walkBatch(false, undefined)) {
-      for (let i = 0; i < c.count; i++) yield c.keys.subarray(i * ks, (i + 1) * ks);
-    }
+    return mapKeys(this, this.#in());
   }
 
   /**
@@ -727,21 +577,8 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * get-next-key walk plus one lookup per key (keys deleted meanwhile are
    * skipped). Keys and values are views into a chunk's buffers.
    */
-  *entries(): IterableIterator<[Uint8Array, MapValue]> {
-    this.#live('BPF_MAP_LOOKUP_ELEM');
-    if (!hasTrait(this.type, 'batchWalk')) {
-      for (const key of walkKeys(this)) {
-        const value = this.lookup(key);
-        if (value !== undefined) yield [key, value];
-      }
-      return;
-    }
-    const ks = this.keySize;
-    const vs = this.valueBufferSize;
-    for (const c of this.#walkBatch(false, undefined)) {
-      for (let i = 0; i < c.count; i++)
-        yield [c.keys.subarray(i * ks, (i + 1) * ks), this.#result(c.values.subarray(i * vs, (i + 1) * vs))];
-    }
+  entries(): IterableIterator<[Uint8Array, MapValue]> {
+    return mapEntries(this, this.#in());
   }
 
   /**
@@ -751,15 +588,8 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * cheapest way to read a whole map.
    * @kernel 3.19 (batch commands 5.6; older kernels walk key by key)
    */
-  *chunks(opts?: BatchWalkOptions): IterableIterator<BatchChunk> {
-    this.#live('BPF_MAP_LOOKUP_ELEM');
-    if (hasTrait(this.type, 'batchWalk')) yield* this.#walkBatch(false, opts);
-    else
-      yield* this.#elementChunks(
-        false,
-        checkInt('batchSize', opts?.batchSize ?? BATCH_WALK_SIZE, 1, 1 << 20),
-        ((f) => (f === undefined ? 0 : checkFlags('flags', f)))(opts?.flags),
-      );
+  chunks(opts?: BatchWalkOptions): IterableIterator<BatchChunk> {
+    return mapChunks(this, this.#in(), opts);
   }
 
   /** `entries()`: every key with its value, read in batches where the map type has them. */
@@ -767,29 +597,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     return this.entries();
   }
 
-  // ---- Integers: little-endian, widths from the map ----
-
-  #intKey(key: unknown, command: string): Uint8Array {
-    if (this.keySize < 1 || this.keySize > 8)
-      throw new TypeError(`${command}: integer keys need a key_size of 1 to 8 bytes; this map's is ${this.keySize}`);
-    if (this.#intKeyBuf === undefined) {
-      this.#intKeyBuf = new Uint8Array(this.keySize);
-      this.#intKeyView = viewOf(this.#intKeyBuf);
-    }
-    // Fast path: a u32-sized number into a key of 4 or more bytes (no BigInt).
-    if (typeof key === 'number' && this.keySize >= 4 && key >= 0 && key <= 0xffff_ffff && Number.isInteger(key)) {
-      this.#intKeyBuf.fill(0);
-      (this.#intKeyView as DataView).setUint32(0, key, true);
-      return this.#intKeyBuf;
-    }
-    writeUintLE(this.#intKeyBuf, 0, this.keySize, toIntBig(key, this.keySize * 8, false, 'key'));
-    return this.#intKeyBuf;
-  }
-
-  #intWidth(command: string): void {
-    if (this.valueSize < 1 || this.valueSize > 8)
-      throw new TypeError(`${command}: integer values need a value_size of 1 to 8 bytes; this map's is ${this.valueSize}`);
-  }
+  // ---- Integers: little-endian, widths from the map (int-ops.ts) ----
 
   /**
    * Looks up an integer key and decodes the value as a little-endian unsigned integer.
@@ -799,37 +607,17 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
   lookupInt(key: number | bigint, opts?: Omit<LookupOptions, 'out'>): bigint | bigint[] | undefined {
     const flags = opts?.flags; // read once, before the key is staged in the scratch
     this.#live('BPF_MAP_LOOKUP_ELEM');
-    this.#intWidth('lookupInt');
-    const k = this.#intKey(key, 'lookupInt');
-    if (this.#intValueBuf === undefined) {
-      this.#intValueBuf = new Uint8Array(this.valueBufferSize);
-      this.#intValueView = viewOf(this.#intValueBuf);
-      this.#intLookupOpts = { out: this.#intValueBuf };
-    }
-    const o = flags === undefined ? this.#intLookupOpts : { flags, out: this.#intValueBuf };
+    intWidth(this.valueSize, 'lookupInt');
+    const s = this.#ints;
+    const k = intKey(s, this.keySize, key, 'lookupInt');
+    const out = intValue(s, this.valueBufferSize);
+    const o = flags === undefined ? s.lookupOpts : { flags, out };
     if (this.lookup(k, o) === undefined) return undefined;
-    const view = this.#intValueView as DataView;
     const l = this.#layout;
-    if (l === undefined) return this.#readInt(view, 0);
-    const out = new Array<bigint>(l.cpus);
-    for (let i = 0; i < l.cpus; i++) out[i] = this.#readInt(view, i * l.stride);
-    return out;
-  }
-
-  /** The little-endian unsigned integer of `valueSize` bytes at `offset`. */
-  #readInt(view: DataView, offset: number): bigint {
-    switch (this.valueSize) {
-      case 8:
-        return view.getBigUint64(offset, true);
-      case 4:
-        return BigInt(view.getUint32(offset, true));
-      case 2:
-        return BigInt(view.getUint16(offset, true));
-      case 1:
-        return BigInt(view.getUint8(offset));
-      default:
-        return readUintLE(this.#intValueBuf as Uint8Array, offset, this.valueSize);
-    }
+    if (l === undefined) return readInt(s, 0, this.valueSize);
+    const values = new Array<bigint>(l.cpus);
+    for (let i = 0; i < l.cpus; i++) values[i] = readInt(s, i * l.stride, this.valueSize);
+    return values;
   }
 
   /**
@@ -840,14 +628,12 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     // Option and value first (user code may run reading them), the key into the scratch last.
     const o = ownOpts(opts);
     this.#live('BPF_MAP_UPDATE_ELEM');
-    this.#intWidth('updateInt');
-    const enc = (v: unknown, path: string) => {
-      const b = new Uint8Array(this.valueSize);
-      writeUintLE(b, 0, this.valueSize, toIntBig(v, this.valueSize * 8, false, path));
-      return b;
-    };
-    const v = Array.isArray(value) ? arrayElements('value', value).map((x, i) => enc(x, `value[${i}]`)) : enc(value, 'value');
-    this.update(this.#intKey(key, 'updateInt'), v, o as UpdateOptions | undefined);
+    const size = this.valueSize;
+    intWidth(size, 'updateInt');
+    const v = Array.isArray(value)
+      ? arrayElements('value', value).map((x, i) => encodeInt(x, size, `value[${i}]`))
+      : encodeInt(value, size, 'value');
+    this.update(intKey(this.#ints, this.keySize, key, 'updateInt'), v, o as UpdateOptions | undefined);
   }
 
   /**
@@ -857,7 +643,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    */
   deleteInt(key: number | bigint): boolean {
     this.#live('BPF_MAP_DELETE_ELEM');
-    return this.delete(this.#intKey(key, 'deleteInt'));
+    return this.delete(intKey(this.#ints, this.keySize, key, 'deleteInt'));
   }
 
   /**
@@ -867,54 +653,19 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    */
   getNextKeyInt(key?: number | bigint): bigint | undefined {
     this.#live('BPF_MAP_GET_NEXT_KEY');
-    const k = key === undefined ? undefined : this.#intKey(key, 'getNextKeyInt');
+    const k = key === undefined ? undefined : intKey(this.#ints, this.keySize, key, 'getNextKeyInt');
     const next = this.getNextKey(k);
-    return next === undefined ? undefined : readUintLE(next, 0, this.keySize);
+    return next === undefined ? undefined : decodeKey(next, this.keySize);
   }
 
-  // ---- Structs and other codecs ----
-
-  #fits(type: Codec<unknown>, side: 'key' | 'value', command: string): void {
-    if (typeof type !== 'object' || type === null || typeof (type as Codec<unknown>).write !== 'function')
-      throw new TypeError(`${command}: type must be a codec (defineStruct, u32, …), got ${describeValue(type)}`);
-    const size = side === 'key' ? this.keySize : this.valueSize;
-    if (type.size !== size)
-      throw new RangeError(`${command}: ${type.name} is ${type.size} bytes but the map's ${side}_size is ${size}`);
-  }
-
-  #decodeValue<R>(v: MapValue, type: Codec<R>): R | R[] {
-    return Array.isArray(v) ? v.map((slot) => type.decode(slot)) : type.decode(v);
-  }
-
-  /**
-   * Encodes a value into the map's encode scratch (zeroed first, so padding is
-   * zero), which the caller hands to one syscall before anything else runs.
-   */
-  #encodeValue<R>(record: R | readonly R[], type: Codec<R>): Uint8Array {
-    // A record's getters may call back into this map: a nested encode gets its own buffer.
-    if (this.#recordBusy) return encodeValueInto(new Uint8Array(this.valueBufferSize), this, record, type);
-    if (this.#recordBuf === undefined) {
-      this.#recordBuf = new Uint8Array(this.valueBufferSize);
-      this.#recordView = viewOf(this.#recordBuf);
-    }
-    this.#recordBusy = true;
-    try {
-      return encodeValueInto(this.#recordBuf, this, record, type, this.#recordView);
-    } finally {
-      this.#recordBusy = false;
-    }
-  }
+  // ---- Structs and other codecs (record-ops.ts) ----
 
   /**
    * Looks up `keyBytes` and decodes the value with `type` (per-CPU: one record per CPU); `undefined` when absent.
    * @throws {RangeError} when `type` is not the value size. @throws {BpfError} EBADF once the map is closed.
    */
   lookupStruct<R>(keyBytes: Uint8Array | null, type: Codec<R>, opts?: Omit<LookupOptions, 'out'>): R | R[] | undefined {
-    const o = ownOpts(opts) as LookupOptions | undefined;
-    this.#live('BPF_MAP_LOOKUP_ELEM');
-    this.#fits(type, 'value', 'lookupStruct');
-    const v = this.lookup(keyBytes, o);
-    return v === undefined ? undefined : this.#decodeValue(v, type);
+    return lookupStruct(this, this.#in(), 'lookupStruct', keyBytes, false, type, opts);
   }
 
   /**
@@ -922,10 +673,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * @throws {RangeError} when `type` is not the value size. @throws {BpfError} EBADF once the map is closed.
    */
   lookupStructInt<R>(key: number | bigint, type: Codec<R>, opts?: Omit<LookupOptions, 'out'>): R | R[] | undefined {
-    const o = ownOpts(opts) as LookupOptions | undefined; // read before the key is in the scratch
-    this.#live('BPF_MAP_LOOKUP_ELEM');
-    this.#fits(type, 'value', 'lookupStructInt');
-    return this.lookupStruct(this.#intKey(key, 'lookupStructInt'), type, o);
+    return lookupStruct(this, this.#in(), 'lookupStructInt', key, true, type, opts);
   }
 
   /**
@@ -933,10 +681,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * @throws {TypeError|RangeError} naming the field path (`flow.src[2]`).
    */
   updateStruct<R>(keyBytes: Uint8Array | null, record: R | readonly R[], type: Codec<R>, opts?: UpdateOptions): void {
-    const o = ownOpts(opts) as UpdateOptions | undefined;
-    this.#live('BPF_MAP_UPDATE_ELEM');
-    this.#fits(type, 'value', 'updateStruct');
-    this.update(keyBytes, this.#encodeValue(record, type), o);
+    updateStruct(this, this.#in(), 'updateStruct', keyBytes, false, record, type, opts);
   }
 
   /**
@@ -944,12 +689,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * @throws {TypeError|RangeError} when the record does not fit `type`. @throws {BpfError} as `update`.
    */
   updateStructInt<R>(key: number | bigint, record: R | readonly R[], type: Codec<R>, opts?: UpdateOptions): void {
-    // Option, then the record (its getters run), then the key into the scratch: nothing runs after.
-    const o = ownOpts(opts) as UpdateOptions | undefined;
-    this.#live('BPF_MAP_UPDATE_ELEM');
-    this.#fits(type, 'value', 'updateStructInt');
-    const value = this.#encodeValue(record, type);
-    this.update(this.#intKey(key, 'updateStructInt'), value, o);
+    updateStruct(this, this.#in(), 'updateStructInt', key, true, record, type, opts);
   }
 
   /**
@@ -957,9 +697,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * @throws {TypeError|RangeError} when the record does not fit `type`. @throws {BpfError} EBADF once the map is closed.
    */
   deleteStruct<R>(keyRecord: R, type: Codec<R>): boolean {
-    this.#live('BPF_MAP_DELETE_ELEM');
-    this.#fits(type, 'key', 'deleteStruct');
-    return this.delete(type.encode(keyRecord));
+    return deleteStruct(this, this.#in(), keyRecord, type);
   }
 
   /**
@@ -967,11 +705,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * @throws {RangeError} when `type` is not the key size. @throws {BpfError} EBADF once the map is closed.
    */
   getNextKeyStruct<R>(type: Codec<R>, keyRecord?: R): R | undefined {
-    this.#live('BPF_MAP_GET_NEXT_KEY');
-    this.#fits(type, 'key', 'getNextKeyStruct');
-    const next = this.getNextKey(keyRecord === undefined ? undefined : type.encode(keyRecord));
-    return next === undefined ? undefined : type.decode(next);
+    return getNextKeyStruct(this, this.#in(), type, keyRecord);
   }
+
+  // ---- Typed views (typed-views.ts) ----
 
   /**
    * A `Map`-shaped view through codecs. With no arguments, the `key`/`value` codecs the map was created with,
@@ -981,18 +718,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * @throws {TypeError} with no codecs given, when the map has neither creation codecs nor BTF.
    */
   typed<TK = K, TV = V>(keyType?: Codec<TK>, valueType?: Codec<TV>): TypedMap<TK, TV> {
-    this.#live('BPF_MAP_LOOKUP_ELEM');
-    let k = (keyType ?? this.#keyCodec) as Codec<TK> | undefined;
-    let v = (valueType ?? this.#valueCodec) as Codec<TV> | undefined;
-    if ((!k || !v) && this.info().btfValueTypeId !== 0) {
-      // No codecs given or remembered: the map's own BTF (libbpf, bpftool, another process) describes it.
-      const fromBtf = this.typedFromBtf();
-      k ??= fromBtf.keyType as Codec<TK>;
-      v ??= fromBtf.valueType as Codec<TV>;
-    }
-    if (!k || !v)
-      throw new TypeError('typed() needs a key type and a value type (or a map created with key and value codecs, or with BTF)');
-    return new TypedMap(this, k, v);
+    return typedView(this, this.#in(), keyType, valueType);
   }
 
   /**
@@ -1003,21 +729,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * @kernel 4.18 (map BTF)
    */
   typedFromBtf(): TypedMap<unknown, unknown> {
-    this.#live('BPF_OBJ_GET_INFO_BY_FD');
-    const info = this.info();
-    if (info.btfId === 0 || info.btfValueTypeId === 0)
-      throw new TypeError(
-        `map ${this.id}${this.name ? ` (${this.name})` : ''} has no BTF for its value: use typed(keyType, valueType) with a definition`,
-      );
-    const spec = readBtf(info.btfId);
-    const value = spec.codec(info.btfValueTypeId, 'value');
-    let key: Codec<unknown>;
-    if (info.btfKeyTypeId !== 0) key = spec.codec(info.btfKeyTypeId, 'key');
-    else if (this.keySize === 0) key = NO_KEY;
-    else if (this.keySize === 4 && this.#undeletable)
-      key = SCALARS.u32; // an index (global-data maps have no key BTF)
-    else throw new TypeError(`map ${this.id} has BTF for its value but not its key: use typed(keyType, valueType)`);
-    return new TypedMap(this, key, value);
+    return typedFromBtf(this, this.#in());
   }
 
   /** `typed()` for per-CPU maps (with no arguments, codecs or BTF as `typed()`), typed so that `get` returns `V[]`. @throws {TypeError} on other maps. */
@@ -1026,136 +738,23 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     return this.typed(keyType, valueType) as unknown as PerCpuTypedMap<TK, TV>;
   }
 
-  // ---- Batches ----
+  // ---- Batches (batch-walk.ts) ----
 
   /**
    * Walks the whole map in chunks with BPF_MAP_LOOKUP_BATCH (one syscall per chunk). Falls back to
    * get-next-key and lookups on map types or kernels without batch support.
    * @kernel 5.6
    */
-  *lookupBatch(opts?: BatchWalkOptions): IterableIterator<BatchChunk> {
-    yield* this.#walkBatch(false, opts);
+  lookupBatch(opts?: BatchWalkOptions): IterableIterator<BatchChunk> {
+    return walkBatch(this, this.#in(), false, opts);
   }
 
   /**
    * `lookupBatch` that deletes what it returns (BPF_MAP_LOOKUP_AND_DELETE_BATCH). @kernel 5.6
    * @throws {BpfError} EINVAL/ENOTSUPP on map types without batch deletes; EBADF once the map is closed.
    */
-  *lookupAndDeleteBatch(opts?: BatchWalkOptions): IterableIterator<BatchChunk> {
-    yield* this.#walkBatch(true, opts);
-  }
-
-  *#walkBatch(del: boolean, opts: BatchWalkOptions | undefined): Generator<BatchChunk, void, undefined> {
-    const command = del ? 'BPF_MAP_LOOKUP_AND_DELETE_BATCH' : 'BPF_MAP_LOOKUP_BATCH';
-    this.#live(command);
-    let size = checkInt('batchSize', opts?.batchSize ?? BATCH_WALK_SIZE, 1, 1 << 20);
-    const rawFlags = opts?.flags;
-    const elemFlags = rawFlags === undefined ? 0 : checkFlags('flags', rawFlags);
-    // Two cursors, alternating: the previous call's out-cursor is the next call's in-cursor.
-    const cursors = [new Uint8Array(cursorSize(this)), new Uint8Array(cursorSize(this))] as const;
-    let inBatch: Uint8Array | null = null;
-    let turn = 0;
-    // Chunks are carved from slabs of SLAB_CHUNKS chunks: one allocation per slab rather than two per
-    // syscall. A chunk kept by the caller keeps its slab (at most SLAB_CHUNKS chunks' bytes) alive.
-    let slab: Uint8Array | undefined;
-    let slabUsed = 0;
-    const take = (n: number): Uint8Array => {
-      if (slab === undefined || slabUsed + n > slab.length) {
-        slab = new Uint8Array(Math.max(n, SLAB_CHUNKS * size * (this.keySize + this.valueBufferSize)));
-        slabUsed = 0;
-      }
-      const out = slab.subarray(slabUsed, slabUsed + n);
-      slabUsed += n;
-      return out;
-    };
-    // With `reuse`, one pair of buffers serves every step (grown when the batch grows).
-    const reuse = opts?.reuse === true;
-    let fixedKeys: Uint8Array | undefined;
-    let fixedValues: Uint8Array | undefined;
-    const fixed = (buf: Uint8Array | undefined, n: number): Uint8Array =>
-      buf !== undefined && buf.length >= n ? buf.subarray(0, n) : new Uint8Array(n);
-    for (let first = true; ; first = false) {
-      let keys: Uint8Array;
-      let values: Uint8Array;
-      if (reuse) {
-        keys = fixedKeys = fixed(fixedKeys, size * this.keySize);
-        values = fixedValues = fixed(fixedValues, size * this.valueBufferSize);
-      } else {
-        keys = take(size * this.keySize);
-        values = take(size * this.valueBufferSize);
-      }
-      let r: { count: number; done: boolean };
-      try {
-        r = lookupBatchOn(this, del, inBatch, turn & 1 ? cursors[1] : cursors[0], keys, values, size, { elemFlags });
-      } catch (err) {
-        if (BpfError.is(err, 'ENOSPC') && size < 1 << 20) {
-          size *= 2; // one hash bucket holds more than `size` elements
-          continue;
-        }
-        if (first && BpfError.is(err) && NO_BATCH.has(err.code)) {
-          yield* this.#elementChunks(del, size, elemFlags);
-          return;
-        }
-        throw err;
-      }
-      if (r.count > 0)
-        yield {
-          count: r.count,
-          keys: keys.subarray(0, r.count * this.keySize),
-          values: values.subarray(0, r.count * this.valueBufferSize),
-        };
-      if (r.done) return;
-      inBatch = turn & 1 ? cursors[1] : cursors[0];
-      turn++;
-    }
-  }
-
-  /** The fallback walk: get-next-key plus one lookup (or lookup-and-delete) per key, in chunks of `size`. */
-  *#elementChunks(del: boolean, size: number, flags = 0): Generator<BatchChunk, void, undefined> {
-    let keys = new Uint8Array(size * this.keySize);
-    let values = new Uint8Array(size * this.valueBufferSize);
-    let n = 0;
-    const keyList = del ? [...walkKeys(this)] : walkKeys(this);
-    for (const key of keyList) {
-      const out = values.subarray(n * this.valueBufferSize, (n + 1) * this.valueBufferSize);
-      const o = flags ? { out, flags } : { out };
-      const v = del ? this.lookupAndDelete(key, o) : this.lookup(key, o);
-      if (v === undefined) continue;
-      keys.set(key, n * this.keySize);
-      if (++n === size) {
-        yield { count: n, keys, values };
-        keys = new Uint8Array(size * this.keySize);
-        values = new Uint8Array(size * this.valueBufferSize);
-        n = 0;
-      }
-    }
-    if (n > 0) yield { count: n, keys: keys.subarray(0, n * this.keySize), values: values.subarray(0, n * this.valueBufferSize) };
-  }
-
-  /** Flat bytes of `count` elements of `width`, from a flat buffer or an array of per-element buffers. */
-  #flat(
-    what: string,
-    input: unknown,
-    width: number,
-    element: (v: unknown, i: number) => Uint8Array,
-  ): { bytes: Uint8Array; count: number } {
-    const n = bytesLength(input);
-    if (n >= 0) {
-      if (width === 0 || n % width !== 0 || n === 0) {
-        checkBytes(what, input, width, 'a non-empty multiple of the element size', true); // detached: TypeError
-        throw new RangeError(`${what} must be a non-empty multiple of ${width} bytes, got ${n}`);
-      }
-      return { bytes: input as Uint8Array, count: n / width };
-    }
-    if (!Array.isArray(input))
-      throw new TypeError(`${what} must be a flat Uint8Array or a non-empty array of buffers, got ${describeValue(input)}`);
-    // Each element read once; a hole is a TypeError naming its index, never an all-zero element.
-    const list = arrayElements(what, input);
-    if (list.length === 0)
-      throw new TypeError(`${what} must be a flat Uint8Array or a non-empty array of buffers, got an empty array`);
-    const bytes = new Uint8Array(list.length * width);
-    for (let i = 0; i < list.length; i++) bytes.set(element(list[i], i), i * width);
-    return { bytes, count: list.length };
+  lookupAndDeleteBatch(opts?: BatchWalkOptions): IterableIterator<BatchChunk> {
+    return walkBatch(this, this.#in(), true, opts);
   }
 
   /**
@@ -1171,39 +770,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
     values: Uint8Array | readonly UpdateValue[],
     opts?: UpdateOptions,
   ): number {
-    const rawFlags = opts?.flags; // read once
-    this.#live('BPF_MAP_UPDATE_BATCH');
-    const flags = rawFlags === undefined ? 0 : checkFlags('flags', rawFlags);
-    const k = this.#flat('keys', keys, this.keySize, (v, i) => checkBytes(`keys[${i}]`, v, this.keySize, "the map's key_size"));
-    const v = this.#flat('values', values, this.valueBufferSize, (x, i) => {
-      try {
-        return this.#value(x);
-      } catch (err) {
-        throw err instanceof Error ? Object.assign(err, { message: `values[${i}]: ${err.message}` }) : err;
-      }
-    });
-    if (k.count !== v.count) throw new RangeError(`keys hold ${k.count} elements but values hold ${v.count}`);
-    // The kernel's batch update takes only BPF_F_LOCK per element; NOEXIST/EXIST go element by element.
-    if ((flags & ~BPF_F_LOCK) === 0) {
-      try {
-        return updateBatchOn(this, k.bytes, v.bytes, k.count, { elemFlags: flags });
-      } catch (err) {
-        if (!(BpfError.is(err) && NO_BATCH.has(err.code))) throw err;
-      }
-    }
-    for (let i = 0; i < k.count; i++) {
-      try {
-        this.update(
-          k.bytes.subarray(i * this.keySize, (i + 1) * this.keySize),
-          v.bytes.subarray(i * this.valueBufferSize, (i + 1) * this.valueBufferSize),
-          { flags },
-        );
-      } catch (err) {
-        if (BpfError.is(err)) throw new BpfError('BPF_MAP_UPDATE_BATCH', err.errno, { count: i, cause: err, hint: err.message });
-        throw err;
-      }
-    }
-    return k.count;
+    return updateBatch(this, this.#in(), keys, values, opts);
   }
 
   /**
@@ -1212,18 +779,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * @kernel 5.6
    */
   deleteBatch(keys: Uint8Array | readonly Uint8Array[]): number {
-    this.#live('BPF_MAP_DELETE_BATCH');
-    const k = this.#flat('keys', keys, this.keySize, (v, i) => checkBytes(`keys[${i}]`, v, this.keySize, "the map's key_size"));
-    try {
-      return deleteBatchOn(this, k.bytes, k.count);
-    } catch (err) {
-      if (!(BpfError.is(err) && NO_BATCH.has(err.code))) throw err;
-    }
-    for (let i = 0; i < k.count; i++) {
-      if (!this.delete(k.bytes.subarray(i * this.keySize, (i + 1) * this.keySize)))
-        throw new BpfError('BPF_MAP_DELETE_BATCH', ENOENT, { count: i, hint: `keys[${i}] is not in the map` });
-    }
-    return k.count;
+    return deleteBatch(this, this.#in(), keys);
   }
 
   /**
@@ -1276,30 +832,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
   mmap(opts: { writable: false }): ReadOnlyMapping;
   mmap(opts?: { writable?: boolean }): Uint8Array | ReadOnlyMapping;
   mmap(opts: { writable?: boolean } = {}): Uint8Array | ReadOnlyMapping {
-    const fd = this.#live('mmap');
-    const arena = this.type === MapType.Arena;
-    if (!arena && (this.type !== MapType.Array || !(this.flags & BPF_F_MMAPABLE)))
-      throw new TypeError(
-        `mmap() needs an array map created with BPF_F_MMAPABLE, or an arena; this is a ${this.#typeName()} map${this.type === MapType.Array ? ' without that flag' : ''}`,
-      );
-    const writable = opts.writable ?? true;
-    // An arena is max_entries pages, allocated as they are first touched.
-    const len = arena ? this.maxEntries * PAGE_SIZE : roundUp8(this.valueSize) * this.maxEntries;
-    const mapLen = Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
-    const r = mmapFd(fd, mapLen, 0, writable);
-    if (typeof r === 'number') {
-      const hint =
-        errnoName(-r) === 'EPERM' && writable
-          ? 'a writable mapping of a frozen or read-only map is refused: pass { writable: false }'
-          : errnoName(-r) === 'EACCES'
-            ? 'the map was opened without the access this mapping needs (read-only or write-only fd)'
-            : errnoName(-r) === 'EINVAL' && arena
-              ? 'an arena is mapped once: its first mapping fixes its address in this process'
-              : undefined;
-      throw new BpfError('mmap', -r, { hint });
-    }
-    const view = new Uint8Array(r, 0, len);
-    return writable ? view : readOnlyMapping(view);
+    return mapPages(this, this.#in(), opts.writable ?? true);
   }
 
   /**
@@ -1307,10 +840,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape {
    * @throws {TypeError} when `mapping` is not a view `mmap()` returned.
    */
   static unmap(mapping: Uint8Array | ReadOnlyMapping): void {
-    const view = mapping instanceof Uint8Array ? mapping : mappingBytes(mapping);
-    if (view === undefined) throw new TypeError(`unmap takes a view from mmap(), got ${describeValue(mapping)}`);
-    if (view.buffer.byteLength === 0) return; // already released
-    if (!unmapBuffer(view.buffer as ArrayBuffer)) throw new TypeError('unmap takes a view from mmap(); this one is not');
+    unmapPages(mapping);
   }
 
   /**

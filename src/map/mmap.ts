@@ -1,5 +1,6 @@
 /**
- * `ReadOnlyMapping`: what `BpfMap.mmap({ writable: false })` returns.
+ * `BpfMap.mmap()` and `BpfMap.unmap()`: mapping an mmapable array's values or an arena's pages, and
+ * `ReadOnlyMapping`, what `BpfMap.mmap({ writable: false })` returns.
  *
  * A read-only mapping must not be reachable through a `Uint8Array`: typed
  * arrays cannot be made read-only, so one write through a view of PROT_READ
@@ -8,7 +9,13 @@
  * the pages private and offers reads and copies only; it is frozen, so there
  * is nothing to write to.
  */
+import { BpfError, errnoName } from '../errors.js';
+import { PAGE_SIZE, mmapFd, unmapBuffer } from '../sys/bpf.js';
+import { roundUp8 } from '../sys/cpu.js';
+import { BPF_F_MMAPABLE, MapType } from '../sys/uapi.js';
 import { describeValue } from '../validate.js';
+import type { MapInternals } from './internals.js';
+import type { BpfMap } from './map.js';
 
 const TOKEN: unique symbol = Symbol('ReadOnlyMapping');
 
@@ -149,4 +156,40 @@ export function readOnlyMapping(bytes: Uint8Array): ReadOnlyMapping {
 /** The private view behind a `ReadOnlyMapping`, for releasing it; undefined for anything else. */
 export function mappingBytes(m: unknown): Uint8Array | undefined {
   return typeof m === 'object' && m !== null ? views.get(m as ReadOnlyMapping) : undefined;
+}
+
+/** `BpfMap.mmap`: the map's values (an mmapable array) or pages (an arena), writable or read-only. */
+export function mapPages(map: BpfMap, s: MapInternals, writable: boolean): Uint8Array | ReadOnlyMapping {
+  const fd = s.live('mmap');
+  const arena = map.type === MapType.Arena;
+  if (!arena && (map.type !== MapType.Array || !(map.flags & BPF_F_MMAPABLE)))
+    throw new TypeError(
+      `mmap() needs an array map created with BPF_F_MMAPABLE, or an arena; this is a ${s.typeName()} map${map.type === MapType.Array ? ' without that flag' : ''}`,
+    );
+  // An arena is max_entries pages, allocated as they are first touched.
+  const len = arena ? map.maxEntries * PAGE_SIZE : roundUp8(map.valueSize) * map.maxEntries;
+  const mapLen = Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
+  const r = mmapFd(fd, mapLen, 0, writable);
+  if (typeof r === 'number') {
+    const name = errnoName(-r);
+    const hint =
+      name === 'EPERM' && writable
+        ? 'a writable mapping of a frozen or read-only map is refused: pass { writable: false }'
+        : name === 'EACCES'
+          ? 'the map was opened without the access this mapping needs (read-only or write-only fd)'
+          : name === 'EINVAL' && arena
+            ? 'an arena is mapped once: its first mapping fixes its address in this process'
+            : undefined;
+    throw new BpfError('mmap', -r, { hint });
+  }
+  const view = new Uint8Array(r, 0, len);
+  return writable ? view : readOnlyMapping(view);
+}
+
+/** `BpfMap.unmap`: releases a view `mapPages` returned now (it becomes empty). */
+export function unmapPages(mapping: Uint8Array | ReadOnlyMapping): void {
+  const view = mapping instanceof Uint8Array ? mapping : mappingBytes(mapping);
+  if (view === undefined) throw new TypeError(`unmap takes a view from mmap(), got ${describeValue(mapping)}`);
+  if (view.buffer.byteLength === 0) return; // already released
+  if (!unmapBuffer(view.buffer as ArrayBuffer)) throw new TypeError('unmap takes a view from mmap(); this one is not');
 }

@@ -10,16 +10,18 @@
  */
 import { type Codec, rootPath, viewOf } from '../codec/codec.js';
 import { type PerCpuLayout, encodeValueInto, ownOpts, perCpuLayout, readPerCpu } from './values.js';
-import type { BpfMap, LookupOptions, UpdateOptions } from './map.js';
+import type { BpfMapLike } from './interface.js';
+import type { LookupOptions, UpdateOptions } from './map.js';
 
 /**
- * A `Map`-shaped view of a `BpfMap` through a key codec and a value codec (see `BpfMap.typed`):
+ * A `Map`-shaped view of a `BpfMap` (or any `BpfMapLike`) through a key codec and a value codec (see `BpfMap.typed`):
  * each method is one map command plus encoding and decoding.
  * Errors are the underlying `BpfMap` method's (`BpfError` with the kernel's errno; `RangeError`
  * or `TypeError` from the codecs for a record that does not fit, before any syscall).
  */
 export class TypedMap<K, V> {
-  readonly map: BpfMap;
+  /** The map the view reads and writes: a `BpfMap`, or a `FakeMap` from `bpfmap/testing`. */
+  readonly map: BpfMapLike;
   readonly keyType: Codec<K>;
   readonly valueType: Codec<V>;
   readonly #key: Uint8Array;
@@ -40,7 +42,7 @@ export class TypedMap<K, V> {
   #encBusy = false;
 
   /** Use `map.typed(keyType, valueType)`. */
-  constructor(map: BpfMap, keyType: Codec<K>, valueType: Codec<V>) {
+  constructor(map: BpfMapLike, keyType: Codec<K>, valueType: Codec<V>) {
     if (keyType.size !== map.keySize)
       throw new RangeError(`key type ${keyType.name} is ${keyType.size} bytes but the map's key_size is ${map.keySize}`);
     if (valueType.size !== map.valueSize)
@@ -166,7 +168,8 @@ export class TypedMap<K, V> {
 
 /** A typed view of a per-CPU map: `get` returns one value per possible CPU; `set` takes one value or one per CPU. */
 export interface PerCpuTypedMap<K, V> {
-  readonly map: BpfMap;
+  /** The map the view reads and writes: a `BpfMap`, or a `FakeMap` from `bpfmap/testing`. */
+  readonly map: BpfMapLike;
   /** One value per possible CPU, or undefined when `key` is absent. @throws {BpfError} as `BpfMap.lookup`. */
   get(key: K): V[] | undefined;
   /**

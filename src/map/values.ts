@@ -8,7 +8,7 @@
 import { type Codec, rootPath, viewOf } from '../codec/codec.js';
 import { possibleCpus, roundUp8 } from '../sys/cpu.js';
 import type { MapShape } from './shape.js';
-import { arrayElements } from '../validate.js';
+import { arrayElements, bytesLength, checkBytes, describeValue } from '../validate.js';
 
 /**
  * How the kernel lays out a per-CPU value: one slot per possible CPU, slot `i` at `i × stride`
@@ -82,4 +82,40 @@ export function encodeValueInto<R>(
 export function ownOpts(opts: { flags?: number } | undefined): { flags: unknown } | undefined {
   const flags = opts?.flags;
   return flags === undefined ? undefined : { flags };
+}
+
+/**
+ * The whole per-CPU value an update sends: `value` itself when it is laid out as the kernel does,
+ * else packed into `stage` (valueBufferSize bytes, zeroed first so padding is zero) from one buffer
+ * per CPU or one buffer copied to every CPU. Every element is read once and checked before `stage`
+ * is touched. @throws {TypeError|RangeError} naming what a per-CPU value may be.
+ */
+export function perCpuValue(
+  m: Pick<MapShape, 'valueSize' | 'valueBufferSize'>,
+  l: PerCpuLayout,
+  value: unknown,
+  stage: Uint8Array,
+): Uint8Array {
+  const ncpu = l.cpus;
+  if (Array.isArray(value)) {
+    // Every element read once (getters, proxy traps) and checked before the scratch is touched.
+    const list = arrayElements('value', value);
+    if (list.length !== ncpu)
+      throw new RangeError(`a per-CPU value needs one buffer per possible CPU: expected ${ncpu}, got ${list.length}`);
+    for (let i = 0; i < ncpu; i++) checkBytes(`value[${i}]`, list[i], m.valueSize, "the map's value_size");
+    return packPerCpu(stage.fill(0), l, list as Uint8Array[]);
+  }
+  const n = bytesLength(value);
+  if (n === m.valueBufferSize) return value as Uint8Array;
+  if (n === m.valueSize) return fillPerCpu(stage.fill(0), l, value as Uint8Array);
+  if (n >= 0)
+    checkBytes(
+      'value',
+      value,
+      m.valueBufferSize,
+      `a per-CPU value is ${m.valueSize} bytes (copied to every CPU), or roundUp(value_size, 8) × possibleCpus() laid out as the kernel does`,
+    );
+  throw new TypeError(
+    `a per-CPU value must be ${m.valueSize} bytes (copied to every CPU), an array of ${ncpu} such buffers, or ${m.valueBufferSize} bytes laid out as the kernel does; got ${describeValue(value)}`,
+  );
 }

@@ -12,7 +12,6 @@ import {
   type BatchChunk,
   type BatchWalkOptions,
   BpfError,
-  type BpfMap,
   type BpfMapLike,
   type Codec,
   type ErrnoCode,
@@ -860,8 +859,7 @@ export class FakeMap<K = unknown, V = unknown> implements BpfMapLike<K, V> {
     const k = (keyType ?? this.#keyCodec) as Codec<TK> | undefined;
     const v = (valueType ?? this.#valueCodec) as Codec<TV> | undefined;
     if (!k || !v) throw new TypeError('typed() needs a key type and a value type (or a map created with key and value codecs)');
-    // TypedMap uses only what BpfMapLike has (sizes, lookup, update, delete, chunks).
-    return new TypedMap(this as unknown as BpfMap, k, v);
+    return new TypedMap(this, k, v);
   }
 
   /** `typed()` for per-CPU maps, typed so that `get` returns `V[]`. @throws {TypeError} on other maps. */
