@@ -224,18 +224,25 @@ export class KernelBtf {
   }
 
   /**
-   * Own type indexes whose name offset is one of the string-table positions `marks` holds: one
-   * pass over the name offsets, with a byte map of the table marking the positions.
+   * Own type indexes whose name offset is one of the string-table `positions` (and, apart, one of
+   * `also`): one pass over the name offsets, with a byte map of the table marking the positions.
    */
-  #typesAt(positions: readonly number[]): number[] {
-    const out: number[] = [];
-    if (positions.length === 0) return out;
+  #typesAt(positions: readonly number[], also: readonly number[] = []): [number[], number[]] {
+    const out: [number[], number[]] = [[], []];
+    if (positions.length === 0 && also.length === 0) return out;
     this.#marks ??= new Uint8Array(this.#strBuf.length + 1);
     const marks = this.#marks;
     for (const at of positions) marks[at] = 1;
+    for (const at of also) marks[at] = (marks[at] as number) | 2;
     const names = this.#nameOffs;
-    for (let i = 0; i < names.length; i++) if (marks[names[i] as number] === 1) out.push(i);
+    for (let i = 0; i < names.length; i++) {
+      const m = marks[names[i] as number] as number;
+      if (m === 0) continue;
+      if (m & 1) out[0].push(i);
+      if (m & 2) out[1].push(i);
+    }
     for (const at of positions) marks[at] = 0;
+    for (const at of also) marks[at] = 0;
     return out;
   }
 
@@ -265,6 +272,15 @@ export class KernelBtf {
     return slots;
   }
 
+  /** Every place `key` ends a string in the table (a name offset may point into a string: a shared tail). */
+  #endsOf(key: string): number[] {
+    const table = this.#latin1();
+    const needle = `${key}\0`;
+    const positions: number[] = [];
+    for (let at = table.indexOf(needle); at >= 0; at = table.indexOf(needle, at + 1)) positions.push(at);
+    return positions;
+  }
+
   /**
    * Ids of the own types whose name is `key` (latin1), lowest first. The first `FULL_INDEX_AFTER`
    * different names are found by searching the string table for `key\0` (native string search,
@@ -287,12 +303,7 @@ export class KernelBtf {
       }
       ids.sort((x, y) => x - y);
     } else {
-      // Every place `key` ends a string (a name offset may point into a string: a shared tail).
-      const table = this.#latin1();
-      const needle = `${key}\0`;
-      const positions: number[] = [];
-      for (let at = table.indexOf(needle); at >= 0; at = table.indexOf(needle, at + 1)) positions.push(at);
-      for (const i of this.#typesAt(positions)) ids.push(this.firstId + i);
+      for (const i of this.#typesAt(this.#endsOf(key))[0]) ids.push(this.firstId + i);
     }
     this.#byName.set(key, ids);
     return ids;
@@ -324,7 +335,17 @@ export class KernelBtf {
         for (let p = start; p <= last; p++) positions.push(p);
         at = table.indexOf('___', table.indexOf('\0', at));
       }
-      for (const i of this.#typesAt(positions)) {
+      // The exact name's lookup rides along in the same pass when it is still to be done.
+      const key = this.#key(essential);
+      const exact =
+        essentialName(essential) === essential && !this.#slots && !this.#byName.has(key) && this.#byName.size < FULL_INDEX_AFTER;
+      const [flavored, named] = this.#typesAt(positions, exact ? this.#endsOf(key) : []);
+      if (exact)
+        this.#byName.set(
+          key,
+          named.map((i) => this.firstId + i),
+        );
+      for (const i of flavored) {
         const off = this.#nameOffs[i] as number;
         const name = table.slice(off, table.indexOf('\0', off));
         const e = essentialName(name);
