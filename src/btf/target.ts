@@ -86,6 +86,12 @@ for (let k = 0; k < 32; k++) {
 }
 
 /**
+ * A byte per string-table position, all zero except during `KernelBtf#typesAt` (which clears what
+ * it marked): one buffer for vmlinux and every module, grown to the longest table.
+ */
+let sharedMarks = new Uint8Array(0);
+
+/**
  * One kernel BTF object: vmlinux or one module (split on vmlinux), or a user-provided stand-in for
  * vmlinux. Reading it only locates each type record and its name (vmlinux has ~130k types); a type
  * is decoded when first asked for, and the name index is built on the first lookup.
@@ -118,8 +124,6 @@ export class KernelBtf {
   #slots: Int32Array | undefined;
   /** The string table as one latin1 string, for native searches in it. */
   #table: string | undefined;
-  /** A byte per string-table position, zero except during `#typesAt`. */
-  #marks: Uint8Array | undefined;
   /** Lookups done so far, by (latin1) name. */
   readonly #byName = new Map<string, readonly number[]>();
   #byEssential: Map<string, number[]> | undefined;
@@ -230,8 +234,8 @@ export class KernelBtf {
   #typesAt(positions: readonly number[], also: readonly number[] = []): [number[], number[]] {
     const out: [number[], number[]] = [[], []];
     if (positions.length === 0 && also.length === 0) return out;
-    this.#marks ??= new Uint8Array(this.#strBuf.length + 1);
-    const marks = this.#marks;
+    if (sharedMarks.length < this.#strBuf.length + 1) sharedMarks = new Uint8Array(this.#strBuf.length + 1);
+    const marks = sharedMarks;
     for (const at of positions) marks[at] = 1;
     for (const at of also) marks[at] = (marks[at] as number) | 2;
     const names = this.#nameOffs;
