@@ -61,22 +61,44 @@ ${fields.map((f) => `  acc = mix(acc, BPF_CORE_READ(t, ${f}));\n  acc = mix(acc,
   const ref = join(dir, 'objects-ref');
   execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', ref, join(here, 'objects-ref.c'), '-lbpf']);
 
+  // Wall time is noisy on a shared machine; CPU time (user = this process's own work, sys = mostly the
+  // kernel's verifier, the same for both sides) is the fairer comparison.
   const times = [];
+  const users = [];
+  const syss = [];
   for (let i = 0; i < rounds; i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const o = loadObject(obj);
     times.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    users.push(c.user / 1e3);
+    syss.push(c.system / 1e3);
     o.close();
   }
   const libbpf = JSON.parse(execFileSync(ref, [obj, String(rounds)], { encoding: 'utf8' }));
-  const mean = times.reduce((a, b) => a + b, 0) / times.length;
+  const avg = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const mean = avg(times);
+  const cpu = users.map((u, i) => u + syss[i]);
   const result = {
     objectBytes: statSync(obj).size,
     programs: 10,
     rounds,
-    bpfmap: { firstMs: +times[0].toFixed(3), meanMs: +mean.toFixed(3) },
+    bpfmap: {
+      firstMs: +times[0].toFixed(3),
+      meanMs: +mean.toFixed(3),
+      firstCpuMs: +cpu[0].toFixed(3),
+      meanCpuMs: +avg(cpu).toFixed(3),
+      firstUserMs: +users[0].toFixed(3),
+      meanUserMs: +avg(users).toFixed(3),
+      meanSysMs: +avg(syss).toFixed(3),
+    },
     libbpf,
     ratioMean: +(mean / libbpf.meanMs).toFixed(2),
+    ratioFirst: +(times[0] / libbpf.firstMs).toFixed(2),
+    ratioMeanCpu: +(avg(cpu) / libbpf.meanCpuMs).toFixed(2),
+    ratioFirstCpu: +(cpu[0] / libbpf.firstCpuMs).toFixed(2),
+    ratioMeanUser: +(avg(users) / libbpf.meanUserMs).toFixed(2),
   };
   console.log(JSON.stringify(result, null, 2));
 } finally {

@@ -15,6 +15,7 @@ import { BtfParseError, type BtfType, btfStringTable, parseBtf } from './parse.j
 const SYSFS_BTF = '/sys/kernel/btf';
 /** Different names looked up by searching the string table before a full name index is built. */
 const FULL_INDEX_AFTER = 64;
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const ENOENT = 2;
 
 /** Thrown when no target BTF can be had: the kernel has none, or the given file is not BTF. */
@@ -75,6 +76,21 @@ function trailerSize(kind: number, vlen: number): number | undefined {
   }
 }
 
+/** `trailerSize` as tables by kind, in 4-byte words: fixed words, words per vlen (-1: unknown kind). */
+const FIXED_WORDS = new Int8Array(32);
+const VLEN_WORDS = new Int8Array(32);
+for (let k = 0; k < 32; k++) {
+  const none = trailerSize(k, 0);
+  FIXED_WORDS[k] = none === undefined ? -1 : none / 4;
+  VLEN_WORDS[k] = none === undefined ? 0 : ((trailerSize(k, 1) as number) - none) / 4;
+}
+
+/**
+ * A byte per string-table position, all zero except during `KernelBtf#typesAt` (which clears what
+ * it marked): one buffer for vmlinux and every module, grown to the longest table.
+ */
+let sharedMarks = new Uint8Array(0);
+
 /**
  * One kernel BTF object: vmlinux or one module (split on vmlinux), or a user-provided stand-in for
  * vmlinux. Reading it only locates each type record and its name (vmlinux has ~130k types); a type
@@ -100,16 +116,16 @@ export class KernelBtf {
   readonly #nameOffs: Uint32Array;
   readonly #decoded: (BtfType | undefined)[];
   readonly #strBuf: Buffer;
-  /** Name offset → id, or ids when several types share the name (most have one: no array for them). */
-  #byOffset: Map<number, number | number[]> | undefined;
-  /** Names whose offset is not the start of a string (a producer sharing string tails): by name. */
-  #oddNames: Map<string, number[]> | undefined;
-  /** The string table as one latin1 string: character offsets are byte offsets. */
+  /**
+   * The full name index, built once `FULL_INDEX_AFTER` names were looked up: an open-addressing hash table of own type indexes + 1
+   * (0: empty slot), hashed on the bytes of each type's name, so no name is decoded to find one.
+   * Types sharing a name each have their own slot along the same probe sequence.
+   */
+  #slots: Int32Array | undefined;
+  /** The string table as one latin1 string, for native searches in it. */
   #table: string | undefined;
   /** Lookups done so far, by (latin1) name. */
   readonly #byName = new Map<string, readonly number[]>();
-  /** Every name, once many lookups made it worth building. */
-  #full: Map<string, number[]> | undefined;
   #byEssential: Map<string, number[]> | undefined;
   #objectId: number | undefined;
   #fd = -1;
@@ -135,7 +151,25 @@ export class KernelBtf {
     const offsets = new Uint32Array(max);
     const nameOffs = new Uint32Array(max);
     let n = 0;
-    for (let p = typeOff; p < end; n++) {
+    let p = typeOff;
+    // Records are 4-byte aligned in the blob: read them as u32 words where the host is little-endian.
+    if ((blob.byteOffset + typeOff) % 4 === 0 && (end - typeOff) % 4 === 0 && LITTLE_ENDIAN) {
+      const words = new Uint32Array(blob.buffer, blob.byteOffset + typeOff, (end - typeOff) / 4);
+      const last = words.length;
+      for (let w = 0; w < last; n++) {
+        if (w + 3 > last) throw new BtfParseError(`${name}: type ${n + 1} runs past the type section`);
+        const info = words[w + 1] as number;
+        const kind = (info >>> 24) & 0x1f;
+        const fixed = FIXED_WORDS[kind] as number;
+        if (fixed < 0) throw new BtfParseError(`${name}: type ${n + 1} has unknown kind ${kind}`);
+        offsets[n] = typeOff + 4 * w;
+        nameOffs[n] = words[w] as number;
+        w += 3 + fixed + (VLEN_WORDS[kind] as number) * (info & 0xffff);
+        if (w > last) throw new BtfParseError(`${name}: type ${n + 1} runs past the type section`);
+      }
+      p = end;
+    }
+    for (; p < end; n++) {
       if (p + 12 > end) throw new BtfParseError(`${name}: type ${n + 1} runs past the type section`);
       const info = v.getUint32(p + 4, true);
       const extra = trailerSize((info >>> 24) & 0x1f, info & 0xffff);
@@ -176,79 +210,107 @@ export class KernelBtf {
     return t;
   }
 
-  /**
-   * The index, built on the first lookup: type ids by name offset (no name decoded). A name is
-   * found by searching the string table, read once as a latin1 string, for `\0name\0`.
-   */
-  #index(): { byOffset: Map<number, number | number[]>; odd: Map<string, number[]>; table: string } {
-    if (this.#byOffset && this.#oddNames && this.#table !== undefined)
-      return { byOffset: this.#byOffset, odd: this.#oddNames, table: this.#table };
-    let table = this.#strBuf.toString('latin1');
-    if (!table.endsWith('\0')) table += '\0'; // so the last name is found as `\0name\0` too
-    const byOffset = new Map<number, number | number[]>();
-    const odd = new Map<string, number[]>();
-    for (let i = 0; i < this.#nameOffs.length; i++) {
-      const off = this.#nameOffs[i] as number;
-      if (off === 0 || off >= table.length || table.charCodeAt(off) === 0) continue;
-      const id = this.firstId + i;
-      if (table.charCodeAt(off - 1) !== 0) {
-        const end = table.indexOf('\0', off);
-        const name = table.slice(off, end < 0 ? table.length : end);
-        const list = odd.get(name);
-        if (list) list.push(id);
-        else odd.set(name, [id]);
-        continue;
-      }
-      const known = byOffset.get(off);
-      if (known === undefined) byOffset.set(off, id);
-      else if (typeof known === 'number') byOffset.set(off, [known, id]);
-      else known.push(id);
+  /** True when the string at `off` in the string table is exactly `key` (latin1). */
+  #nameIs(off: number, key: string): boolean {
+    const b = this.#strBuf;
+    if (off + key.length > b.length) return false;
+    for (let i = 0; i < key.length; i++) if (b[off + i] !== key.charCodeAt(i)) return false;
+    return off + key.length === b.length || b[off + key.length] === 0;
+  }
+
+  /** The string table as one latin1 string (character offsets are byte offsets), NUL-terminated. */
+  #latin1(): string {
+    if (this.#table === undefined) {
+      const t = this.#strBuf.toString('latin1');
+      this.#table = t.endsWith('\0') ? t : `${t}\0`;
     }
-    this.#byOffset = byOffset;
-    this.#oddNames = odd;
-    this.#table = table;
-    return { byOffset, odd, table };
+    return this.#table;
   }
 
   /**
-   * Ids of the types whose name is `key` (latin1), by searching the string table for every copy of
-   * it (about what libbpf's linear candidate search costs). After `FULL_INDEX_AFTER` different
-   * names, every type's name is indexed at once and lookups cost nothing more.
+   * Own type indexes whose name offset is one of the string-table `positions` (and, apart, one of
+   * `also`): one pass over the name offsets, with a byte map of the table marking the positions.
+   */
+  #typesAt(positions: readonly number[], also: readonly number[] = []): [number[], number[]] {
+    const out: [number[], number[]] = [[], []];
+    if (positions.length === 0 && also.length === 0) return out;
+    if (sharedMarks.length < this.#strBuf.length + 1) sharedMarks = new Uint8Array(this.#strBuf.length + 1);
+    const marks = sharedMarks;
+    for (const at of positions) marks[at] = 1;
+    for (const at of also) marks[at] = (marks[at] as number) | 2;
+    const names = this.#nameOffs;
+    for (let i = 0; i < names.length; i++) {
+      const m = marks[names[i] as number] as number;
+      if (m === 0) continue;
+      if (m & 1) out[0].push(i);
+      if (m & 2) out[1].push(i);
+    }
+    for (const at of positions) marks[at] = 0;
+    for (const at of also) marks[at] = 0;
+    return out;
+  }
+
+  /** The hash index of every own named type, built once many different names were looked up. */
+  #hashIndex(): Int32Array {
+    if (this.#slots) return this.#slots;
+    const names = this.#nameOffs;
+    const b = this.#strBuf;
+    let size = 16;
+    while (size < names.length * 2) size *= 2;
+    const slots = new Int32Array(size);
+    const mask = size - 1;
+    for (let i = 0; i < names.length; i++) {
+      const off = names[i] as number;
+      if (off === 0 || off >= b.length || b[off] === 0) continue;
+      let h = 0x811c9dc5;
+      for (let j = off; j < b.length; j++) {
+        const c = b[j] as number;
+        if (c === 0) break;
+        h = Math.imul(h ^ c, 0x01000193);
+      }
+      let at = (h >>> 0) & mask;
+      while (slots[at] !== 0) at = (at + 1) & mask;
+      slots[at] = i + 1;
+    }
+    this.#slots = slots;
+    return slots;
+  }
+
+  /** Every place `key` ends a string in the table (a name offset may point into a string: a shared tail). */
+  #endsOf(key: string): number[] {
+    const table = this.#latin1();
+    const needle = `${key}\0`;
+    const positions: number[] = [];
+    for (let at = table.indexOf(needle); at >= 0; at = table.indexOf(needle, at + 1)) positions.push(at);
+    return positions;
+  }
+
+  /**
+   * Ids of the own types whose name is `key` (latin1), lowest first. The first `FULL_INDEX_AFTER`
+   * different names are found by searching the string table for `key\0` (native string search,
+   * about what libbpf's linear candidate search costs) and one pass over the name offsets; after
+   * that every name is hashed into an index once and lookups cost nothing more.
    */
   #lookup(key: string): readonly number[] {
     const cached = this.#byName.get(key);
     if (cached) return cached;
-    if (this.#full) return this.#full.get(key) ?? [];
-    const { byOffset, odd, table } = this.#index();
-    if (this.#byName.size >= FULL_INDEX_AFTER) {
-      this.#full = this.#fullIndex(table);
-      return this.#full.get(key) ?? [];
+    const ids: number[] = [];
+    if (this.#slots || this.#byName.size >= FULL_INDEX_AFTER) {
+      const slots = this.#hashIndex();
+      const names = this.#nameOffs;
+      const mask = slots.length - 1;
+      let h = 0x811c9dc5;
+      for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+      for (let at = (h >>> 0) & mask; slots[at] !== 0; at = (at + 1) & mask) {
+        const i = (slots[at] as number) - 1;
+        if (this.#nameIs(names[i] as number, key)) ids.push(this.firstId + i);
+      }
+      ids.sort((x, y) => x - y);
+    } else {
+      for (const i of this.#typesAt(this.#endsOf(key))[0]) ids.push(this.firstId + i);
     }
-    const ids: number[] = [...(odd.get(key) ?? [])];
-    const needle = `\0${key}\0`;
-    for (let at = table.indexOf(needle); at >= 0; at = table.indexOf(needle, at + 1)) {
-      const found = byOffset.get(at + 1);
-      if (typeof found === 'number') ids.push(found);
-      else if (found) ids.push(...found);
-    }
-    ids.sort((a, b) => a - b);
     this.#byName.set(key, ids);
     return ids;
-  }
-
-  /** Every own type's name → its ids. */
-  #fullIndex(table: string): Map<string, number[]> {
-    const m = new Map<string, number[]>();
-    for (let i = 0; i < this.#nameOffs.length; i++) {
-      const off = this.#nameOffs[i] as number;
-      if (off === 0 || off >= table.length) continue;
-      const name = table.slice(off, table.indexOf('\0', off));
-      if (name === '') continue;
-      const list = m.get(name);
-      if (list) list.push(this.firstId + i);
-      else m.set(name, [this.firstId + i]);
-    }
-    return m;
   }
 
   /** A name as the index spells it (latin1 bytes of its UTF-8; the same string for ASCII). */
@@ -265,26 +327,37 @@ export class KernelBtf {
   /** Ids of this object's own named types whose essential name (no `___flavor`) is `essential`. */
   idsByEssentialName(essential: string): readonly number[] {
     if (!this.#byEssential) {
-      // Only names with a `___` can have a flavor: find those in the string table, index them apart.
+      // Only names holding a `___` can have a flavor: mark every position a name holding one can
+      // start at (from its string's start to the underscores), find those types, decode just them.
       const m = new Map<string, number[]>();
-      const { byOffset, odd, table } = this.#index();
-      const add = (name: string, ids: readonly number[]) => {
-        const e = essentialName(name);
-        if (e === name || ids.length === 0) return;
-        const list = m.get(e);
-        if (list) list.push(...ids);
-        else m.set(e, [...ids]);
-      };
-      for (const [name, ids] of odd) if (name.includes('___')) add(name, ids);
-      // Every string holding `___` (each copy, if the table repeats one), and the types named by it.
+      const table = this.#latin1();
+      const positions: number[] = [];
       for (let at = table.indexOf('___'); at >= 0; ) {
         const start = table.lastIndexOf('\0', at) + 1;
-        const end = table.indexOf('\0', at);
-        const found = byOffset.get(start);
-        if (found !== undefined) add(table.slice(start, end), typeof found === 'number' ? [found] : found);
-        at = table.indexOf('___', end);
+        let last = at;
+        while (table.charCodeAt(last + 3) === 95) last++; // a longer run: the names up to its last `___`
+        for (let p = start; p <= last; p++) positions.push(p);
+        at = table.indexOf('___', table.indexOf('\0', at));
       }
-      for (const list of m.values()) list.sort((a, b) => a - b);
+      // The exact name's lookup rides along in the same pass when it is still to be done.
+      const key = this.#key(essential);
+      const exact =
+        essentialName(essential) === essential && !this.#slots && !this.#byName.has(key) && this.#byName.size < FULL_INDEX_AFTER;
+      const [flavored, named] = this.#typesAt(positions, exact ? this.#endsOf(key) : []);
+      if (exact)
+        this.#byName.set(
+          key,
+          named.map((i) => this.firstId + i),
+        );
+      for (const i of flavored) {
+        const off = this.#nameOffs[i] as number;
+        const name = table.slice(off, table.indexOf('\0', off));
+        const e = essentialName(name);
+        if (e === name) continue;
+        const list = m.get(e);
+        if (list) list.push(this.firstId + i);
+        else m.set(e, [this.firstId + i]);
+      }
       this.#byEssential = m;
     }
     const exact = essentialName(essential) === essential ? this.idsByName(essential) : [];

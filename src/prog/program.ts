@@ -514,7 +514,11 @@ function loadWith(params: Parameters<typeof progLoad>[0], load?: LoadInfo): BpfP
     else fd = errnoName(-again) === 'ENOSPC' ? fd : again; // the log overflowed: keep the first errno
   }
   if (fd < 0) {
-    const log = params.log ? trimLog(Buffer.from(params.log).toString('utf8'), 20) : '';
+    // Only the part the kernel wrote (up to its NUL) is decoded, not the whole 4 MiB buffer.
+    const end = params.log ? params.log.indexOf(0) : -1;
+    const log = params.log
+      ? trimLog(Buffer.from(params.log.buffer, params.log.byteOffset, end < 0 ? params.log.length : end).toString('utf8'), 20)
+      : '';
     const code = -fd;
     const hint =
       errnoName(code) === 'EPERM'
