@@ -152,6 +152,15 @@ export class ScalarConsumer implements Consumer {
   /** Label values (joined) → series. */
   #byId = new Map<string, Series>();
   #live: Series[] = [];
+  /**
+   * The key met at each position of the last walk: an unchanged hash map is walked in the same
+   * order at every scrape, so a key is first compared with the one at its position last time (one
+   * compare of its bytes, no hash and no Map lookup).
+   */
+  #prev: (KnownKey | undefined)[] = [];
+  /** Position in the current walk (one per `#series` call). */
+  #pos = 0;
+  #slabView = new DataView(new ArrayBuffer(0));
   #gen = 0;
   #recheckAt = 0;
   readonly #scratch: string[] = [];
@@ -168,6 +177,7 @@ export class ScalarConsumer implements Consumer {
   begin(): void {
     this.#gen++;
     this.#live = [];
+    this.#pos = 0;
     if (this.#volatile && performance.now() >= this.#recheckAt) {
       this.#recheckAt = performance.now() + RECHECK_MS;
       this.#forgetAll();
@@ -179,9 +189,12 @@ export class ScalarConsumer implements Consumer {
     this.#byId = new Map();
     this.#known = 0;
     this.#slab = new Uint8Array(0);
+    this.#slabView = new DataView(this.#slab.buffer);
+    this.#prev = [];
   }
 
   end(): void {
+    if (this.#prev.length > this.#pos) this.#prev.length = this.#pos;
     // Keys that are gone are forgotten once they outnumber the live ones: memory follows the map.
     if (this.#known <= 2 * this.#live.length + 1024) return;
     const live = this.#live;
@@ -202,21 +215,33 @@ export class ScalarConsumer implements Consumer {
     return (h ^ (h >>> 15)) & 0x3fffffff; // a small integer: the fastest Map key
   }
 
+  /** Whether the key bytes at `ko` are those of `k`. */
+  #same(k: KnownKey, keys: Uint8Array, kv: DataView, ko: number): boolean {
+    const n = this.#keySize;
+    const sv = this.#slabView;
+    const at = k.at;
+    let i = 0;
+    for (; i + 4 <= n; i += 4) if (sv.getUint32(at + i, true) !== kv.getUint32(ko + i, true)) return false;
+    for (; i < n; i++) if (this.#slab[at + i] !== keys[ko + i]) return false;
+    return true;
+  }
+
   #series(keys: Uint8Array, kv: DataView, ko: number, cpu: number): Series {
+    const pos = this.#pos++;
+    const p = this.#prev[pos];
+    if (p !== undefined && p.cpu === cpu && this.#same(p, keys, kv, ko)) return p.series;
+    const k = this.#lookup(keys, kv, ko, cpu);
+    if (pos < this.#prev.length) this.#prev[pos] = k;
+    else this.#prev.push(k);
+    return k.series;
+  }
+
+  /** The known key with these bytes (and cpu), added (its labels decoded) when new. */
+  #lookup(keys: Uint8Array, kv: DataView, ko: number, cpu: number): KnownKey {
     const h = this.#hash(kv, ko, cpu);
     const n = this.#keySize;
     const head = this.#byKey.get(h);
-    const slab = this.#slab;
-    for (let k = head; k !== undefined; k = k.next) {
-      if (k.cpu !== cpu) continue;
-      let same = true;
-      for (let i = 0; i < n; i++)
-        if (slab[k.at + i] !== keys[ko + i]) {
-          same = false;
-          break;
-        }
-      if (same) return k.series;
-    }
+    for (let k = head; k !== undefined; k = k.next) if (k.cpu === cpu && this.#same(k, keys, kv, ko)) return k;
     const cpuText = this.#cpuLabel ? String(cpu) : undefined;
     let id = this.labels.read(keys, kv, ko, this.#scratch);
     if (cpuText !== undefined) id = `${id}\u0000${cpuText}`;
@@ -231,11 +256,13 @@ export class ScalarConsumer implements Consumer {
       const grown = new Uint8Array(Math.max(4096, this.#slab.length * 2, at + n));
       grown.set(this.#slab);
       this.#slab = grown;
+      this.#slabView = new DataView(grown.buffer);
     }
     this.#slab.set(keys.subarray(ko, ko + n), at);
-    this.#byKey.set(h, { at, cpu, series: s, next: head });
+    const k: KnownKey = { at, cpu, series: s, next: head };
+    this.#byKey.set(h, k);
     this.#known++;
-    return s;
+    return k;
   }
 
   #add(s: Series, value: number): void {
