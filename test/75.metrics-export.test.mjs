@@ -6,7 +6,7 @@
 // errors; a clean stop on SIGTERM.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { arch, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -51,6 +51,7 @@ async function startExporter(t, config) {
   });
   return {
     port,
+    pid: proc.pid,
     lines,
     stop: async () => {
       proc.kill('SIGTERM');
@@ -252,13 +253,21 @@ test("bpfmap export with the example config: loads and attaches the object, Prom
   assert.match(config, new RegExp(`target_pid: ${child.pid}`), 'the example config sets target_pid');
   writeFileSync(join(dir, 'syscalls.yaml'), config);
   const exporter = await startExporter(t, join(dir, 'syscalls.yaml'));
-  const progIds = new Set(
-    bpftool('prog', 'show')
-      .filter((p) => p.name === 'count_enter' || p.name === 'time_exit')
-      .map((p) => p.id),
+  // The exporter's own links, from its fdinfo (other processes may run the same example at once).
+  const linkIds = readdirSync(`/proc/${exporter.pid}/fdinfo`)
+    .map((fd) => readFileSync(`/proc/${exporter.pid}/fdinfo/${fd}`, 'utf8'))
+    .map((info) => /^link_id:\s+(\d+)$/m.exec(info))
+    .filter((m) => m !== null)
+    .map((m) => Number(m[1]));
+  const progNames = new Map(bpftool('prog', 'show').map((p) => [p.id, p.name]));
+  const ours = () => bpftool('link', 'show').filter((l) => linkIds.includes(l.id));
+  assert.deepEqual(
+    ours()
+      .map((l) => progNames.get(l.prog_id))
+      .sort(),
+    ['count_enter', 'time_exit'],
+    'the exporter holds one link per tracepoint program',
   );
-  const ours = () => bpftool('link', 'show').filter((l) => progIds.has(l.prog_id));
-  assert.equal(ours().length, 2, 'both tracepoint programs are attached through links');
   const prom = await startPrometheus(t, [`127.0.0.1:${exporter.port}`]);
   const getppid = await prom.until(
     'syscalls_total{syscall="getppid"}',
