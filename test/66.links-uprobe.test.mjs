@@ -144,7 +144,7 @@ test('uprobe_multi: a program loaded for BPF_TRACE_UPROBE_MULTI gets an uprobe_m
 });
 
 test('the uprobe PMU leaves no global state: uprobe_events gains no entry while attached or after close()', (t) => {
-  const { bin, run } = build(t);
+  const { dir, bin, run } = build(t);
   assert.ok(existsSync('/sys/bus/event_source/devices/uprobe/type'), 'this kernel has the uprobe PMU');
   const entry = counter(t, ProgType.Kprobe);
   const ret = counter(t, ProgType.Kprobe);
@@ -174,6 +174,14 @@ test('the uprobe PMU leaves no global state: uprobe_events gains no entry while 
   assert.ok(!ids.includes(i1.id) && !ids.includes(i2.id), 'the links are gone');
   run(4);
   assert.deepEqual([entry.count(), ret.count()], [9, 1]);
+  // the PMU takes the path as it is: spaces too (tracefs cannot)
+  const spaced = join(dir, 'with space');
+  copyFileSync(bin, spaced);
+  const l3 = entry.prog.attachUprobe(spaced, 'bpfmap_target');
+  t.after(() => l3.close());
+  execFileSync(spaced, ['3']);
+  l3.close();
+  assert.equal(entry.count(), 12);
 });
 
 test('without the uprobe PMU (forced) a tracefs uprobe event stands in for it, and close() removes it', async (t) => {

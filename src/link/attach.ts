@@ -246,7 +246,7 @@ function probePmu(kind: 'uprobe' | 'kprobe'): { type: number; retprobeBit: numbe
   try {
     const type = Number.parseInt(readFileSync(`${dir}/type`, 'utf8'), 10);
     const bit = /^config:(\d+)\s*$/.exec(readFileSync(`${dir}/format/retprobe`, 'utf8'));
-    if (!Number.isInteger(type) || type < 0 || !bit) return null;
+    if (!Number.isInteger(type) || type < 0 || !bit || Number(bit[1]) > 63) return null;
     return { type, retprobeBit: Number(bit[1]) };
   } catch {
     return null;
