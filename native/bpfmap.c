@@ -586,27 +586,49 @@ static napi_value EpollWait(napi_env env, napi_callback_info info) {
   return ret_int(env, r < 0 ? -(int64_t)errno : r);
 }
 
-/* perfEventOpen(attr, pid, cpu, groupFd, flags) -> fd or -errno (perf_event_open(2); attr laid out in TypeScript). */
+/*
+ * perfEventOpen(attr, pid, cpu, groupFd, flags[, name]) -> fd or -errno (perf_event_open(2); attr laid
+ * out in TypeScript). `name`, a Uint8Array holding a NUL-terminated string (the uprobe PMU's path, the
+ * kprobe PMU's symbol), is copied and the copy's address written into attr.config1 (offset 56): the
+ * copy keeps its NUL whatever another thread does to the array, so the kernel's string read stops
+ * inside it. -EFAULT when attr is shorter than 64 bytes or name is empty or does not end in 0.
+ */
 static napi_value PerfEventOpen(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  void *attr;
-  size_t attr_len;
+  void *attr, *name = NULL;
+  size_t attr_len, name_len = 0;
   int32_t pid, cpu, group;
   uint32_t flags;
-  int given = 0;
-  if (argc != 5 || get_bytes(env, argv[0], &attr, &attr_len, &given) || !given || napi_get_value_int32(env, argv[1], &pid) != napi_ok ||
-      napi_get_value_int32(env, argv[2], &cpu) != napi_ok || napi_get_value_int32(env, argv[3], &group) != napi_ok ||
-      napi_get_value_uint32(env, argv[4], &flags) != napi_ok)
-    return throw_type(env, "perfEventOpen(attr, pid, cpu, groupFd, flags)");
+  int given = 0, name_given = 0;
+  if (argc < 5 || argc > 6 || get_bytes(env, argv[0], &attr, &attr_len, &given) || !given ||
+      napi_get_value_int32(env, argv[1], &pid) != napi_ok || napi_get_value_int32(env, argv[2], &cpu) != napi_ok ||
+      napi_get_value_int32(env, argv[3], &group) != napi_ok || napi_get_value_uint32(env, argv[4], &flags) != napi_ok ||
+      (argc == 6 && get_bytes(env, argv[5], &name, &name_len, &name_given)))
+    return throw_type(env, "perfEventOpen(attr, pid, cpu, groupFd, flags[, name: Uint8Array])");
   /* attr.size says how many bytes the kernel reads (0 means the first version's 64): check the buffer holds it first. */
   if (attr_len < 8) return ret_int(env, -EFAULT);
   uint32_t size;
   memcpy(&size, (char *)attr + 4, sizeof size);
   if ((size ? size : 64) > attr_len) return ret_int(env, -EFAULT);
+  char *copy = NULL;
+  if (name_given) {
+    if (attr_len < 64 || name_len == 0) return ret_int(env, -EFAULT);
+    copy = malloc(name_len);
+    if (!copy) return ret_int(env, -ENOMEM);
+    memcpy(copy, name, name_len);
+    if (copy[name_len - 1] != 0) {
+      free(copy);
+      return ret_int(env, -EFAULT);
+    }
+    uint64_t addr = (uint64_t)(uintptr_t)copy;
+    memcpy((char *)attr + 56, &addr, sizeof addr);
+  }
   long r = syscall(SYS_perf_event_open, attr, pid, cpu, group, (unsigned long)flags);
-  return ret_int(env, r < 0 ? -(int64_t)errno : r);
+  int64_t out = r < 0 ? -(int64_t)errno : r;
+  free(copy);
+  return ret_int(env, out);
 }
 
 /* pageSize() -> sysconf(_SC_PAGESIZE) */

@@ -3,16 +3,28 @@
 // process only; a missing symbol or a stripped binary gives an error that lists what exists.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'node:test';
 import { AttachTypeExt, ProgType, SymbolNotFoundError, symbolFileOffset } from 'bpfmap';
-import { openFdCount } from './helpers/kernel.mjs';
+import { bpftool, openFdCount } from './helpers/kernel.mjs';
 import { counter } from './helpers/links.mjs';
 
 const source = fileURLToPath(new URL('./fixtures/link/uprobe-target.c', import.meta.url));
+const root = fileURLToPath(new URL('..', import.meta.url));
+const UPROBE_EVENTS = '/sys/kernel/tracing/uprobe_events';
+
+/** The tracefs uprobe_events lines that probe `bin` (other processes share the file: look only at ours). */
+function probeEvents(bin) {
+  return readFileSync(UPROBE_EVENTS, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(bin));
+}
+
+/** The ids of every link the kernel has (bpftool link show -j). */
+const linkIds = () => (bpftool('link', 'show') ?? []).map((l) => l.id);
 
 function build(t) {
   const dir = mkdtempSync(join(tmpdir(), 'bpfmap-links-uprobe-'));
@@ -129,4 +141,107 @@ test('uprobe_multi: a program loaded for BPF_TRACE_UPROBE_MULTI gets an uprobe_m
   child.stdin.end('x');
   await exited;
   assert.equal(ret.count(), 4);
+});
+
+test('the uprobe PMU leaves no global state: uprobe_events gains no entry while attached or after close()', (t) => {
+  const { dir, bin, run } = build(t);
+  assert.ok(existsSync('/sys/bus/event_source/devices/uprobe/type'), 'this kernel has the uprobe PMU');
+  const entry = counter(t, ProgType.Kprobe);
+  const ret = counter(t, ProgType.Kprobe);
+  const l1 = entry.prog.attachUprobe(bin, 'bpfmap_target');
+  const l2 = ret.prog.attachUprobe(bin, 'bpfmap_other', { retprobe: true });
+  t.after(() => {
+    l1.close();
+    l2.close();
+  });
+  assert.deepEqual(probeEvents(bin), [], 'no tracefs probe event while attached');
+  const [i1, i2] = [l1.info(), l2.info()];
+  assert.deepEqual(
+    [i1.mechanism, i1.perfEventType, i1.fileName, i1.offset],
+    ['link', 'uprobe', bin, symbolFileOffset(bin, 'bpfmap_target')],
+  );
+  assert.deepEqual(
+    [i2.mechanism, i2.perfEventType, i2.fileName, i2.offset],
+    ['link', 'uretprobe', bin, symbolFileOffset(bin, 'bpfmap_other')],
+  );
+  assert.ok(linkIds().includes(i1.id) && linkIds().includes(i2.id), 'bpftool lists both links');
+  run(9);
+  assert.deepEqual([entry.count(), ret.count()], [9, 1]);
+  l1.close();
+  l2.close();
+  assert.deepEqual(probeEvents(bin), [], 'nor after close()');
+  const ids = linkIds();
+  assert.ok(!ids.includes(i1.id) && !ids.includes(i2.id), 'the links are gone');
+  run(4);
+  assert.deepEqual([entry.count(), ret.count()], [9, 1]);
+  // the PMU takes the path as it is: spaces too (tracefs cannot)
+  const spaced = join(dir, 'with space');
+  copyFileSync(bin, spaced);
+  const l3 = entry.prog.attachUprobe(spaced, 'bpfmap_target');
+  t.after(() => l3.close());
+  execFileSync(spaced, ['3']);
+  l3.close();
+  assert.equal(entry.count(), 12);
+});
+
+test('without the uprobe PMU (forced) a tracefs uprobe event stands in for it, and close() removes it', async (t) => {
+  const { setProbeMode } = await import('../dist/link/attach.js');
+  setProbeMode('tracefs');
+  t.after(() => setProbeMode('auto'));
+  const { bin, run } = build(t);
+  const c = counter(t, ProgType.Kprobe);
+  const link = c.prog.attachUprobe(bin, 'bpfmap_target', { retprobe: true });
+  t.after(() => link.close());
+  const events = probeEvents(bin);
+  assert.equal(events.length, 1, 'one tracefs probe event');
+  assert.match(events[0], new RegExp(`^r:bpfmap_${process.pid}/`));
+  run(5);
+  assert.equal(c.count(), 5);
+  link.close();
+  assert.deepEqual(probeEvents(bin), [], 'close() removed the event');
+});
+
+test('a process SIGKILLed while its uprobes are attached leaves no probe event and no link behind', async (t) => {
+  const { bin, run } = build(t);
+  const script = `
+    import { Asm, loadProgram, ProgType, R0 } from 'bpfmap';
+    const p = loadProgram({ type: ProgType.Kprobe, instructions: new Asm().mov64(R0, 0).exit(), name: 'uprobe_crash' });
+    const a = p.attachUprobe(process.argv[1], 'bpfmap_target');
+    const b = p.attachUprobe(process.argv[1], 'bpfmap_other', { retprobe: true, pid: process.pid });
+    console.log(JSON.stringify([a.id, b.id]));
+    setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, bin], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise((r) => child.on('exit', (code, signal) => r(signal)));
+  t.after(() => {
+    child.kill('SIGKILL');
+    // should the library ever leave tracefs events behind, do not leave them to the next test run
+    for (const l of probeEvents(bin)) appendFileSync(UPROBE_EVENTS, `-:${l.split(/\s/)[0].slice(2)}\n`);
+  });
+  const ids = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(JSON.parse(out));
+    });
+    child.on('exit', () => reject(new Error(`the child exited before attaching: ${out}`)));
+  });
+  assert.ok(
+    ids.every((id) => linkIds().includes(id)),
+    "the child's links exist",
+  );
+  run(2); // the probes fire in the live child's links
+  child.kill('SIGKILL');
+  assert.equal(await exited, 'SIGKILL');
+  let left = ids;
+  for (let i = 0; i < 50 && left.length; i++) {
+    const now = linkIds();
+    left = ids.filter((id) => now.includes(id));
+    if (left.length) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.deepEqual(left, [], 'no link of the killed process remains (bpftool link show)');
+  assert.deepEqual(probeEvents(bin), [], 'no probe event remains in uprobe_events');
+  run(2);
 });

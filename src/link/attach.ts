@@ -162,7 +162,7 @@ function openPerf(
   pid: number,
   cpu: number,
   what: string,
-  opts: { sample?: bigint; freq?: boolean } = {},
+  opts: { sample?: bigint; freq?: boolean; name?: Uint8Array; config2?: bigint } = {},
 ): number {
   const pfd = perfEventOpen({ type, config, pid, cpu, ...opts });
   if (pfd < 0) {
@@ -228,6 +228,31 @@ export function attachTracing(p: AttachableProgram): Link {
   return Link.adopt(fd);
 }
 
+let probeMode: 'auto' | 'tracefs' = 'auto';
+
+/** @internal Tests: `'tracefs'` makes uprobe/kprobe attaches take the fallback path (tracefs probe events) even where the PMU exists. */
+export function setProbeMode(mode: 'auto' | 'tracefs'): void {
+  probeMode = mode;
+}
+
+/**
+ * The dynamic perf PMU `kind` (4.17+): its perf type and the config bit that
+ * makes a probe a return probe, from /sys/bus/event_source/devices/KIND; null
+ * when it is absent (or forced off), and then the tracefs probe events serve.
+ */
+function probePmu(kind: 'uprobe' | 'kprobe'): { type: number; retprobeBit: number } | null {
+  if (probeMode === 'tracefs') return null;
+  const dir = `/sys/bus/event_source/devices/${kind}`;
+  try {
+    const type = Number.parseInt(readFileSync(`${dir}/type`, 'utf8'), 10);
+    const bit = /^config:(\d+)\s*$/.exec(readFileSync(`${dir}/format/retprobe`, 'utf8'));
+    if (!Number.isInteger(type) || type < 0 || !bit || Number(bit[1]) > 63) return null;
+    return { type, retprobeBit: Number(bit[1]) };
+  } catch {
+    return null;
+  }
+}
+
 /** The kernel's syscall entry symbol for syscall `name` on this architecture (`__x64_sys_NAME`, …). */
 export function syscallSymbol(name: string): string {
   const prefix =
@@ -236,8 +261,6 @@ export function syscallSymbol(name: string): string {
 }
 
 function requireKprobes(hook: string): void {
-  const pmu = existsSync('/sys/bus/event_source/devices/kprobe/type');
-  if (pmu) return;
   const cfg = kernelConfig('CONFIG_KPROBES');
   if (cfg === 'n' || !existsSync('/sys/kernel/tracing/kprobe_events'))
     throw new KernelConfigError(
@@ -251,8 +274,9 @@ function requireKprobes(hook: string): void {
 
 /**
  * Attaches a kprobe program to kernel function `symbol` (+`offset`), or to
- * its return with `retprobe` (a tracefs kprobe event opened as a tracepoint,
- * perf link).
+ * its return with `retprobe`: a kprobe PMU perf event (4.17+; nothing left in
+ * tracefs), else a tracefs kprobe event opened as a tracepoint; then a perf
+ * link.
  * @throws {KernelConfigError} naming CONFIG_KPROBES on kernels without kprobes.
  * @kernel 4.1
  */
@@ -262,6 +286,13 @@ export function attachKprobe(p: AttachableProgram, symbol: string, opts: { retpr
   const retprobe = opts.retprobe === true;
   const offset = opts.offset ?? 0;
   if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`offset must be a non-negative integer, got ${offset}`);
+  const what = `${retprobe ? 'kretprobe' : 'kprobe'} ${symbol}`;
+  const pmu = probePmu('kprobe');
+  if (pmu) {
+    const config = retprobe ? 1n << BigInt(pmu.retprobeBit) : 0n;
+    const pfd = openPerf(pmu.type, config, -1, 0, what, { name: cPath(symbol), config2: BigInt(offset) });
+    return perfLink(progFd, pfd, what, undefined, { perfEventType: retprobe ? 'kretprobe' : 'kprobe', funcName: symbol, offset });
+  }
   requireKprobes(retprobe ? 'kretprobe' : 'kprobe');
   const ev = addProbeEvent('kprobe', retprobe, offset ? `${symbol}+${offset}` : symbol);
   let pfd: number;
@@ -271,7 +302,7 @@ export function attachKprobe(p: AttachableProgram, symbol: string, opts: { retpr
     ev.remove();
     throw e;
   }
-  return perfLink(progFd, pfd, `${retprobe ? 'kretprobe' : 'kprobe'} ${symbol}`, ev.remove);
+  return perfLink(progFd, pfd, what, ev.remove);
 }
 
 /**
@@ -279,7 +310,9 @@ export function attachKprobe(p: AttachableProgram, symbol: string, opts: { retpr
  * in the file's .symtab/.dynsym, or a file offset) in the ELF file `path`,
  * or at its return with `retprobe`; `pid` limits it to one process. Programs
  * loaded with expected attach type BPF_TRACE_UPROBE_MULTI (48) get an
- * uprobe_multi link (6.6+), others a tracefs uprobe event with a perf link.
+ * uprobe_multi link (6.6+), others an uprobe PMU perf event (4.17+) with a
+ * perf link; only where the PMU is missing a tracefs uprobe event (global
+ * kernel state, removed again on close) stands in for it.
  * @kernel 4.3 (uprobe_multi 6.6)
  */
 export function attachUprobe(
@@ -289,8 +322,8 @@ export function attachUprobe(
   opts: { retprobe?: boolean; pid?: number } = {},
 ): Link {
   const progFd = needType(p, 'attachUprobe', [ProgType.Kprobe]);
-  if (typeof path !== 'string' || path.length === 0 || path.includes('\0') || /\s/.test(path))
-    throw new TypeError(`uprobe binary must be a path without spaces or NUL, got ${JSON.stringify(path)}`);
+  if (typeof path !== 'string' || path.length === 0 || path.includes('\0'))
+    throw new TypeError(`uprobe binary must be a non-empty path without NUL, got ${JSON.stringify(path)}`);
   if (!existsSync(path)) throw new TypeError(`uprobe binary ${path} does not exist`);
   const retprobe = opts.retprobe === true;
   const pid = opts.pid ?? -1;
@@ -320,15 +353,25 @@ export function attachUprobe(
       what,
     );
   }
+  const info = { perfEventType: retprobe ? 'uretprobe' : 'uprobe', fileName: path, offset } as const;
+  const cpu = pid > 0 ? -1 : 0; // a pid: wherever it runs; all processes: one event on CPU 0 (the program runs on every CPU)
+  const pmu = probePmu('uprobe');
+  if (pmu) {
+    const config = retprobe ? 1n << BigInt(pmu.retprobeBit) : 0n;
+    const pfd = openPerf(pmu.type, config, pid, cpu, what, { name: cPath(path), config2: BigInt(offset) });
+    return perfLink(progFd, pfd, what, undefined, info);
+  }
+  if (/\s/.test(path))
+    throw new TypeError(`without the uprobe PMU, the uprobe binary's path cannot hold spaces: ${JSON.stringify(path)}`);
   const ev = addProbeEvent('uprobe', retprobe, `${path}:0x${offset.toString(16)}`);
   let pfd: number;
   try {
-    pfd = openPerf(PerfType.Tracepoint, BigInt(ev.id), pid, pid > 0 ? -1 : 0, what);
+    pfd = openPerf(PerfType.Tracepoint, BigInt(ev.id), pid, cpu, what);
   } catch (e) {
     ev.remove();
     throw e;
   }
-  return perfLink(progFd, pfd, what, ev.remove, { perfEventType: retprobe ? 'uretprobe' : 'uprobe', fileName: path, offset });
+  return perfLink(progFd, pfd, what, ev.remove, info);
 }
 
 /** What `attachPerfEvent` opens: a software event (default the CPU clock) on one CPU and/or process. */

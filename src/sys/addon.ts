@@ -29,8 +29,12 @@ export interface Addon {
   unmap(handle: object, buffer: ArrayBuffer): number;
   /** sysconf(_SC_PAGESIZE). */
   pageSize(): number;
-  /** perf_event_open(2) with a caller-built attr: an fd or -errno. */
-  perfEventOpen(attr: Uint8Array, pid: number, cpu: number, groupFd: number, flags: number): number;
+  /**
+   * perf_event_open(2) with a caller-built attr: an fd or -errno. With `name` (a NUL-terminated string,
+   * for the uprobe/kprobe PMUs), the address of a copy of it goes into attr.config1; -EFAULT when attr is
+   * under 64 bytes or `name` is empty or does not end in 0.
+   */
+  perfEventOpen(attr: Uint8Array, pid: number, cpu: number, groupFd: number, flags: number, name?: Uint8Array | null): number;
   /** ioctl(fd, request, arg) for the perf event requests that take an integer (enable, disable, reset, set BPF); others -EINVAL. */
   ioctl(fd: number, request: number, arg: number): number;
   /** pidfd_open(pid, 0): a pidfd or -errno. */

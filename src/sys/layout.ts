@@ -217,6 +217,13 @@ export const PerfEventAttr = layout('struct perf_event_attr', {
   config1: ['config1', 56, 8],
 });
 
+/** `struct perf_event_attr` of the uprobe/kprobe PMUs (PERF_ATTR_SIZE_VER1): config1 the path or symbol pointer, config2 the offset. */
+export const PerfProbeAttr = layout('struct perf_event_attr', {
+  uprobePath: ['uprobe_path', 56, 8],
+  kprobeFunc: ['kprobe_func', 56, 8],
+  probeOffset: ['probe_offset', 64, 8],
+});
+
 /** `struct perf_event_mmap_page`: the ring positions (the data follows at data_offset). */
 export const PerfMmapPage = layout('struct perf_event_mmap_page', {
   dataHead: ['data_head', 1024, 8],
@@ -229,6 +236,7 @@ export const PerfMmapPage = layout('struct perf_event_mmap_page', {
 export const LAYOUTS: Readonly<Record<string, LayoutSpec>> = {
   ProgLoadAttr: ProgLoadAttr.SPEC,
   PerfEventAttr: PerfEventAttr.SPEC,
+  PerfProbeAttr: PerfProbeAttr.SPEC,
   PerfMmapPage: PerfMmapPage.SPEC,
   ProgAttachAttr: ProgAttachAttr.SPEC,
   TestRunAttr: TestRunAttr.SPEC,

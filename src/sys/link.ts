@@ -1,7 +1,8 @@
 /**
  * The syscall layer of links: BPF_LINK_CREATE, BPF_LINK_UPDATE,
  * BPF_LINK_DETACH, BPF_RAW_TRACEPOINT_OPEN, BPF_ITER_CREATE, and
- * perf_event_open(2) for tracepoint, software and tracefs probe events.
+ * perf_event_open(2) for tracepoint, software, tracefs probe and uprobe/kprobe
+ * PMU events.
  *
  * Offsets are those of `union bpf_attr` and `struct perf_event_attr` in Linux
  * 6.18 (checked with offsetof against the running kernel's BTF dumped as C;
@@ -9,6 +10,7 @@
  * function returns the kernel's result or -errno.
  */
 import { addon } from './addon.js';
+import { PerfProbeAttr } from './layout.js';
 import { Cmd } from './uapi.js';
 
 /** `union bpf_attr` for BPF_LINK_CREATE (the members we fill). */
@@ -105,7 +107,7 @@ export function iterCreate(linkFd: number): number {
 }
 
 /** `struct perf_event_attr`: the fields a tracepoint, probe or software event needs (size PERF_ATTR_SIZE_VER1). */
-const PERF_ATTR_SIZE = 72;
+const PERF_ATTR_SIZE = PerfProbeAttr.SIZE;
 /** PERF_TYPE_* */
 export const PerfType = { Hardware: 0, Software: 1, Tracepoint: 2 } as const;
 /** PERF_COUNT_SW_* we use. */
@@ -120,6 +122,10 @@ export interface PerfOpenParams {
   freq?: boolean;
   pid: number;
   cpu: number;
+  /** For the uprobe/kprobe PMUs: the NUL-terminated path or symbol whose address goes into config1. */
+  name?: Uint8Array;
+  /** config2: the file offset (uprobe PMU) or the offset from the symbol (kprobe PMU). */
+  config2?: bigint;
 }
 
 /** perf_event_open(2) (close-on-exec): an fd or -errno. */
@@ -132,7 +138,10 @@ export function perfEventOpen(p: PerfOpenParams): number {
   v.setBigUint64(16, p.sample ?? 1n, true);
   // flags word at 40: bit 10 freq; the event starts enabled (disabled=0).
   if (p.freq) v.setBigUint64(40, 1n << 10n, true);
-  return addon.perfEventOpen(attr, p.pid, p.cpu, -1, 1 << 3); // PERF_FLAG_FD_CLOEXEC
+  if (p.config2 !== undefined) v.setBigUint64(PerfProbeAttr.probeOffset, p.config2, true);
+  // PERF_FLAG_FD_CLOEXEC; the addon writes the address of (a copy of) `name` into config1 (PerfProbeAttr.uprobePath)
+  if (p.name) return addon.perfEventOpen(attr, p.pid, p.cpu, -1, 1 << 3, p.name);
+  return addon.perfEventOpen(attr, p.pid, p.cpu, -1, 1 << 3);
 }
 
 /** PERF_EVENT_IOC_SET_BPF then PERF_EVENT_IOC_ENABLE on perf event `pfd` (the pre-5.15 way to run a program on it): 0 or -errno. */
