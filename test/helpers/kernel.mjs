@@ -40,7 +40,8 @@ export function pinPath(t, name) {
 
 /** Runs bpftool with -j and parses its JSON output. */
 export function bpftool(...args) {
-  const out = execFileSync('bpftool', ['-j', ...args.map(String)], { encoding: 'utf8' });
+  // 256 MiB: `prog show` on a busy machine (thousands of programs) passes node's 1 MiB default.
+  const out = execFileSync('bpftool', ['-j', ...args.map(String)], { encoding: 'utf8', maxBuffer: 256 << 20 });
   return out.trim() ? JSON.parse(out) : null;
 }
 
