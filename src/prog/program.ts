@@ -352,9 +352,9 @@ export class BpfProgram extends OwnedFd {
     if (r.ret < 0) {
       const code = -r.ret;
       const hint =
-        code === 524 || code === 95
+        errnoName(code) === 'ENOTSUPP' || errnoName(code) === 'EOPNOTSUPP'
           ? `program type ${ProgType[this.type] ?? this.type} has no test run in this kernel${opts.cpu !== undefined ? ', or cannot pick the CPU (raw tracepoint programs can)' : ''}`
-          : code === 22
+          : errnoName(code) === 'EINVAL'
             ? 'the kernel refused the inputs: check data/ctx sizes for this program type (e.g. socket filters need at least 14 bytes of data; raw tracepoints take ctx, no data and no repeat)'
             : undefined;
       throw new BpfError('BPF_PROG_TEST_RUN', code, { hint });
