@@ -400,7 +400,7 @@ export function ifindexOf(iface: string | number): number {
 export function attachXdp(p: AttachableProgram, iface: string | number, opts: { mode?: XdpMode } = {}): Link {
   const progFd = needType(p, 'attachXdp', [ProgType.Xdp]);
   const mode = opts.mode;
-  if (mode !== undefined && !(mode in XDP_MODES))
+  if (mode !== undefined && !Object.hasOwn(XDP_MODES, mode))
     throw new TypeError(`XDP mode must be one of ${Object.keys(XDP_MODES).join(', ')}, got ${JSON.stringify(mode)}`);
   const ifindex = ifindexOf(iface);
   return create(
