@@ -139,6 +139,31 @@ export function breaches(files = sources(src)) {
   return found;
 }
 
+/**
+ * Bare errno numbers in src/: every errno is written by name (errnoName/errnoNumber of src/errors.ts),
+ * so `errno === 22`, `-r === 2`, `code !== 13` and `new BpfError('…', 9, …)` are reported, one line each.
+ * Zero is not an errno and is allowed.
+ */
+export function bareErrnos(files = sources(src)) {
+  const found = [];
+  const compared =
+    /(?:-\s*)?\b(?:errno|code|ret|r|fd|err)\b\s*[!=]==?\s*-?[1-9]\d*\b|\b[1-9]\d*\s*[!=]==?\s*-?\s*\b(?:errno|code|ret|r|fd)\b/;
+  const passed = /\bBpfError\(\s*[^,()]+,\s*-?[1-9]\d*\s*[,)]/;
+  for (const file of files) {
+    const lines = readFileSync(file, 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, ' '))
+      .split('\n');
+    lines.forEach((line, i) => {
+      const code = line.replace(/\/\/.*$/, '').replace(/'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`/g, "''");
+      if (compared.test(code) || passed.test(code))
+        found.push(
+          `src/${relative(src, file)}:${i + 1}: a bare errno number (write it by name: errnoName/errnoNumber): ${line.trim()}`,
+        );
+    });
+  }
+  return found;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (process.argv.includes('--write')) {
     const text = readFileSync(doc, 'utf8');
@@ -147,7 +172,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     if (a < 0 || b < a) throw new Error(`docs/architecture.md has no ${BEGIN} … ${END} block`);
     writeFileSync(doc, `${text.slice(0, a + BEGIN.length)}\n${mermaid()}\n${text.slice(b)}`);
   } else if (process.argv.includes('--check')) {
-    const found = breaches();
+    const found = [...breaches(), ...bareErrnos()];
     if (documented() !== mermaid())
       found.push('docs/architecture.md: the layer diagram differs from the table (run node scripts/layers.mjs --write)');
     for (const f of found) console.error(`layers: ${f}`);

@@ -1,9 +1,11 @@
 // Imports point down the layers of scripts/layers.mjs: every relative import of src/**/*.ts is checked
 // against the table, only sys/ loads the addon, and docs/architecture.md draws the same table.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { LAYERS, breaches, documented, importsOf, layerOf, mermaid, sources, src } from '../scripts/layers.mjs';
+import { LAYERS, bareErrnos, breaches, documented, importsOf, layerOf, mermaid, sources, src } from '../scripts/layers.mjs';
 
 test('every import of src/ points where its layer may look (scripts/layers.mjs)', () => {
   const files = sources(src);
@@ -64,4 +66,29 @@ test('a layer may not import a layer above it, nor one it is not given', () => {
 
 test('docs/architecture.md draws the layer table (node scripts/layers.mjs --write after changing it)', () => {
   assert.equal(documented(), mermaid());
+});
+
+test('every errno in src/ is written by name, never as a bare number (scripts/layers.mjs --check)', () => {
+  assert.deepEqual(bareErrnos(), []);
+});
+
+test('the bare-errno check sees comparisons and BpfError arguments, not comments, strings or zero', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfmap-errno-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'x.ts');
+  writeFileSync(
+    file,
+    [
+      'if (errno === 22) x();', // 1
+      'if (-r !== 2) x();', // 2
+      "throw new BpfError('BPF_LINK_CREATE', 9, { hint: 'closed' });", // 3
+      "const h = code === 13 || code === 1 ? 'root' : '';", // 4
+      'if (r === -11) again();', // 5
+      'if (r < 0 || ret === 0) x();',
+      "// errno === 22 in a comment\nconst s = 'errno === 22';",
+      "if (errnoName(-r) === 'EINVAL') x();",
+    ].join('\n'),
+  );
+  const lines = bareErrnos([file]).map((f) => Number(f.split(':')[1]));
+  assert.deepEqual(lines, [1, 2, 3, 4, 5]);
 });

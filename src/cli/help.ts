@@ -79,10 +79,15 @@ export const VERBS: Readonly<Record<string, { usage: string; about: string; exam
     examples: ['bpfmap event_pipe name events', 'bpfmap event_pipe id 7 --type "struct event" --json | jq .formatted.pid'],
   },
   prog: {
-    usage: 'bpfmap prog list | prog show [id N | pinned PATH]  [--json]',
+    usage: 'bpfmap prog list | prog show [id N | pinned PATH] | prog load OBJ PINDIR [pinmaps DIR] [autoattach]  [--json]',
     about:
-      'Loaded programs, as bpftool prog show: id, type, name, tag, map ids, BTF id, and run time/count when stats are on (sysctl kernel.bpf_stats_enabled=1).',
-    examples: ['bpfmap prog list', 'bpfmap prog show id 12 --json', 'bpfmap prog show pinned /sys/fs/bpf/my_prog'],
+      'Loaded programs, as bpftool prog show: id, type, name, tag, map ids, BTF id, and run time/count when stats are on (sysctl kernel.bpf_stats_enabled=1). prog load (bpftool prog loadall) loads a clang-compiled object and pins every program at PINDIR/<name>, its maps at DIR/<name> with pinmaps; with autoattach it attaches the programs whose section says where and pins their links there instead (rm the pin to detach).',
+    examples: [
+      'bpfmap prog list',
+      'bpfmap prog show id 12 --json',
+      'bpfmap prog show pinned /sys/fs/bpf/my_prog',
+      'bpfmap prog load tracer.bpf.o /sys/fs/bpf/tracer pinmaps /sys/fs/bpf/tracer_maps autoattach',
+    ],
   },
   link: {
     usage:
@@ -137,7 +142,8 @@ export function usage(): string {
 }
 
 export function verbHelp(verb: string): string {
-  const h = VERBS[verb];
+  // `help constructor` must not find Object.prototype's members.
+  const h = Object.hasOwn(VERBS, verb) ? VERBS[verb] : undefined;
   if (!h) return usage();
   const json = h.usage.includes('--json') ? ['', '--json prints what bpftool -j prints; --pretty indents it.'] : [];
   return [`usage: ${h.usage}`, '', h.about, ...json, '', 'examples:', ...h.examples.map((e) => `  ${e}`)].join('\n');

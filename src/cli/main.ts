@@ -3,7 +3,7 @@
  * 1 a failure (one line on stderr with the library's message), 2 a usage
  * error (with the verb's usage).
  */
-import { BpfError } from '../index.js';
+import { BpfError, ObjectError } from '../index.js';
 import { UsageError, Words, parseArgv } from './args.js';
 import { usage, verbHelp } from './help.js';
 import { CliError } from './maps.js';
@@ -49,7 +49,7 @@ export async function main(
       return await watch(new Words(p.words.slice(1), verb), p);
     }
     const { VERB_FNS } = await import('./verbs.js');
-    const fn = VERB_FNS[verb];
+    const fn = Object.hasOwn(VERB_FNS, verb) ? VERB_FNS[verb] : undefined; // not `bpfmap constructor` → Object()
     if (!fn) throw new UsageError(`unknown verb ${JSON.stringify(verb)}`);
     await fn(new Words(p.words.slice(1), verb), p, io);
     return 0;
@@ -61,7 +61,13 @@ export async function main(
       );
       return 2;
     }
-    if (err instanceof CliError || err instanceof BpfError || err instanceof TypeError || err instanceof RangeError) {
+    if (
+      err instanceof CliError ||
+      err instanceof BpfError ||
+      err instanceof ObjectError ||
+      err instanceof TypeError ||
+      err instanceof RangeError
+    ) {
       process.stderr.write(`bpfmap: ${printable(err.message.split('\n')[0] as string)}\n`);
       return 1;
     }

@@ -4,8 +4,23 @@
  * id, type, name, tag, the maps they use, their BTF id, and run time/count
  * when statistics are on (sysctl kernel.bpf_stats_enabled=1). Links: id,
  * type, program id, and the tracepoint name of raw tracepoint links.
+ * `bpfmap prog load OBJ PINDIR [pinmaps DIR] [autoattach]`: bpftool's
+ * `prog loadall`, loading a clang-compiled object and pinning what must
+ * outlive the command.
  */
-import { type KernelLinkInfo, type ProgramInfo, ProgType, linkInfo, listLinks, listPrograms, programInfo } from '../index.js';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type KernelLinkInfo,
+  type Link,
+  type ProgramInfo,
+  ProgType,
+  linkInfo,
+  listLinks,
+  listPrograms,
+  loadObject,
+  programInfo,
+} from '../index.js';
 import { type Parsed, UsageError, type Words, parseCount } from './args.js';
 import type { Io } from './verbs.js';
 import { json, table } from './output.js';
@@ -100,10 +115,82 @@ function linkLines(d: LinkDescription): string {
   return `${d.id}: ${d.type}  prog ${d.prog_id}${d.tp_name ? `\n\ttp_name ${d.tp_name}` : ''}`;
 }
 
-/** `prog list|show [id N | pinned PATH]`, `link list|show [id N | pinned PATH]`. */
+/** What `prog load` pinned: one entry per program (its link instead with autoattach) and per map. */
+interface Pinned {
+  kind: 'prog' | 'link' | 'map';
+  name: string;
+  id: number;
+  prog_id?: number;
+  path: string;
+}
+
+/**
+ * `prog load OBJ PINDIR [pinmaps DIR] [autoattach]` (also spelled `loadall`): loads every program of
+ * the object and pins each at PINDIR/<program name>, as `bpftool prog loadall` does. With `pinmaps
+ * DIR` the object's maps are pinned at DIR/<map name>, dots made `_` (bpffs refuses
+ * dots: `.rodata` is pinned as `_rodata`). With `autoattach` each program whose section
+ * says where it attaches is attached and its LINK is pinned at PINDIR/<program name> instead (so it
+ * stays attached after the command exits; removing the pin detaches it); the others are pinned as
+ * programs. On any failure what was pinned is removed, and a directory the command made too.
+ */
+function progLoad(w: Words, p: Parsed, io: Io) {
+  const file = w.next('object file');
+  const dir = w.next('pin directory');
+  let mapsDir: string | undefined;
+  let autoattach = false;
+  while (!w.done) {
+    const word = w.next('option');
+    if (word === 'pinmaps') mapsDir = w.next('map pin directory');
+    else if (word === 'autoattach') autoattach = true;
+    else throw new UsageError(`${w.verb}: expected pinmaps DIR or autoattach, got ${JSON.stringify(word)}`, w.verb);
+  }
+  const made: string[] = []; // directories this command created, removed again on failure
+  const pinned: Pinned[] = [];
+  const obj = loadObject(file);
+  try {
+    for (const d of mapsDir === undefined ? [dir] : [dir, mapsDir]) {
+      if (!existsSync(d)) {
+        mkdirSync(d, { recursive: true });
+        made.push(d);
+      }
+    }
+    const links = new Map<number, Link>();
+    if (autoattach) for (const l of obj.attach()) links.set(l.info().progId, l);
+    for (const [name, prog] of Object.entries(obj.programs)) {
+      const path = join(dir, name);
+      const link = links.get(prog.id);
+      if (link) link.pin(path);
+      else prog.pin(path);
+      pinned.push(link ? { kind: 'link', name, id: link.id, prog_id: prog.id, path } : { kind: 'prog', name, id: prog.id, path });
+    }
+    if (mapsDir !== undefined)
+      for (const [name, map] of Object.entries(obj.maps)) {
+        const path = join(mapsDir, name.replaceAll('.', '_')); // bpffs refuses dots in names (EPERM): .rodata → _rodata
+        map.pin(path);
+        pinned.push({ kind: 'map', name, id: map.id, path });
+      }
+  } catch (e) {
+    for (const x of pinned) rmSync(x.path, { force: true });
+    for (const d of made.reverse()) rmSync(d, { recursive: true, force: true });
+    throw e;
+  } finally {
+    obj.close(); // pinned programs, maps and links outlive their fds
+  }
+  if (p.json) return io.out(json(pinned, p.pretty));
+  io.out(
+    pinned.map((x) => `${x.kind} ${x.name} id ${x.id}${x.prog_id ? ` (prog ${x.prog_id})` : ''} pinned at ${x.path}`).join('\n'),
+  );
+}
+
+/** `prog list|show [id N | pinned PATH]`, `prog load OBJ PINDIR …`, `link list|show [id N | pinned PATH]`. */
 export function objectVerb(kind: Kind, w: Words, p: Parsed, io: Io) {
   const sub = w.peek() === undefined ? 'show' : w.next('verb');
-  if (sub !== 'list' && sub !== 'show') throw new UsageError(`${kind}: unknown verb ${JSON.stringify(sub)} (list or show)`, kind);
+  if (kind === 'prog' && (sub === 'load' || sub === 'loadall')) return progLoad(w, p, io);
+  if (sub !== 'list' && sub !== 'show')
+    throw new UsageError(
+      `${kind}: unknown verb ${JSON.stringify(sub)} (${kind === 'prog' ? 'list, show or load' : 'list or show'})`,
+      kind,
+    );
   const lines = kind === 'prog' ? progLines : linkLines;
   if (w.done) {
     const all = describeAll(kind);

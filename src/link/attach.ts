@@ -7,7 +7,7 @@
  */
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { arch } from 'node:os';
-import { BpfError } from '../errors.js';
+import { BpfError, errnoName, errnoNumber } from '../errors.js';
 import { closeFd, cPath, dupFd, progAttach } from '../sys/bpf.js';
 import {
   linkCreate,
@@ -57,7 +57,7 @@ const typeName = (t: number) => ProgType[t] ?? `type ${t}`;
 function needType(p: AttachableProgram, hook: string, types: readonly number[]): number {
   const fd = p.fd;
   if (typeof fd !== 'number' || fd < 0)
-    throw new BpfError('BPF_LINK_CREATE', 9, { hint: `the program${p.name ? ` "${p.name}"` : ''} is closed` });
+    throw new BpfError('BPF_LINK_CREATE', errnoNumber('EBADF'), { hint: `the program${p.name ? ` "${p.name}"` : ''} is closed` });
   if (!types.includes(p.type))
     throw new TypeError(
       `${hook} takes ${types.map(typeName).join(' or ')} programs; program${p.name ? ` "${p.name}"` : ''} is ${typeName(p.type)}`,
@@ -127,7 +127,7 @@ function perfLink(progFd: number, pfd: number, what: string, cleanup?: () => voi
     }
     errno = -fd;
   }
-  if (errno === 22) {
+  if (errnoName(errno) === 'EINVAL') {
     // Before 5.15 (or forced): the program goes onto the event itself.
     const r = perfEventSetBpf(pfd, progFd);
     if (r >= 0) {
@@ -152,7 +152,7 @@ function perfLink(progFd: number, pfd: number, what: string, cleanup?: () => voi
     perfMode === 'ioctl' ? 'PERF_EVENT_IOC_SET_BPF' : 'BPF_LINK_CREATE',
     errno,
     what,
-    errno === 22 ? 'the program type does not fit this event' : undefined,
+    errnoName(errno) === 'EINVAL' ? 'the program type does not fit this event' : undefined,
   );
 }
 
@@ -168,7 +168,7 @@ function openPerf(
   if (pfd < 0) {
     const errno = -pfd;
     throw new BpfError('perf_event_open', errno, {
-      hint: `${what}${errno === 3 ? `: no process ${pid}` : errno === 2 ? ': the event does not exist' : errno === 13 || errno === 1 ? ': needs root or CAP_PERFMON' : ''}`,
+      hint: `${what}${errnoName(errno) === 'ESRCH' ? `: no process ${pid}` : errnoName(errno) === 'ENOENT' ? ': the event does not exist' : errnoName(errno) === 'EACCES' || errnoName(errno) === 'EPERM' ? ': needs root or CAP_PERFMON' : ''}`,
     });
   }
   return pfd;
@@ -197,7 +197,7 @@ export function attachRawTracepoint(p: AttachableProgram, name: string): Link {
   checkName('raw tracepoint name', name);
   const fd = rawTracepointOpen(progFd, cPath(name));
   if (fd < 0) {
-    if (-fd === 2)
+    if (errnoName(-fd) === 'ENOENT')
       throw new TracepointNotFoundError(
         name,
         `BPF_RAW_TRACEPOINT_OPEN: ENOENT (no raw tracepoint "${name}"; nearest: ${nearest(name, [...new Set(allEventNames())]).join(', ')})`,
@@ -221,7 +221,7 @@ export function attachTracing(p: AttachableProgram): Link {
   if (eat !== undefined && p.type !== ProgType.Ext) {
     const fd = linkCreate({ progFd, target: 0, attachType: eat, flags: 0 });
     if (fd >= 0) return Link.adopt(fd);
-    if (-fd !== 22) throw linkError('BPF_LINK_CREATE', -fd, what);
+    if (errnoName(-fd) !== 'EINVAL') throw linkError('BPF_LINK_CREATE', -fd, what);
   }
   const fd = rawTracepointOpen(progFd, null);
   if (fd < 0) throw linkError('BPF_RAW_TRACEPOINT_OPEN', -fd, what);
@@ -443,7 +443,7 @@ export function ifindexOf(iface: string | number): number {
 export function attachXdp(p: AttachableProgram, iface: string | number, opts: { mode?: XdpMode } = {}): Link {
   const progFd = needType(p, 'attachXdp', [ProgType.Xdp]);
   const mode = opts.mode;
-  if (mode !== undefined && !(mode in XDP_MODES))
+  if (mode !== undefined && !Object.hasOwn(XDP_MODES, mode))
     throw new TypeError(`XDP mode must be one of ${Object.keys(XDP_MODES).join(', ')}, got ${JSON.stringify(mode)}`);
   const ifindex = ifindexOf(iface);
   return create(
@@ -492,7 +492,8 @@ export function attachCgroup(
   opts: { flags?: number } = {},
 ): Link {
   const progFd = p.fd;
-  if (typeof progFd !== 'number' || progFd < 0) throw new BpfError('BPF_LINK_CREATE', 9, { hint: 'the program is closed' });
+  if (typeof progFd !== 'number' || progFd < 0)
+    throw new BpfError('BPF_LINK_CREATE', errnoNumber('EBADF'), { hint: 'the program is closed' });
   if (!Number.isInteger(attachType) || attachType < 0)
     throw new RangeError(`attachType must be an AttachType, got ${attachType}`);
   const flags = opts.flags ?? 0;
@@ -502,8 +503,8 @@ export function attachCgroup(
   try {
     const fd = progAttachOnly ? -22 : linkCreate({ progFd, target: dir.fd, attachType, flags: 0 });
     if (fd >= 0) return Link.adopt(fd);
-    if (-fd !== 22 && -fd !== 95 && -fd !== 524)
-      throw linkError('BPF_LINK_CREATE', -fd, what, -fd === 9 ? 'the cgroup fd is not open' : undefined);
+    if (errnoName(-fd) !== 'EINVAL' && errnoName(-fd) !== 'EOPNOTSUPP' && errnoName(-fd) !== 'ENOTSUPP')
+      throw linkError('BPF_LINK_CREATE', -fd, what, errnoName(-fd) === 'EBADF' ? 'the cgroup fd is not open' : undefined);
     // Older kernels (or attach types without links): BPF_PROG_ATTACH, which holds the cgroup fd.
     const r = progAttach(false, dir.fd, progFd, attachType, flags);
     if (r < 0)
@@ -511,7 +512,7 @@ export function attachCgroup(
         'BPF_PROG_ATTACH',
         -r,
         what,
-        -r === 22
+        errnoName(-r) === 'EINVAL'
           ? `the program (type ${typeName(p.type)}) cannot attach as ${AttachType[attachType] ?? attachType}: load it with a matching expectedAttachType`
           : undefined,
       );
@@ -573,11 +574,12 @@ export function attachNetns(p: AttachableProgram, netns: string | number = '/pro
 export function attachSockmap(p: AttachableProgram, map: { readonly fd: number }, attachType: number): Link {
   const progFd = needType(p, 'attachSockmap', [ProgType.SkSkb, ProgType.SkMsg]);
   const mapFd = map?.fd;
-  if (typeof mapFd !== 'number' || mapFd < 0) throw new BpfError('BPF_LINK_CREATE', 9, { hint: 'the map is closed' });
+  if (typeof mapFd !== 'number' || mapFd < 0)
+    throw new BpfError('BPF_LINK_CREATE', errnoNumber('EBADF'), { hint: 'the map is closed' });
   const what = `${AttachType[attachType] ?? attachType} on map fd ${mapFd}`;
   const fd = progAttachOnly ? -22 : linkCreate({ progFd, target: mapFd, attachType, flags: 0 });
   if (fd >= 0) return Link.adopt(fd);
-  if (-fd !== 22) throw linkError('BPF_LINK_CREATE', -fd, what);
+  if (errnoName(-fd) !== 'EINVAL') throw linkError('BPF_LINK_CREATE', -fd, what);
   const r = progAttach(false, mapFd, progFd, attachType, 0);
   if (r < 0) throw linkError('BPF_PROG_ATTACH', -r, what);
   return progAttachLink(p, { fd: mapFd, own: false }, attachType, what);
@@ -596,7 +598,8 @@ export function attachIter(p: AttachableProgram, opts: { map?: { readonly fd: nu
   let iterInfo: Uint8Array | null = null;
   if (opts.map !== undefined) {
     const mapFd = opts.map?.fd;
-    if (typeof mapFd !== 'number' || mapFd < 0) throw new BpfError('BPF_LINK_CREATE', 9, { hint: 'the map is closed' });
+    if (typeof mapFd !== 'number' || mapFd < 0)
+      throw new BpfError('BPF_LINK_CREATE', errnoNumber('EBADF'), { hint: 'the map is closed' });
     iterInfo = new Uint8Array(8);
     new DataView(iterInfo.buffer).setUint32(0, mapFd, true); // union bpf_iter_link_info { struct { __u32 map_fd; } map; }
   }

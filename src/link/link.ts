@@ -6,7 +6,7 @@
  * class; `info().mechanism` says which one holds the program.
  */
 import { readSync } from 'node:fs';
-import { BpfError, closedError } from '../errors.js';
+import { BpfError, closedError, errnoName, errnoNumber } from '../errors.js';
 import { Cmd, closeFd, cPath, getFdById, getNextId, objGet, objGetInfo, objGetInfoPointing, objPin } from '../sys/bpf.js';
 import { fdKind, own, release } from '../sys/fd.js';
 import { iterCreate, linkDetach, linkUpdate } from '../sys/link.js';
@@ -278,18 +278,18 @@ export class Link {
     if (typeof path !== 'string' || path.length === 0 || path.includes('\0'))
       throw new TypeError('pin path must be a non-empty string without NUL');
     if (this.#legacy)
-      throw new BpfError('BPF_OBJ_PIN', 524, {
+      throw new BpfError('BPF_OBJ_PIN', errnoNumber('ENOTSUPP'), {
         hint: `this attachment uses ${this.#legacy.mechanism}, not a BPF link; only links can be pinned`,
       });
     const r = objPin(fd, cPath(path));
     if (r < 0)
       throw new BpfError('BPF_OBJ_PIN', -r, {
         hint:
-          -r === 17
+          errnoName(-r) === 'EEXIST'
             ? `${path} exists`
-            : -r === 1 || -r === 22
+            : errnoName(-r) === 'EPERM' || errnoName(-r) === 'EINVAL'
               ? `${path} must be on a bpffs (mount -t bpf bpf /sys/fs/bpf)`
-              : -r === 2
+              : errnoName(-r) === 'ENOENT'
                 ? `the directory of ${path} does not exist`
                 : undefined,
       });
@@ -311,18 +311,20 @@ export class Link {
   update(prog: { readonly fd: number }, expected?: { readonly fd: number }): void {
     const fd = this.#live('BPF_LINK_UPDATE');
     if (this.#legacy)
-      throw new BpfError('BPF_LINK_UPDATE', 524, { hint: `this attachment uses ${this.#legacy.mechanism}, not a BPF link` });
+      throw new BpfError('BPF_LINK_UPDATE', errnoNumber('ENOTSUPP'), {
+        hint: `this attachment uses ${this.#legacy.mechanism}, not a BPF link`,
+      });
     const progFd = programFd('BPF_LINK_UPDATE', prog);
     const oldFd = expected === undefined ? -1 : programFd('BPF_LINK_UPDATE', expected);
     const r = linkUpdate(fd, progFd, oldFd);
     if (r < 0)
       throw new BpfError('BPF_LINK_UPDATE', -r, {
         hint:
-          -r === 22
+          errnoName(-r) === 'EINVAL'
             ? 'the new program must have the type and expected attach type of the attached one, and the link type must support updates (cgroup, xdp, tcx, netns, iter, sockmap, struct_ops links do; tracepoint and perf links do not)'
-            : -r === 1 && oldFd >= 0
+            : errnoName(-r) === 'EPERM' && oldFd >= 0
               ? 'the attached program is no longer the expected one'
-              : -r === 95 || -r === 524
+              : errnoName(-r) === 'EOPNOTSUPP' || errnoName(-r) === 'ENOTSUPP'
                 ? 'this link type cannot swap its program'
                 : undefined,
       });
@@ -344,7 +346,10 @@ export class Link {
     this.close();
     if (r < 0)
       throw new BpfError('BPF_LINK_DETACH', -r, {
-        hint: -r === 95 ? 'this link type has no forced detach; close every fd of it and remove its pins' : undefined,
+        hint:
+          errnoName(-r) === 'EOPNOTSUPP'
+            ? 'this link type has no forced detach; close every fd of it and remove its pins'
+            : undefined,
       });
   }
 
@@ -362,7 +367,10 @@ export class Link {
   readIter(): Uint8Array {
     const linkFd = this.#live('BPF_ITER_CREATE');
     const fd = iterCreate(linkFd);
-    if (fd < 0) throw new BpfError('BPF_ITER_CREATE', -fd, { hint: -fd === 22 ? 'the link is not an iterator link' : undefined });
+    if (fd < 0)
+      throw new BpfError('BPF_ITER_CREATE', -fd, {
+        hint: errnoName(-fd) === 'EINVAL' ? 'the link is not an iterator link' : undefined,
+      });
     const chunks: Buffer[] = [];
     let total = 0;
     try {
@@ -418,7 +426,8 @@ export class Link {
     if (typeof path !== 'string' || path.length === 0 || path.includes('\0'))
       throw new TypeError('pin path must be a non-empty string without NUL');
     const fd = objGet(cPath(path), 0);
-    if (fd < 0) throw new BpfError('BPF_OBJ_GET', -fd, { hint: -fd === 2 ? `nothing is pinned at ${path}` : undefined });
+    if (fd < 0)
+      throw new BpfError('BPF_OBJ_GET', -fd, { hint: errnoName(-fd) === 'ENOENT' ? `nothing is pinned at ${path}` : undefined });
     const kind = fdKind(fd);
     if (kind !== 'bpf-link' && kind !== 'bpf_link') {
       release({}, fd);
@@ -437,7 +446,10 @@ export class Link {
   static fromId(id: number): Link {
     if (!Number.isInteger(id) || id < 1 || id > 0xffff_ffff) throw new RangeError(`link id must be a positive u32, got ${id}`);
     const fd = getFdById(Cmd.BPF_LINK_GET_FD_BY_ID, id);
-    if (fd < 0) throw new BpfError('BPF_LINK_GET_FD_BY_ID', -fd, { hint: -fd === 2 ? `no link has id ${id}` : undefined });
+    if (fd < 0)
+      throw new BpfError('BPF_LINK_GET_FD_BY_ID', -fd, {
+        hint: errnoName(-fd) === 'ENOENT' ? `no link has id ${id}` : undefined,
+      });
     return new Link(TOKEN, fd);
   }
 }
@@ -449,7 +461,7 @@ export function listLinkIds(): number[] {
   for (;;) {
     const r = getNextId(Cmd.BPF_LINK_GET_NEXT_ID, id);
     if (r.ret < 0) {
-      if (-r.ret === 2) return ids;
+      if (errnoName(-r.ret) === 'ENOENT') return ids;
       throw new BpfError('BPF_LINK_GET_NEXT_ID', -r.ret);
     }
     id = r.nextId;

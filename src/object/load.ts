@@ -169,12 +169,12 @@ function readOpts(opts: LoadObjectOptions): LoadObjectOptions {
     if (typeof v !== 'object' || v === null) throw new TypeError(`${what} must be an object`);
     return { ...(v as Record<string, unknown>) };
   };
-  const maps: Record<string, LoadMapOptions> = {};
+  const maps: Record<string, LoadMapOptions> = Object.create(null); // keyed by ELF names (or by them as the options spell them)
   for (const [k, m] of Object.entries(obj(opts.maps, 'maps') ?? {})) {
     const mm = obj(m, `maps.${k}`) ?? {};
     maps[k] = { ...(mm as LoadMapOptions) };
   }
-  const programs: Record<string, { autoload?: boolean }> = {};
+  const programs: Record<string, { autoload?: boolean }> = Object.create(null); // keyed by ELF names (or by them as the options spell them)
   for (const [k, p] of Object.entries(obj(opts.programs, 'programs') ?? {})) programs[k] = { ...(obj(p, `programs.${k}`) ?? {}) };
   const out: LoadObjectOptions = { maps, programs };
   const vars = obj(opts.variables, 'variables');
@@ -233,8 +233,8 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
   const relocs = I.relocs;
 
   // Everything created, for cleanup on failure.
-  const maps: Record<string, BpfMap> = {};
-  const programs: Record<string, BpfProgram> = {};
+  const maps: Record<string, BpfMap> = Object.create(null); // keyed by ELF names (or by them as the options spell them)
+  const programs: Record<string, BpfProgram> = Object.create(null); // keyed by ELF names (or by them as the options spell them)
   const mappings: (Uint8Array | ReadOnlyMapping)[] = [];
   const pinned: string[] = [];
   const notes: string[] = [];
@@ -290,7 +290,7 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
     }
 
     // Live variables, through the data maps' memory.
-    const variables: Record<string, BpfVariable> = {};
+    const variables: Record<string, BpfVariable> = Object.create(null); // keyed by ELF names (or by them as the options spell them)
     const views = new Map<string, { bytes: () => Uint8Array; readOnly: boolean }>();
     for (const v of Object.values(spec.variables)) {
       const map = maps[v.section];

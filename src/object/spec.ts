@@ -286,7 +286,7 @@ export function openObject(source: string | Uint8Array, opts: OpenObjectOptions 
   // Global data: one array map per non-empty section, and its variables.
   const data = new Map<string, Uint8Array>();
   const dataSections = new Map<number, string>();
-  const variables: Record<string, VariableSpec> = {};
+  const variables: Record<string, VariableSpec> = Object.create(null); // keyed by ELF names: no Object.prototype members
   for (const s of elf.sections) {
     const kind = isDataSection(s);
     if (!kind || s.size === 0) continue;
@@ -424,7 +424,7 @@ export function openObject(source: string | Uint8Array, opts: OpenObjectOptions 
 
   // Programs and subprograms: the FUNC symbols of executable sections.
   const funcs: FuncRange[] = [];
-  const programs: Record<string, ProgramSpec> = {};
+  const programs: Record<string, ProgramSpec> = Object.create(null); // keyed by ELF names: no Object.prototype members
   for (const s of elf.sections) {
     if (s.type !== SHT_PROGBITS || !(s.flags & SHF_EXECINSTR) || s.size === 0) continue;
     if (s.size % 8 !== 0)
@@ -480,7 +480,7 @@ export function openObject(source: string | Uint8Array, opts: OpenObjectOptions 
     license,
     version,
   };
-  return new ObjectSpec(name, Object.fromEntries(maps), programs, variables, internals);
+  return new ObjectSpec(name, Object.assign(Object.create(null), Object.fromEntries(maps)), programs, variables, internals);
 }
 
 function makeVariable(

@@ -7,7 +7,7 @@ import { BtfBuilder } from '../btf/build.js';
 import { Btf, trimLog } from '../btf/load.js';
 import { BpfError, errnoName, errnoNumber } from '../errors.js';
 import { closeSync } from 'node:fs';
-import { Cmd, getFdById, objGetInfo, progAttach, progLoad, progTestRun } from '../sys/bpf.js';
+import { Cmd, cPath, getFdById, objGet, objGetInfo, objPin, progAttach, progLoad, progTestRun } from '../sys/bpf.js';
 import { fdKind, release } from '../sys/fd.js';
 import { OwnedFd } from '../sys/owned-fd.js';
 import * as L from '../sys/layout.js';
@@ -172,6 +172,49 @@ export class BpfProgram extends OwnedFd {
     return new BpfProgram(TOKEN, fd);
   }
 
+  /**
+   * Opens the program pinned at `path` (BPF_OBJ_GET), e.g. by `bpfmap prog load` or another process.
+   * @throws {BpfError} ENOENT when nothing is pinned there; TypeError when the pin is not a program.
+   * @kernel 4.4
+   */
+  static openPinned(path: string): BpfProgram {
+    checkPinPath(path);
+    const fd = objGet(cPath(path), 0);
+    if (fd < 0)
+      throw new BpfError('BPF_OBJ_GET', -fd, { hint: errnoName(-fd) === 'ENOENT' ? `nothing is pinned at ${path}` : undefined });
+    const kind = fdKind(fd);
+    if (kind !== 'bpf-prog') {
+      release({}, fd);
+      throw new TypeError(`${path} holds a ${kind ?? 'file'}, not a BPF program`);
+    }
+    return new BpfProgram(TOKEN, fd);
+  }
+
+  /**
+   * Pins the program at `path` on a bpffs (BPF_OBJ_PIN): it stays loaded after this process exits,
+   * until the pin is removed (`rm`, `unlinkSync`).
+   * @throws {BpfError} EEXIST when the path exists, EPERM/EINVAL when not on a bpffs, ENOENT when its directory is missing.
+   * @kernel 4.4
+   */
+  pin(path: string): void {
+    const fd = this.liveFd('BPF_OBJ_PIN');
+    checkPinPath(path);
+    const r = objPin(fd, cPath(path));
+    if (r < 0) {
+      const name = errnoName(-r);
+      throw new BpfError('BPF_OBJ_PIN', -r, {
+        hint:
+          name === 'EEXIST'
+            ? `${path} exists`
+            : name === 'EPERM' || name === 'EINVAL'
+              ? `${path} must be on a bpffs (mount -t bpf bpf /sys/fs/bpf)`
+              : name === 'ENOENT'
+                ? `the directory of ${path} does not exist`
+                : undefined,
+      });
+    }
+  }
+
   /** @internal */
   static adopt(fd: number, load?: LoadInfo): BpfProgram {
     return new BpfProgram(TOKEN, fd, load);
@@ -309,9 +352,9 @@ export class BpfProgram extends OwnedFd {
     if (r.ret < 0) {
       const code = -r.ret;
       const hint =
-        code === 524 || code === 95
+        errnoName(code) === 'ENOTSUPP' || errnoName(code) === 'EOPNOTSUPP'
           ? `program type ${ProgType[this.type] ?? this.type} has no test run in this kernel${opts.cpu !== undefined ? ', or cannot pick the CPU (raw tracepoint programs can)' : ''}`
-          : code === 22
+          : errnoName(code) === 'EINVAL'
             ? 'the kernel refused the inputs: check data/ctx sizes for this program type (e.g. socket filters need at least 14 bytes of data; raw tracepoints take ctx, no data and no repeat)'
             : undefined;
       throw new BpfError('BPF_PROG_TEST_RUN', code, { hint });
@@ -538,4 +581,9 @@ function loadWith(params: Parameters<typeof progLoad>[0], load?: LoadInfo): BpfP
     throw new TypeError('BPF_PROG_LOAD returned an fd that is not a program');
   }
   return BpfProgram.adopt(fd, load);
+}
+
+function checkPinPath(path: unknown): asserts path is string {
+  if (typeof path !== 'string' || path.length === 0 || path.includes('\0'))
+    throw new TypeError(`pin path must be a non-empty string without NUL, got ${describeValue(path)}`);
 }
