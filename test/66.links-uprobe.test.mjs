@@ -214,7 +214,7 @@ test('a process SIGKILLed while its uprobes are attached leaves no probe event a
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const exited = new Promise((r) => child.on('exit', (code, signal) => r(signal)));
+  const exited = new Promise((r) => child.on('exit', (_code, signal) => r(signal)));
   t.after(() => {
     child.kill('SIGKILL');
     // should the library ever leave tracefs events behind, do not leave them to the next test run
