@@ -97,9 +97,11 @@ export function sources(dir = src) {
 export function importsOf(file) {
   const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\/|^\s*\/\/.*$/gm, '');
   const out = [];
-  const re = /(?:^|\n)\s*(import|export)\s+(type\s+)?[^'";]*?from\s+'(\.[^']+)'|\bimport\(\s*'(\.[^']+)'\s*\)/g;
+  // import/export … from './x', dynamic import('./x'), and side-effect imports: import './x'
+  const re =
+    /(?:^|\n)\s*(import|export)\s+(type\s+)?[^'";]*?from\s+'(\.[^']+)'|\bimport\(\s*'(\.[^']+)'\s*\)|(?:^|\n)\s*import\s+'(\.[^']+)'/g;
   for (const m of text.matchAll(re)) {
-    const spec = m[3] ?? m[4];
+    const spec = m[3] ?? m[4] ?? m[5];
     const typeOnly = m[2] !== undefined;
     const target = normalize(join(dirname(file), spec)).replace(/\.js$/, '.ts');
     out.push({ spec, typeOnly, target: relative(src, target) });

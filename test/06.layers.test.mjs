@@ -92,3 +92,17 @@ test('the bare-errno check sees comparisons and BpfError arguments, not comments
   const lines = bareErrnos([file]).map((f) => Number(f.split(':')[1]));
   assert.deepEqual(lines, [1, 2, 3, 4, 5]);
 });
+
+test('a side-effect import (import "./x.js") is read as an import too', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfmap-layers-'));
+  try {
+    const f = join(dir, 'side.ts');
+    writeFileSync(f, "import '../sys/cpu.js';\n// import './not-an-import.js';\n");
+    assert.deepEqual(
+      importsOf(f).map((i) => i.spec),
+      ['../sys/cpu.js'],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
