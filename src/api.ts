@@ -122,7 +122,7 @@ export { BpfObject, loadObject } from './object/load.js';
 export type { BpfVariable, LoadMapOptions, LoadObjectOptions } from './object/load.js';
 
 // §9 Links (issue 17)
-export { Link, listLinkIds } from './link/link.js';
+export { Link, linkTypeName, listLinkIds } from './link/link.js';
 export type { LegacyHold, LinkInfo, LinkMechanism } from './link/link.js';
 export type { LoadInfo } from './prog/program.js';
 export { AttachTypeExt, XDP_MODES, syscallSymbol } from './link/attach.js';

@@ -20,6 +20,7 @@ import {
   listPrograms,
   loadObject,
   programInfo,
+  linkTypeName,
 } from '../index.js';
 import { type Parsed, UsageError, type Words, parseCount } from './args.js';
 import type { Io } from './verbs.js';
@@ -31,24 +32,6 @@ export function progTypeName(type: number): string {
   if (n) return n.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
   return type === 32 ? 'netfilter' : `type_${type}`;
 }
-
-const LINK_TYPES = [
-  'unspec',
-  'raw_tracepoint',
-  'tracing',
-  'cgroup',
-  'iter',
-  'netns',
-  'xdp',
-  'perf_event',
-  'kprobe_multi',
-  'struct_ops',
-  'netfilter',
-  'tcx',
-  'uprobe_multi',
-  'netkit',
-  'sockmap',
-];
 
 export interface ProgDescription {
   id: number;
@@ -80,7 +63,7 @@ export interface LinkDescription {
 }
 
 function describeLink(i: KernelLinkInfo): LinkDescription {
-  const d: LinkDescription = { id: i.id, type: LINK_TYPES[i.type] ?? `type_${i.type}`, prog_id: i.programId };
+  const d: LinkDescription = { id: i.id, type: linkTypeName(i.type), prog_id: i.programId };
   if (i.tracepointName) d.tp_name = i.tracepointName;
   return d;
 }

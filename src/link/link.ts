@@ -15,7 +15,7 @@ import { iterCreate, linkDetach, linkUpdate } from '../sys/link.js';
 export type LinkMechanism = 'link' | 'perf_event ioctl' | 'prog_attach';
 
 /** `enum bpf_link_type` names, by value. */
-export const LINK_TYPE_NAMES: readonly string[] = [
+const LINK_TYPE_NAMES: readonly string[] = [
   'unspec',
   'raw_tracepoint',
   'tracing',
@@ -32,6 +32,11 @@ export const LINK_TYPE_NAMES: readonly string[] = [
   'netkit',
   'sockmap',
 ];
+
+/** The kernel's name for link type `type` (`enum bpf_link_type` in lower case: `tracing`, `xdp`, …), or `type_N` for one this library does not know. */
+export function linkTypeName(type: number): string {
+  return LINK_TYPE_NAMES[type] ?? `type_${type}`;
+}
 
 const PERF_EVENT_TYPES = ['unspec', 'uprobe', 'uretprobe', 'kprobe', 'kretprobe', 'tracepoint', 'event'];
 
@@ -90,7 +95,7 @@ export function readLinkInfo(fd: number): LinkInfo {
   const v = new DataView(info.buffer);
   const typeId = v.getUint32(0, true);
   const out: LinkInfo = {
-    type: LINK_TYPE_NAMES[typeId] ?? `type_${typeId}`,
+    type: linkTypeName(typeId),
     typeId,
     id: v.getUint32(4, true),
     progId: v.getUint32(8, true),
