@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { dirname } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { BpfMap, BpfProgram, cstring, defineStruct, u64 } from 'bpfmap';
@@ -93,14 +94,21 @@ test('prog load: usage errors exit 2, a bad object exits 1 and leaves no directo
   assert.equal(missing.code, 1);
   assert.match(missing.err, /^bpfmap: /);
   assert.equal(existsSync(d.progs), false);
-  // Map pins off a bpffs fail after the programs were pinned: those pins and both made directories go.
-  const notBpffs = `${tmpdir()}/bpfmap_e2e_${process.pid}_not_bpffs`;
-  t.after(() => rmSync(notBpffs, { recursive: true, force: true }));
+  // A pin directory off a bpffs is refused before anything is loaded or made, naming the directory.
+  const notBpffs = `${tmpdir()}/bpfmap_e2e_${process.pid}_not_bpffs/sub`;
+  t.after(() => rmSync(dirname(notBpffs), { recursive: true, force: true }));
   const off = cli('prog', 'load', buildBpf('syscount'), d.progs, 'pinmaps', notBpffs);
   assert.equal(off.code, 1);
-  assert.match(off.err, /BPF_OBJ_PIN/);
+  assert.match(off.err, /map pin directory .*not_bpffs\/sub is not on a bpffs .*mount -t bpf/);
   assert.equal(existsSync(d.progs), false);
-  assert.equal(existsSync(notBpffs), false);
+  assert.equal(existsSync(dirname(notBpffs)), false);
+  // Under /proc a recursive mkdir never returns; the check refuses it at once.
+  const proc = spawnSync(process.execPath, [BIN, 'prog', 'load', buildBpf('syscount'), '/proc/bpfmap_x/y'], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  assert.equal(proc.status, 1, `exit ${proc.status} signal ${proc.signal}`);
+  assert.match(proc.stderr, /pin directory \/proc\/bpfmap_x\/y is not on a bpffs \(\/proc is not one\)/);
 });
 
 test('a verb or help topic named like an Object.prototype member is unknown, not run', () => {

@@ -8,8 +8,8 @@
  * `prog loadall`, loading a clang-compiled object and pinning what must
  * outlive the command.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, rmSync, statfsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import {
   type KernelLinkInfo,
   type Link,
@@ -23,6 +23,7 @@ import {
   linkTypeName,
 } from '../index.js';
 import { type Parsed, UsageError, type Words, parseCount } from './args.js';
+import { CliError } from './maps.js';
 import type { Io } from './verbs.js';
 import { json, table } from './output.js';
 
@@ -107,6 +108,39 @@ interface Pinned {
   path: string;
 }
 
+/** statfs f_type of a bpffs mount (BPF_FS_MAGIC in linux/magic.h). */
+const BPF_FS_MAGIC = 0xcafe4a11;
+
+/**
+ * Refuses a pin directory that is not on a bpffs before anything is loaded: the nearest existing
+ * ancestor of `d` must be a bpffs. (Pins elsewhere fail with EPERM only after the programs loaded,
+ * and a recursive mkdir under /proc or /sys never returns.)
+ */
+function checkOnBpffs(d: string, what: string) {
+  let at = resolve(d);
+  while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
+  let type: number | bigint | undefined;
+  try {
+    type = statfsSync(at).type;
+  } catch {
+    type = undefined;
+  }
+  if (Number(type) !== BPF_FS_MAGIC)
+    throw new CliError(
+      `prog load: ${what} ${d} is not on a bpffs (${at} is not one): pin under a bpffs mount, e.g. /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf)`,
+    );
+}
+
+/** mkdir -p of `d`, one level at a time, recording each directory made (outermost first). */
+function makeDirs(d: string, made: string[]) {
+  const missing: string[] = [];
+  for (let at = resolve(d); !existsSync(at); at = dirname(at)) missing.unshift(at);
+  for (const m of missing) {
+    mkdirSync(m);
+    made.push(m);
+  }
+}
+
 /**
  * `prog load OBJ PINDIR [pinmaps DIR] [autoattach]` (also spelled `loadall`): loads every program of
  * the object and pins each at PINDIR/<program name>, as `bpftool prog loadall` does. With `pinmaps
@@ -129,14 +163,11 @@ function progLoad(w: Words, p: Parsed, io: Io) {
   }
   const made: string[] = []; // directories this command created, removed again on failure
   const pinned: Pinned[] = [];
+  for (const [d, what] of mapsDir === undefined ? [[dir, 'pin directory']] : [[dir, 'pin directory'], [mapsDir, 'map pin directory']])
+    checkOnBpffs(d as string, what as string);
   const obj = loadObject(file);
   try {
-    for (const d of mapsDir === undefined ? [dir] : [dir, mapsDir]) {
-      if (!existsSync(d)) {
-        mkdirSync(d, { recursive: true });
-        made.push(d);
-      }
-    }
+    for (const d of mapsDir === undefined ? [dir] : [dir, mapsDir]) makeDirs(d, made);
     const links = new Map<number, Link>();
     if (autoattach) for (const l of obj.attach()) links.set(l.info().progId, l);
     for (const [name, prog] of Object.entries(obj.programs)) {
