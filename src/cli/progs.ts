@@ -163,8 +163,8 @@ function progLoad(w: Words, p: Parsed, io: Io) {
   }
   const made: string[] = []; // directories this command created, removed again on failure
   const pinned: Pinned[] = [];
-  for (const [d, what] of mapsDir === undefined ? [[dir, 'pin directory']] : [[dir, 'pin directory'], [mapsDir, 'map pin directory']])
-    checkOnBpffs(d as string, what as string);
+  checkOnBpffs(dir, 'pin directory');
+  if (mapsDir !== undefined) checkOnBpffs(mapsDir, 'map pin directory');
   const obj = loadObject(file);
   try {
     for (const d of mapsDir === undefined ? [dir] : [dir, mapsDir]) makeDirs(d, made);
