@@ -592,6 +592,10 @@ static napi_value EpollWait(napi_env env, napi_callback_info info) {
  * kprobe PMU's symbol), is copied and the copy's address written into attr.config1 (offset 56): the
  * copy keeps its NUL whatever another thread does to the array, so the kernel's string read stops
  * inside it. -EFAULT when attr is shorter than 64 bytes or name is empty or does not end in 0.
+ * The kernel reads a copy of attr (so attr.size is read once, whatever another thread writes to a
+ * shared buffer meanwhile; -E2BIG past 512 bytes). For a dynamic PMU (type >= PERF_TYPE_MAX: the
+ * uprobe and kprobe PMUs) config1 may hold only the address this function puts there: without a
+ * name a non-zero config1 is -EFAULT, so no caller-made address reaches the kernel as a string.
  */
 static napi_value PerfEventOpen(napi_env env, napi_callback_info info) {
   size_t argc = 6;
@@ -611,10 +615,18 @@ static napi_value PerfEventOpen(napi_env env, napi_callback_info info) {
   if (attr_len < 8) return ret_int(env, -EFAULT);
   uint32_t size;
   memcpy(&size, (char *)attr + 4, sizeof size);
-  if ((size ? size : 64) > attr_len) return ret_int(env, -EFAULT);
+  size_t need = size ? size : 64;
+  if (need > attr_len) return ret_int(env, -EFAULT);
+  uint64_t local[64] = {0}; /* 512 bytes: perf_event_attr is 136 bytes in 6.x */
+  if (need > sizeof local) return ret_int(env, -E2BIG);
+  memcpy(local, attr, need);
+  memcpy((char *)local + 4, &size, sizeof size); /* the size that was checked, whatever the copy read */
+  uint32_t type;
+  memcpy(&type, local, sizeof type);
+  if (!name_given && type >= 6 /* PERF_TYPE_MAX */ && need >= 64 && local[7] != 0) return ret_int(env, -EFAULT);
   char *copy = NULL;
   if (name_given) {
-    if (attr_len < 64 || name_len == 0) return ret_int(env, -EFAULT);
+    if (need < 64 || name_len == 0) return ret_int(env, -EFAULT);
     copy = malloc(name_len);
     if (!copy) return ret_int(env, -ENOMEM);
     memcpy(copy, name, name_len);
@@ -622,10 +634,9 @@ static napi_value PerfEventOpen(napi_env env, napi_callback_info info) {
       free(copy);
       return ret_int(env, -EFAULT);
     }
-    uint64_t addr = (uint64_t)(uintptr_t)copy;
-    memcpy((char *)attr + 56, &addr, sizeof addr);
+    local[7] = (uint64_t)(uintptr_t)copy; /* config1, offset 56 */
   }
-  long r = syscall(SYS_perf_event_open, attr, pid, cpu, group, (unsigned long)flags);
+  long r = syscall(SYS_perf_event_open, local, pid, cpu, group, (unsigned long)flags);
   int64_t out = r < 0 ? -(int64_t)errno : r;
   free(copy);
   return ret_int(env, out);

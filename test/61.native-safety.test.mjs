@@ -244,6 +244,11 @@ for (const [label, sanitized] of builds) {
       res.nameDetached = run(() => addon.perfEventOpen(probeAttr(72), -1, 0, -1, 8, detached));
       res.nameShortAttr = run(() => addon.perfEventOpen(probeAttr(16, 8), -1, 0, -1, 8, cstr('/bin/true')));
       res.nameAttr63 = run(() => addon.perfEventOpen(probeAttr(63, 8), -1, 0, -1, 8, cstr('/bin/true')));
+      // without a name, config1 of a dynamic PMU must be 0: an address the caller made never reaches the kernel
+      // (the start of node's own first mapping: readable, so an addon that let it through gets ENOENT for the "path" "\x7fELF…")
+      const mapped = BigInt('0x' + readFileSync('/proc/self/maps', 'utf8').split('-')[0]);
+      res.noNameConfig1 = run(() => { const a = probeAttr(72); new DataView(a.buffer).setBigUint64(56, mapped, true); return addon.perfEventOpen(a, -1, 0, -1, 8); });
+      res.attrTooBig = run(() => addon.perfEventOpen(probeAttr(1024, 1024), -1, 0, -1, 8, cstr('/bin/true')));
       res.nameString = run(() => addon.perfEventOpen(probeAttr(72), -1, 0, -1, 8, '/bin/true'));
       res.nameU16 = run(() => addon.perfEventOpen(probeAttr(72), -1, 0, -1, 8, new Uint16Array(4)));
       res.nameExtra = run(() => addon.perfEventOpen(probeAttr(72), -1, 0, -1, 8, cstr('/bin/true'), 0));
@@ -270,6 +275,8 @@ for (const [label, sanitized] of builds) {
     assert.equal(out.nameDetached, -14, 'a detached name is EFAULT');
     assert.equal(out.nameShortAttr, -14, 'no room for config1 in a 16-byte attr: EFAULT, nothing written past it');
     assert.equal(out.nameAttr63, -14);
+    assert.equal(out.noNameConfig1, -14, 'a caller-made config1 for the uprobe PMU is EFAULT, not read as a string');
+    assert.equal(out.attrTooBig, -7, 'attr.size past the 512 bytes the addon copies is E2BIG');
     assert.equal(out.nameString, 'TypeError', 'the name must be a Uint8Array');
     assert.equal(out.nameU16, 'TypeError');
     assert.equal(out.nameExtra, 'TypeError', 'a 7th argument');
