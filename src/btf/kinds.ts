@@ -52,3 +52,35 @@ export function infoVlen(info: number): number {
 export function infoKindFlag(info: number): boolean {
   return info >>> 31 === 1;
 }
+
+/** Bytes of one type record of `kind` with `vlen` members (the 12-byte `btf_type` and what follows), undefined for an unknown kind. */
+export function typeRecordSize(kind: BtfKind, vlen: number): number | undefined {
+  switch (kind) {
+    case BtfKind.Int:
+    case BtfKind.Var:
+    case BtfKind.DeclTag:
+      return 16;
+    case BtfKind.Array:
+      return 24;
+    case BtfKind.Struct:
+    case BtfKind.Union:
+    case BtfKind.Datasec:
+    case BtfKind.Enum64:
+      return 12 + 12 * vlen;
+    case BtfKind.Enum:
+    case BtfKind.FuncProto:
+      return 12 + 8 * vlen;
+    case BtfKind.Ptr:
+    case BtfKind.Fwd:
+    case BtfKind.Typedef:
+    case BtfKind.Volatile:
+    case BtfKind.Const:
+    case BtfKind.Restrict:
+    case BtfKind.Func:
+    case BtfKind.Float:
+    case BtfKind.TypeTag:
+      return 12;
+    default:
+      return undefined;
+  }
+}

@@ -23,6 +23,7 @@ import type { ReadOnlyMapping } from '../map/mmap.js';
 import { type BpfProgram, loadProgram } from '../prog/program.js';
 import { MapType } from '../sys/uapi.js';
 import { fixupBtf } from './btf-fixup.js';
+import { kernelBtfFeatures, sanitizeBtf } from '../btf/sanitize.js';
 import { fillKconfig } from './kconfig.js';
 import { type ExternValue, linkProgram } from './link.js';
 import { type MapSpec, PIN_BY_NAME } from './maps.js';
@@ -242,6 +243,7 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
   let stage = 'loading BTF';
   try {
     // BTF, fixed up for the kernel; without it the object still loads, as libbpf does.
+    const btfFeatures = kernelBtfFeatures();
     if (I.btfRaw) {
       const kconfigVars = new Map<string, { offset: number; size: number }>();
       for (const e of I.externs.values()) if (e.kind === 'kconfig') kconfigVars.set(e.name, { offset: e.offset, size: e.size });
@@ -255,7 +257,7 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
           },
           kconfig: I.kconfigSize ? { size: I.kconfigSize, vars: kconfigVars } : undefined,
         });
-        btf = Btf.load(fixed);
+        btf = Btf.load(sanitizeBtf(fixed, btfFeatures)); // kinds the kernel lacks rewritten, ids kept
       } catch (e) {
         if (e instanceof ObjectError) throw e;
         notes.push(`the kernel refused the object's BTF; loading without it (no func/line info): ${(e as Error).message}`);
@@ -409,7 +411,7 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
         attachBtfId = found.id;
         if (found.btf.isModule) attachBtfObjFd = found.btf.fd();
       }
-      const useBtf = btf !== undefined && linked.funcInfo !== undefined;
+      const useBtf = btf !== undefined && btfFeatures.func && linked.funcInfo !== undefined; // no BTF functions: no func/line info
       try {
         programs[p.name] = loadProgram({
           type: p.type!,
