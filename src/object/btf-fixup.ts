@@ -13,7 +13,7 @@
  *   parameters of FUNCs' prototypes get a name.
  */
 import { ObjectError } from '../elf/error.js';
-import { BTF_HEADER_SIZE, BtfKind, btfInfo, infoKind, infoVlen } from '../btf/kinds.js';
+import { BTF_HEADER_SIZE, BtfKind, btfInfo, infoKind, infoVlen, typeRecordSize } from '../btf/kinds.js';
 
 /** What the fixup needs to know about the object. */
 export interface BtfFixupContext {
@@ -60,41 +60,8 @@ export function fixupBtf(blob: Uint8Array, ctx: BtfFixupContext): Uint8Array {
     const info = v.getUint32(p + 4, true);
     const kind = infoKind(info);
     const vlen = infoVlen(info);
-    let len = 12;
-    switch (kind) {
-      case BtfKind.Int:
-      case BtfKind.Var:
-      case BtfKind.DeclTag:
-        len += 4;
-        break;
-      case BtfKind.Array:
-        len += 12;
-        break;
-      case BtfKind.Struct:
-      case BtfKind.Union:
-      case BtfKind.Datasec:
-        len += 12 * vlen;
-        break;
-      case BtfKind.Enum:
-      case BtfKind.FuncProto:
-        len += 8 * vlen;
-        break;
-      case BtfKind.Enum64:
-        len += 12 * vlen;
-        break;
-      case BtfKind.Ptr:
-      case BtfKind.Fwd:
-      case BtfKind.Typedef:
-      case BtfKind.Volatile:
-      case BtfKind.Const:
-      case BtfKind.Restrict:
-      case BtfKind.Func:
-      case BtfKind.Float:
-      case BtfKind.TypeTag:
-        break;
-      default:
-        throw fail(`BTF type ${recs.length + 1} has unknown kind ${kind}`, p - typeOff);
-    }
+    const len = typeRecordSize(kind, vlen);
+    if (len === undefined) throw fail(`BTF type ${recs.length + 1} has unknown kind ${kind}`, p - typeOff);
     if (p + len > end) throw fail(`BTF type ${recs.length + 1} runs past the type section`, p - typeOff);
     recs.push({ start: p, end: p + len, kind, name, info });
     p += len;
