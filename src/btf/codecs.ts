@@ -25,6 +25,7 @@ import { type Codec, type DecodeOptions, decodeWith, encodeWith, fieldError } fr
 import { SCALARS } from '../codec/scalar.js';
 import { type StructField, type StructType, array, bpfSpinLock, cstring, getField, putField } from '../codec/struct.js';
 import { BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED, BtfKind } from './kinds.js';
+import { cTypeName } from './c-name.js';
 import { type BtfType, parseBtf, readBtfBlob } from './parse.js';
 
 /** A BTF type the codec builder cannot turn into a codec (functions, forward declarations, …). */
@@ -46,8 +47,6 @@ const BE = new Map<string, Codec<unknown>>([
 
 /** How deep types may nest (C code stays far below); deeper is refused, as a cycle would be. */
 const MAX_DEPTH = 64;
-/** How deep `cName` spells a type before it writes `…`. */
-const NAME_DEPTH = 8;
 /** The largest type a codec is built for: far above any map value the kernel allows. */
 const MAX_SIZE = 2 ** 31;
 
@@ -73,30 +72,8 @@ export class BtfSpec {
   }
 
   /** The C spelling of a type, for messages: `struct flow`, `unsigned int`, `__be32`. */
-  cName(id: number, depth = 0): string {
-    if (id === 0) return 'void';
-    if (depth > NAME_DEPTH) return '…';
-    const t = this.type(id);
-    const inner = (to: number | undefined) => this.cName(to ?? 0, depth + 1);
-    switch (t.kind) {
-      case BtfKind.Struct:
-        return `struct ${t.name || '(anon)'}`;
-      case BtfKind.Union:
-        return `union ${t.name || '(anon)'}`;
-      case BtfKind.Enum:
-      case BtfKind.Enum64:
-        return `enum ${t.name || '(anon)'}`;
-      case BtfKind.Array:
-        return `${inner(t.elemType)}[${t.nelems}]`;
-      case BtfKind.Ptr:
-        return `${inner(t.type)} *`;
-      case BtfKind.Const:
-        return `const ${inner(t.type)}`;
-      case BtfKind.Volatile:
-        return `volatile ${inner(t.type)}`;
-      default:
-        return t.name || BtfKind[t.kind] || `kind ${t.kind}`;
-    }
+  cName(id: number): string {
+    return cTypeName((t) => this.type(t), id);
   }
 
   /** Size in bytes of type `id`. */

@@ -13,6 +13,7 @@
  * BTF when the module loads.
  */
 import { BTF_INT_BOOL, BTF_INT_CHAR, BTF_INT_SIGNED, BtfKind } from '../btf/kinds.js';
+import { cTypeName } from '../btf/c-name.js';
 import type { BtfType } from '../btf/parse.js';
 
 /** A codec expression and the alignment the codec built from it has. */
@@ -159,40 +160,8 @@ export class Declarer {
   }
 
   /** The C spelling of a type: `struct flow`, `__u32`, `char[16]`. */
-  cName(id: number, depth = 0): string {
-    if (id === 0) return 'void';
-    if (depth > 8) return '…';
-    const t = this.type(id);
-    switch (t.kind) {
-      case BtfKind.Struct:
-        return `struct ${t.name || '(anon)'}`;
-      case BtfKind.Union:
-        return `union ${t.name || '(anon)'}`;
-      case BtfKind.Enum:
-      case BtfKind.Enum64:
-        return `enum ${t.name || '(anon)'}`;
-      case BtfKind.Array: {
-        // C writes the outer length first: `__u16[2][3]` is 2 arrays of 3.
-        let dims = '';
-        let e: BtfType = t;
-        for (let n = 0; e.kind === BtfKind.Array && n < 8; n++) {
-          dims += `[${e.nelems}]`;
-          e = this.type(e.elemType ?? 0);
-        }
-        return `${this.cName(e.id, depth + 1)}${dims}`;
-      }
-      case BtfKind.Ptr:
-        return `${this.cName(t.type ?? 0, depth + 1)} *`;
-      case BtfKind.Const:
-        return `const ${this.cName(t.type ?? 0, depth + 1)}`;
-      case BtfKind.Volatile:
-        return `volatile ${this.cName(t.type ?? 0, depth + 1)}`;
-      case BtfKind.Restrict:
-      case BtfKind.TypeTag:
-        return this.cName(t.type ?? 0, depth + 1);
-      default:
-        return t.name || BtfKind[t.kind] || `kind ${t.kind}`;
-    }
+  cName(id: number): string {
+    return cTypeName((t) => this.type(t), id);
   }
 
   #resolved(id: number): BtfType {
