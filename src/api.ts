@@ -37,6 +37,8 @@ export { BpfMap } from './map/map.js';
 export type {
   BatchChunk,
   BatchWalkOptions,
+  LookupManyOptions,
+  LookupManyResult,
   LookupOptions,
   MapBtf,
   MapCreateOptions,

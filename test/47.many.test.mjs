@@ -44,7 +44,9 @@ function elementResults(map, keys) {
     count++;
     if (Array.isArray(v)) {
       const stride = (map.valueSize + 7) & ~7;
-      v.forEach((slot, c) => values.set(slot, c * stride + i * vs));
+      v.forEach((slot, c) => {
+        values.set(slot, c * stride + i * vs);
+      });
     } else values.set(v, i * vs);
   }
   return { count, found, values };
@@ -88,7 +90,7 @@ for (const [name, type] of TYPES) {
       assert.deepEqual(got.found, want.found);
       assert.deepEqual(got.values, want.values);
       // Given buffers are filled and returned; a second call reuses the loaded program.
-      const values = new Uint8Array(keys.length / 4 * m.valueBufferSize).fill(0xee);
+      const values = new Uint8Array((keys.length / 4) * m.valueBufferSize).fill(0xee);
       const found = new Uint8Array(keys.length / 4).fill(7);
       const again = m.lookupMany(keys, { values, found });
       assert.equal(again.values, values);
@@ -178,10 +180,19 @@ test('lookupMany checks its arguments like the element methods, EBADF first once
   const m = tmpMap(t, { type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 4 });
   assert.throws(() => m.lookupMany('abcd'), TypeError);
   assert.throws(() => m.lookupMany([1, 2, 3, 4]), TypeError);
-  assert.throws(() => m.lookupMany(new Uint8Array(6)), (e) => e instanceof RangeError && /multiple of the key size/.test(e.message));
+  assert.throws(
+    () => m.lookupMany(new Uint8Array(6)),
+    (e) => e instanceof RangeError && /multiple of the key size/.test(e.message),
+  );
   assert.throws(() => m.lookupMany(new Uint8Array(0)), RangeError);
-  assert.throws(() => m.lookupMany(new Uint8Array(8), { values: new Uint8Array(15) }), (e) => e instanceof RangeError && /values must be 16 bytes/.test(e.message));
-  assert.throws(() => m.lookupMany(new Uint8Array(8), { found: new Uint8Array(3) }), (e) => e instanceof RangeError && /found must be 2 bytes/.test(e.message));
+  assert.throws(
+    () => m.lookupMany(new Uint8Array(8), { values: new Uint8Array(15) }),
+    (e) => e instanceof RangeError && /values must be 16 bytes/.test(e.message),
+  );
+  assert.throws(
+    () => m.lookupMany(new Uint8Array(8), { found: new Uint8Array(3) }),
+    (e) => e instanceof RangeError && /found must be 2 bytes/.test(e.message),
+  );
   assert.throws(() => m.lookupMany(new Uint8Array(8), { values: 'x' }), TypeError);
   const detached = new Uint8Array(8);
   structuredClone(detached.buffer, { transfer: [detached.buffer] });
@@ -199,8 +210,14 @@ test('lookupMany checks its arguments like the element methods, EBADF first once
   const q = tmpMap(t, { type: MapType.Queue, keySize: 0, valueSize: 4, maxEntries: 4 });
   assert.throws(() => q.lookupMany(new Uint8Array(4)), TypeError);
   m.close();
-  assert.throws(() => m.lookupMany(new Uint8Array(6)), (e) => BpfError.is(e, 'EBADF'));
-  assert.throws(() => m.lookupMany(new Uint8Array(8)), (e) => BpfError.is(e, 'EBADF'));
+  assert.throws(
+    () => m.lookupMany(new Uint8Array(6)),
+    (e) => BpfError.is(e, 'EBADF'),
+  );
+  assert.throws(
+    () => m.lookupMany(new Uint8Array(8)),
+    (e) => BpfError.is(e, 'EBADF'),
+  );
 });
 
 test('a write-only fd refuses lookupMany as it refuses lookup (EPERM): the program does not bypass it', (t) => {
@@ -210,11 +227,17 @@ test('a write-only fd refuses lookupMany as it refuses lookup (EPERM): the progr
   m.pin(path);
   const w = BpfMap.openPinned(path, { writeOnly: true });
   t.after(() => w.close());
-  assert.throws(() => w.lookup(u32(1)), (e) => BpfError.is(e, 'EPERM'));
+  assert.throws(
+    () => w.lookup(u32(1)),
+    (e) => BpfError.is(e, 'EPERM'),
+  );
   const keys = new Uint8Array(8);
   keys.set(u32(1), 0);
   keys.set(u32(2), 4);
-  assert.throws(() => w.lookupMany(keys), (e) => BpfError.is(e, 'EPERM'));
+  assert.throws(
+    () => w.lookupMany(keys),
+    (e) => BpfError.is(e, 'EPERM'),
+  );
 });
 
 test('lookupMany under a concurrent writer: every value found is one the writer stored for that key', async (t) => {
@@ -288,4 +311,29 @@ test('maps with loaded loops release every fd on close and on collection', () =>
     console.log(JSON.stringify({ before, after: fds() }));
   `);
   assert.ok(figures.after <= figures.before + 3, `collected maps leaked fds: ${figures.before} → ${figures.after}`);
+});
+
+test('FakeMap.lookupMany gives what BpfMap.lookupMany gives, errors included', async (t) => {
+  const { FakeMap } = await import('bpfmap/testing');
+  for (const [, type] of TYPES) {
+    const opts = { type, keySize: 4, valueSize: 12, maxEntries: 64 };
+    const real = tmpMap(t, opts);
+    const fake = FakeMap.create(opts);
+    for (let k = 0; k < 64; k += 3) {
+      real.update(u32(k), valueFor(real, k));
+      fake.update(u32(k), valueFor(fake, k));
+    }
+    const keys = randomKeys(200, 128);
+    assert.deepEqual(fake.lookupMany(keys), real.lookupMany(keys), `type ${type}`);
+    for (const bad of [new Uint8Array(6), new Uint8Array(0)]) {
+      assert.throws(() => fake.lookupMany(bad), RangeError);
+      assert.throws(() => real.lookupMany(bad), RangeError);
+    }
+    assert.throws(() => fake.lookupMany(keys, { found: new Uint8Array(3) }), /found must be 200 bytes/);
+    fake.close();
+    assert.throws(
+      () => fake.lookupMany(keys),
+      (e) => BpfError.is(e, 'EBADF'),
+    );
+  }
 });

@@ -249,7 +249,8 @@ function elementLookups(
     try {
       hit = map.lookup(key, opts) !== undefined;
     } catch (err) {
-      if (err instanceof BpfError) throw new BpfError('BPF_MAP_LOOKUP_ELEM', err.errno, { count: i, cause: err, hint: err.message });
+      if (err instanceof BpfError)
+        throw new BpfError('BPF_MAP_LOOKUP_ELEM', err.errno, { count: i, cause: err, hint: err.message });
       throw err;
     }
     if (hit) {

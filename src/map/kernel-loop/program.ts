@@ -183,7 +183,9 @@ export function loadLoop(asm: Asm, withLog: boolean): number | string {
     let why = `BPF_PROG_LOAD: ${errnoName(-fd)}`;
     if (log) {
       const end = log.indexOf(0);
-      const text = Buffer.from(log.buffer, 0, end < 0 ? log.length : end).toString('utf8').trim();
+      const text = Buffer.from(log.buffer, 0, end < 0 ? log.length : end)
+        .toString('utf8')
+        .trim();
       if (text) why += `: ${text.split('\n').slice(-6).join(' | ')}`;
     }
     return why;
