@@ -338,6 +338,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape, BpfMapLike<K,
       keyCodec: this.#keyCodec,
       valueCodec: this.#valueCodec,
       record: { buf: undefined, view: undefined, busy: false },
+      loops: () => {
+        this.#loops ??= new KernelLoops();
+        return this.#loops;
+      },
     };
     return this.#internals;
   }
@@ -757,8 +761,8 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape, BpfMapLike<K,
    * @kernel 5.17 (bpf_loop in a sleepable syscall program; older kernels: one lookup per key)
    */
   lookupMany(keys: Uint8Array, opts?: LookupManyOptions): LookupManyResult {
-    this.#loops ??= new KernelLoops();
-    return lookupMany(this, this.#in(), this.#loops, keys, opts);
+    const s = this.#in();
+    return lookupMany(this, s, s.loops(), keys, opts);
   }
 
   // ---- Batches (batch-walk.ts) ----

@@ -18,6 +18,7 @@ import type { MapInternals } from '../internals.js';
 import type { BpfMap } from '../map.js';
 import { MAX_INSN_OFF, loadLoop, lookupProgram } from './program.js';
 import { KEYS, type Scratch, createScratch, releaseScratch, scratchLayout } from './scratch.js';
+import { type WalkLoop, loadWalk, walkOff } from './walk.js';
 
 const debug = debuglog('bpfmap');
 
@@ -98,6 +99,20 @@ export class KernelLoops {
   /** The element path's key and value buffers and the options handed to `lookup`. */
   #key: Uint8Array | undefined;
   #opts: { out: Uint8Array } | undefined;
+  /** The whole-map walk (walk.ts), false once refused. */
+  #walk: WalkLoop | false | undefined;
+
+  /** The loaded walk of this map, or undefined: walk with lookup batches. */
+  walkLoop(map: BpfMap, fd: number): WalkLoop | undefined {
+    if (this.#walk === undefined) {
+      const w = loadWalk(map, fd);
+      if (typeof w === 'string') {
+        walkOff(map, w);
+        this.#walk = false;
+      } else this.#walk = w;
+    }
+    return this.#walk === false ? undefined : this.#walk;
+  }
 
   /** The loaded lookup loop with room for `n` keys per run (growing it), or undefined: use the element path. */
   lookupLoop(map: BpfMap, fd: number, n: number): LookupLoop | undefined {
@@ -145,6 +160,8 @@ export class KernelLoops {
     this.#lookup?.release();
     this.#lookup = undefined;
     this.#lookupOff = 'the map is closed';
+    if (this.#walk) this.#walk.release();
+    this.#walk = false;
   }
 }
 
