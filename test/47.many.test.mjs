@@ -415,3 +415,84 @@ test('an array walked while a writer updates it: every index once, values whole'
   }
   assert.ok(written > 0, 'the writer was seen');
 });
+
+/** updateBatch then deleteBatch on a fresh map of `type`: what each returned or threw, and what the map holds. */
+function writeScenario(t, type) {
+  const m = tmpMap(t, { type, keySize: 4, valueSize: 8, maxEntries: 100 });
+  const keys = new Uint8Array(150 * 4);
+  const vals = new Uint8Array(150 * 8);
+  for (let i = 0; i < 150; i++) {
+    keys.set(u32(i * 7), i * 4);
+    vals.set(u32(i + 1), i * 8);
+  }
+  const outcome = (fn) => {
+    try {
+      return fn();
+    } catch (e) {
+      return `${e.command} ${e.code} count ${e.count}`;
+    }
+  };
+  const before = progFds();
+  const updated = outcome(() => m.updateBatch(keys, vals)); // 150 into 100 entries: E2BIG at 100 (LRU: evicts)
+  const loaded = progFds() > before;
+  const dk = keys.slice(0, 80 * 4);
+  dk.set(u32(1), 50 * 4); // never inserted: ENOENT at 50
+  const deleted = type === MapType.Array ? undefined : outcome(() => m.deleteBatch(dk));
+  const entries = [...m.entries()].map(([k, v]) => `${readKey(k)}:${readKey(v)}`).sort();
+  return { updated, deleted, entries, loaded };
+}
+const readKey = (b) => new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
+
+for (const [name, type] of [
+  ['hash', MapType.Hash],
+  ['LRU hash', MapType.LruHash],
+  ['array', MapType.Array],
+]) {
+  test(`updateBatch/deleteBatch through the write loop on a ${name} give what the kernel's batch commands give`, (t) => {
+    const viaLoop = writeScenario(t, type);
+    if (!requireKernelLoop(t, 0, viaLoop.loaded ? 1 : 0)) return;
+    process.env.BPFMAP_KERNEL_LOOP = '0';
+    let viaBatch;
+    try {
+      viaBatch = writeScenario(t, type);
+    } finally {
+      delete process.env.BPFMAP_KERNEL_LOOP;
+    }
+    assert.equal(viaBatch.loaded, false);
+    assert.deepEqual({ ...viaLoop, loaded: 0 }, { ...viaBatch, loaded: 0 });
+    if (type === MapType.Hash) {
+      assert.equal(viaLoop.updated, 'BPF_MAP_UPDATE_BATCH E2BIG count 100');
+      assert.equal(viaLoop.deleted, 'BPF_MAP_DELETE_BATCH ENOENT count 50');
+    }
+  });
+}
+
+test('the write loop never writes what the syscall would refuse: frozen maps and read-only fds get EPERM', (t) => {
+  const m = tmpMap(t, { type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 64 });
+  const keys = new Uint8Array(32 * 4);
+  for (let i = 0; i < 32; i++) keys.set(u32(i), i * 4);
+  const vals = new Uint8Array(32 * 8);
+  assert.equal(m.updateBatch(keys, vals), 32);
+  const path = pinPath(t, 'many_ro');
+  m.pin(path);
+  const ro = BpfMap.openPinned(path, { readOnly: true });
+  t.after(() => ro.close());
+  assert.throws(
+    () => ro.updateBatch(keys, vals),
+    (e) => BpfError.is(e, 'EPERM'),
+  );
+  assert.throws(
+    () => ro.deleteBatch(keys),
+    (e) => BpfError.is(e, 'EPERM'),
+  );
+  m.freeze();
+  assert.throws(
+    () => m.updateBatch(keys, vals),
+    (e) => BpfError.is(e, 'EPERM'),
+  );
+  assert.throws(
+    () => m.deleteBatch(keys),
+    (e) => BpfError.is(e, 'EPERM'),
+  );
+  assert.equal([...m.keys()].length, 32, 'nothing was deleted');
+});

@@ -6,6 +6,7 @@
  *   the value into slot i, or zeroes it, and sets found[i].
  * - `walkProgram`: `bpf_for_each_map_elem` over the target, appending each key and value to the
  *   scratch until it is full (non-per-CPU maps).
+ * - `writeProgram`: `bpf_loop(n)` updating (or deleting) key i, stopping at the first error.
  * The scratch is reached through a direct map-value pointer (BPF_PSEUDO_MAP_VALUE), never through the
  * context: the verifier refuses variable-offset context access, and `bpf_loop` wants a stack pointer.
  */
@@ -192,4 +193,38 @@ export function loadLoop(asm: Asm, withLog: boolean): number | string {
   } finally {
     btf.close(); // the program keeps its own reference
   }
+}
+
+/**
+ * The write loop: `bpf_loop(n)` updating key i with value i (flags 0), or deleting key i; at the
+ * first helper error it stores i in header word 1 and -err in word 2 and stops (word 2 is 0 when
+ * every element was applied).
+ */
+export function writeProgram(targetFd: number, scratchFd: number, l: ScratchLayout, del: boolean): Asm {
+  const a = new Asm();
+  a.ldMapValue(R6, scratchFd, 0)
+    .st('u32', R6, 8, 0)
+    .ldx('u32', R1, R6, 0)
+    .ldFunc(R2, 'step')
+    .st('u64', R10, -8, 0)
+    .mov64(R3, R10)
+    .add64(R3, -8)
+    .mov64(R4, 0)
+    .call('loop')
+    .mov64(R0, 0)
+    .exit();
+  a.label('step').mov64(R6, R1).jge(R6, l.cap, 'stop').ldMapValue(R7, scratchFd, 0);
+  slot(a, R2, l.keySize, KEYS);
+  if (!del) {
+    slot(a, R3, l.valueSize, l.values);
+    a.mov64(R4, 0);
+  }
+  a.ldMapFd(R1, targetFd)
+    .call(del ? 'map_delete_elem' : 'map_update_elem')
+    .jne(R0, 0, 'fail')
+    .mov64(R0, 0)
+    .exit();
+  a.label('fail').st('u32', R7, 4, R6).neg(64, R0).st('u32', R7, 8, R0).mov64(R0, 1).exit();
+  a.label('stop').mov64(R0, 1).exit();
+  return a;
 }
