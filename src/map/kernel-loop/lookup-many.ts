@@ -7,6 +7,7 @@
  * BPF_MAP_LOOKUP_ELEM per key; why the program is not used is said once per map in the debug log
  * (`NODE_DEBUG=bpfmap`). `BPFMAP_KERNEL_LOOP=0` in the environment forces the element path (tests).
  */
+import { readFileSync } from 'node:fs';
 import { debuglog } from 'node:util';
 import { BpfError, errnoNumber } from '../../errors.js';
 import { progRunBare } from '../../sys/bpf.js';
@@ -125,9 +126,7 @@ export class KernelLoops {
   writeMany(map: BpfMap, fd: number, del: boolean, keys: Uint8Array, values: Uint8Array | null, n: number): number | undefined {
     if (n < MIN_WRITE_KEYS) return undefined;
     // Checked on every call: a program writes a frozen map, and the fd's mode does not bind it.
-    const frozen = fdInfoField(fd, 'frozen');
-    const mode = fdInfoField(fd, 'flags');
-    if (frozen !== '0' || mode === undefined || (Number.parseInt(mode, 8) & O_ACCMODE) === O_RDONLY) return undefined;
+    if (!writableNow(fd)) return undefined;
     const loop = this.#writeLoop(map, fd, del, n);
     if (loop === undefined) return undefined;
     const command = del ? 'BPF_MAP_DELETE_BATCH' : 'BPF_MAP_UPDATE_BATCH';
@@ -252,6 +251,19 @@ export class KernelLoops {
       this.#write[i] = 'the map is closed';
     }
   }
+}
+
+/** The fd may write the map through syscalls now: not frozen, not opened read-only (one read of its fdinfo). */
+function writableNow(fd: number): boolean {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1');
+  } catch {
+    return false;
+  }
+  const flags = /^flags:\s*([0-7]+)$/m.exec(text);
+  const frozen = /^frozen:\s*(\d+)$/m.exec(text);
+  return flags !== null && frozen !== null && frozen[1] === '0' && (Number.parseInt(flags[1] as string, 8) & O_ACCMODE) !== O_RDONLY;
 }
 
 /** Records of this map that fit the largest scratch. */
