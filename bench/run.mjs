@@ -132,6 +132,13 @@ function jsSide() {
     mk.setUint32(i * 4, (x & 0x7fffffff) % (2 * N), true);
   }
   const manyOut = { values: new Uint8Array(RN * 8), found: new Uint8Array(RN) };
+  // Keys 0..RN-1 (present) and values for the batch update/delete rows, as ref.c's.
+  const batchKeys = new Uint8Array(RN * 4);
+  const batchValues = new Uint8Array(RN * 8);
+  for (let i = 0; i < RN; i++) {
+    new DataView(batchKeys.buffer).setUint32(i * 4, i, true);
+    new DataView(batchValues.buffer).setUint32(i * 8, i + 1, true);
+  }
   // The hash walked by a raw bpf_for_each_map_elem program: what a one-entry walk of a hash would cost.
   const walkScratch = createScratch(scratchLayout(N, 4, 8));
   const walkProg =
@@ -311,6 +318,23 @@ function jsSide() {
           }
         }),
     ],
+    'hash.updateBatch': [
+      'hash.updateBatch',
+      () =>
+        nsPer(RN, () => {
+          if (h.updateBatch(batchKeys, batchValues) !== RN) throw new Error('updateBatch: short');
+        }),
+    ],
+    'hash.deleteBatch': [
+      'hash.deleteBatch',
+      () => {
+        const ns = nsPer(RN, () => {
+          if (h.deleteBatch(batchKeys) !== RN) throw new Error('deleteBatch: short');
+        });
+        fill();
+        return ns;
+      },
+    ],
     'array.iterate.chunks': [
       'array.iterate.batch',
       () =>
@@ -442,6 +466,8 @@ const ORDER = [
   'floor.call+result',
   'hash.lookupMany',
   'hash.lookup(random)',
+  'hash.updateBatch',
+  'hash.deleteBatch',
   'array.iterate.chunks',
   'array.iterate.batch',
   'hash.iterate.forEach(raw)',
