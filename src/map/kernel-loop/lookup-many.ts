@@ -6,6 +6,14 @@
  * refuses the program, a write-only fd, few keys) the element path gives the same results, one
  * BPF_MAP_LOOKUP_ELEM per key; why the program is not used is said once per map in the debug log
  * (`NODE_DEBUG=bpfmap`). `BPFMAP_KERNEL_LOOP=0` in the environment forces the element path (tests).
+ *
+ * Two differences from syscall lookups that bytes cannot show: on LRU maps a program's lookup marks
+ * the element as used (a syscall lookup does not), as a program of the user's would; on per-CPU
+ * maps the padding after each CPU's valueSize bytes reads as zeros (the verifier lets a program
+ * read valueSize bytes only), where a syscall lookup copies whatever padding the last update wrote.
+ *
+ * The same file keeps the map's other kernel loops (`KernelLoops`): the write loop behind
+ * `updateBatch`/`deleteBatch` (`writeMany`) and the array walk (walk.ts).
  */
 import { readFileSync } from 'node:fs';
 import { debuglog } from 'node:util';
@@ -263,7 +271,9 @@ function writableNow(fd: number): boolean {
   }
   const flags = /^flags:\s*([0-7]+)$/m.exec(text);
   const frozen = /^frozen:\s*(\d+)$/m.exec(text);
-  return flags !== null && frozen !== null && frozen[1] === '0' && (Number.parseInt(flags[1] as string, 8) & O_ACCMODE) !== O_RDONLY;
+  return (
+    flags !== null && frozen !== null && frozen[1] === '0' && (Number.parseInt(flags[1] as string, 8) & O_ACCMODE) !== O_RDONLY
+  );
 }
 
 /** Records of this map that fit the largest scratch. */
