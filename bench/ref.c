@@ -72,10 +72,10 @@ static void fill(int fd, uint32_t n) {
   }
 }
 
-static uint32_t n, batch, an;
+static uint32_t n, batch, an, rn;
 static int ncpu, h, s, a, pa;
-static uint32_t *bkeys;
-static uint64_t *bvals, *pv;
+static uint32_t *bkeys, *rkeys;
+static uint64_t *bvals, *pv, *rvals;
 
 struct pair {
   uint32_t a;
@@ -149,6 +149,51 @@ static double run(const char *op) {
       in = out;
     }
     if (count != n) must(-1, "batch walk count");
+  } else if (!strcmp(op, "hash.lookupRandom")) {
+    /* What libbpf users do for arbitrary keys: one lookup each. rn keys from [0, 2n), half absent. */
+    uint32_t x = 1;
+    for (uint32_t i = 0; i < rn; i++) {
+      x = x * 1103515245u + 12345u;
+      uint32_t k = (x & 0x7fffffff) % (2 * n);
+      if (elem(BPF_MAP_LOOKUP_ELEM, h, &k, &v, 0) == 0) sink += v;
+      else if (errno != ENOENT) must(-1, "random lookup");
+    }
+  } else if (!strcmp(op, "array.iterate.batch")) {
+    uint32_t in = 0, out = 0;
+    uint64_t count = 0;
+    for (int first = 1;; first = 0) {
+      union bpf_attr at;
+      memset(&at, 0, sizeof at);
+      at.batch.map_fd = a;
+      at.batch.in_batch = first ? 0 : (uint64_t)(uintptr_t)&in;
+      at.batch.out_batch = (uint64_t)(uintptr_t)&out;
+      at.batch.keys = (uint64_t)(uintptr_t)bkeys;
+      at.batch.values = (uint64_t)(uintptr_t)bvals;
+      at.batch.count = batch;
+      long r = sys_bpf(BPF_MAP_LOOKUP_BATCH, &at, BATCH_ATTR_SIZE);
+      if (r < 0 && errno != ENOENT) must(r, "array lookup batch");
+      for (uint32_t i = 0; i < at.batch.count; i++) sink += bvals[i] + bkeys[i];
+      count += at.batch.count;
+      if (r < 0) break;
+      in = out;
+    }
+    if (count != an) must(-1, "array batch walk count");
+  } else if (!strcmp(op, "hash.updateBatch") || !strcmp(op, "hash.deleteBatch")) {
+    /* rn existing keys 0..rn-1 overwritten (or deleted) with BPF_MAP_UPDATE_BATCH / DELETE_BATCH. */
+    int del = !strcmp(op, "hash.deleteBatch");
+    union bpf_attr at;
+    memset(&at, 0, sizeof at);
+    at.batch.map_fd = h;
+    at.batch.keys = (uint64_t)(uintptr_t)rkeys;
+    at.batch.values = del ? 0 : (uint64_t)(uintptr_t)rvals;
+    at.batch.count = rn;
+    must(sys_bpf(del ? BPF_MAP_DELETE_BATCH : BPF_MAP_UPDATE_BATCH, &at, BATCH_ATTR_SIZE), op);
+    if (at.batch.count != rn) must(-1, "batch count");
+    if (del) {
+      t = now_ns() - t;
+      fill(h, n); /* untimed */
+      return t;
+    }
   } else if (!strcmp(op, "struct.lookup")) {
     struct pair p;
     for (uint32_t k = 0; k < n; k++) {
@@ -180,6 +225,13 @@ int main(int argc, char **argv) {
   n = (uint32_t)atoi(argv[1]);
   batch = (uint32_t)atoi(argv[2]);
   an = (uint32_t)atoi(argv[3]);
+  rn = n / 2;
+  rkeys = malloc((size_t)rn * 4);
+  rvals = malloc((size_t)rn * 8);
+  for (uint32_t i = 0; i < rn; i++) {
+    rkeys[i] = i;
+    rvals[i] = i + 1;
+  }
   ncpu = possible_cpus();
   h = map_create(BPF_MAP_TYPE_HASH, 4, 8, n);
   fill(h, n);
@@ -200,7 +252,7 @@ int main(int argc, char **argv) {
     line[strcspn(line, "\n")] = 0;
     if (!line[0]) continue;
     double ns = run(line);
-    uint32_t count = strncmp(line, "hash.", 5) && strcmp(line, "struct.lookup") ? an : n;
+    uint32_t count = !strcmp(line, "hash.lookupRandom") || !strcmp(line, "hash.updateBatch") || !strcmp(line, "hash.deleteBatch") ? rn : strncmp(line, "hash.", 5) && strcmp(line, "struct.lookup") ? an : n;
     printf("%.1f\n", ns / count);
     fflush(stdout);
   }

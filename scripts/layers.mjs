@@ -19,9 +19,10 @@ export const LAYERS = {
   codec: { files: ['codec/'], may: [], about: 'scalars, structs, LPM keys' },
   elf: { files: ['elf/'], may: [], about: 'ELF reading' },
   btf: { files: ['btf/'], may: ['sys', 'codec'], about: 'BTF read/build/load, BTF to codecs, CO-RE' },
-  map: { files: ['map/'], may: ['sys', 'codec', 'btf'], types: ['prog'], about: 'BpfMap and its satellites' },
+  insn: { files: ['insn/'], may: ['sys'], about: 'Asm: the BPF instruction encoder' },
+  map: { files: ['map/'], may: ['sys', 'codec', 'btf', 'insn'], types: ['prog'], about: 'BpfMap and its satellites' },
   libbpf: { files: ['libbpf.ts'], may: ['sys', 'map'], about: 'tier 1: bpfMap*() functions, one syscall each' },
-  prog: { files: ['prog/'], may: ['sys', 'codec', 'btf', 'map', 'link'], about: 'Asm, programs, program and link info' },
+  prog: { files: ['prog/'], may: ['sys', 'codec', 'btf', 'insn', 'map', 'link'], about: 'programs, program and link info' },
   link: { files: ['link/'], may: ['sys', 'codec', 'btf', 'map'], about: 'links for each hook' },
   object: {
     files: ['object/'],
@@ -37,7 +38,7 @@ export const LAYERS = {
   },
   public: {
     files: ['api.ts'],
-    may: ['sys', 'codec', 'elf', 'btf', 'map', 'libbpf', 'prog', 'link', 'object', 'readers', 'gen'],
+    may: ['sys', 'codec', 'elf', 'btf', 'insn', 'map', 'libbpf', 'prog', 'link', 'object', 'readers', 'gen'],
     about: 'the public surface: what the package exports, but the metrics',
   },
   entry: { files: ['index.ts'], may: ['public', 'metrics'], about: 'the package entry: the public surface and the metrics' },

@@ -37,6 +37,8 @@ export { BpfMap } from './map/map.js';
 export type {
   BatchChunk,
   BatchWalkOptions,
+  LookupManyOptions,
+  LookupManyResult,
   LookupOptions,
   MapBtf,
   MapCreateOptions,
@@ -97,8 +99,8 @@ export { Btf, mapTypeBtf, trimLog } from './btf/load.js';
 export type { MapTypeBtf } from './btf/load.js';
 export { BtfBuilder, BtfBuildError } from './btf/build.js';
 export { BtfKind } from './btf/kinds.js';
-export { Asm, AsmError, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10 } from './prog/asm.js';
-export type { AluOp, AtomicOp, JmpOp, MapLike, Reg, Size, Target } from './prog/asm.js';
+export { Asm, AsmError, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10 } from './insn/asm.js';
+export type { AluOp, AtomicOp, JmpOp, MapLike, Reg, Size, Target } from './insn/asm.js';
 export { BpfProgram, CgroupAttachment, loadProgram } from './prog/program.js';
 export type { LoadProgramOptions, TestRunOptions, TestRunResult } from './prog/program.js';
 export { linkInfo, listLinks, listPrograms, programInfo } from './prog/info.js';

@@ -183,7 +183,7 @@ export function updateBatch(
   opts: UpdateOptions | undefined,
 ): number {
   const rawFlags = opts?.flags; // read once
-  s.live('BPF_MAP_UPDATE_BATCH');
+  const fd = s.live('BPF_MAP_UPDATE_BATCH');
   const flags = rawFlags === undefined ? 0 : checkFlags('flags', rawFlags);
   const { keySize, valueBufferSize } = map;
   const k = flatKeys(map, keys);
@@ -197,6 +197,9 @@ export function updateBatch(
   if (k.count !== v.count) throw new RangeError(`keys hold ${k.count} elements but values hold ${v.count}`);
   // The kernel's batch update takes only BPF_F_LOCK per element; NOEXIST/EXIST go element by element.
   if ((flags & ~BPF_F_LOCK) === 0) {
+    // Many elements: one kernel entry per chunk through the map's write loop (kernel-loop/), where it applies.
+    const done = flags === 0 ? s.loops().writeMany(map, fd, false, k.bytes, v.bytes, k.count) : undefined;
+    if (done !== undefined) return done;
     try {
       return updateBatchOn(map, k.bytes, v.bytes, k.count, { elemFlags: flags });
     } catch (err) {
@@ -220,9 +223,11 @@ export function updateBatch(
 
 /** `BpfMap.deleteBatch`: one batch delete, or element deletes where batches are unsupported. */
 export function deleteBatch(map: BpfMap, s: MapInternals, keys: unknown): number {
-  s.live('BPF_MAP_DELETE_BATCH');
+  const fd = s.live('BPF_MAP_DELETE_BATCH');
   const ks = map.keySize;
   const k = flatKeys(map, keys);
+  const done = s.loops().writeMany(map, fd, true, k.bytes, null, k.count);
+  if (done !== undefined) return done;
   try {
     return deleteBatchOn(map, k.bytes, k.count);
   } catch (err) {

@@ -4,7 +4,15 @@
  */
 import type { Codec } from '../codec/codec.js';
 import type { MapType } from '../sys/uapi.js';
-import type { BatchChunk, BatchWalkOptions, LookupOptions, MapValue, UpdateOptions } from './map.js';
+import type {
+  BatchChunk,
+  BatchWalkOptions,
+  LookupManyOptions,
+  LookupManyResult,
+  LookupOptions,
+  MapValue,
+  UpdateOptions,
+} from './map.js';
 import type { PerCpuTypedMap, TypedMap } from './typed-map.js';
 
 /**
@@ -100,6 +108,11 @@ export interface BpfMapLike<K = unknown, V = unknown> {
   lookupBatch(opts?: BatchWalkOptions): IterableIterator<BatchChunk>;
   /** `lookupBatch` that deletes what it returns. */
   lookupAndDeleteBatch(opts?: BatchWalkOptions): IterableIterator<BatchChunk>;
+  /**
+   * Looks up n keys (n × keySize bytes back to back): `found[i]` 1 where key i is present and its
+   * value at slot i of `values` (n × valueBufferSize bytes; absent: zeroed); `count` keys found.
+   */
+  lookupMany(keys: Uint8Array, opts?: LookupManyOptions): LookupManyResult;
   /** Updates many elements; on failure a `BpfError` whose `count` says how many were applied. */
   updateBatch(keys: Uint8Array | readonly Uint8Array[], values: Uint8Array | readonly Uint8Array[], opts?: UpdateOptions): number;
   /** Deletes many keys; on failure (ENOENT) a `BpfError` whose `count` says how many were deleted. */

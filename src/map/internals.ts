@@ -5,6 +5,7 @@
  * (lookup, update, delete, lookupInt, updateInt), which stay inside `map.ts`. Types only.
  */
 import type { Codec } from '../codec/codec.js';
+import type { KernelLoops } from './kernel-loop/lookup-many.js';
 import type { MapValue } from './map.js';
 
 /** The struct helpers' value scratch (record-ops.ts); see `BpfMap`'s scratch rule. */
@@ -35,4 +36,6 @@ export interface MapInternals {
   readonly valueCodec: Codec<unknown> | undefined;
   /** The struct helpers' scratch. */
   readonly record: RecordScratch;
+  /** The map's kernel-loop programs (kernel-loop/), made on first use. */
+  loops(): KernelLoops;
 }

@@ -16,6 +16,7 @@
 import type { BatchChunk, BatchWalkOptions } from './batch-walk.js';
 import { elementChunks, walkBatch, walkOptions } from './batch-walk.js';
 import type { MapInternals } from './internals.js';
+import { walkOnce } from './kernel-loop/walk.js';
 import type { BpfMap, MapValue } from './map.js';
 import { hasTrait } from './traits.js';
 
@@ -61,9 +62,23 @@ export function mapKeys(map: BpfMap, s: MapInternals): IterableIterator<Uint8Arr
   return batchKeys(map, s);
 }
 
+/**
+ * The whole map in chunks: one kernel entry for the whole map where the map allows (kernel-loop/walk.ts),
+ * else lookup batches. Options read once.
+ */
+function* walkChunks(map: BpfMap, s: MapInternals, opts: BatchWalkOptions | undefined): Generator<BatchChunk, void, undefined> {
+  const fd = s.live('BPF_MAP_LOOKUP_BATCH');
+  const { size, flags } = walkOptions(opts);
+  const reuse = opts?.reuse === true;
+  const loop = flags === 0 ? s.loops().walkLoop(map, fd) : undefined;
+  const chunks = loop === undefined ? undefined : walkOnce(map, loop, size);
+  if (chunks !== undefined) yield* chunks;
+  else yield* walkBatch(map, s, false, { batchSize: size, flags, reuse });
+}
+
 function* batchKeys(map: BpfMap, s: MapInternals): Generator<Uint8Array, void, undefined> {
   const ks = map.keySize;
-  for (const c of walkBatch(map, s, false, undefined)) {
+  for (const c of walkChunks(map, s, undefined)) {
     for (let i = 0; i < c.count; i++) yield c.keys.subarray(i * ks, (i + 1) * ks);
   }
 }
@@ -80,7 +95,7 @@ export function* mapEntries(map: BpfMap, s: MapInternals): Generator<[Uint8Array
   }
   const ks = map.keySize;
   const vs = map.valueBufferSize;
-  for (const c of walkBatch(map, s, false, undefined)) {
+  for (const c of walkChunks(map, s, undefined)) {
     for (let i = 0; i < c.count; i++)
       yield [c.keys.subarray(i * ks, (i + 1) * ks), s.result(c.values.subarray(i * vs, (i + 1) * vs))];
   }
@@ -93,7 +108,7 @@ export function* mapChunks(
   opts: BatchWalkOptions | undefined,
 ): Generator<BatchChunk, void, undefined> {
   s.live('BPF_MAP_LOOKUP_ELEM');
-  if (hasTrait(map.type, 'batchWalk')) yield* walkBatch(map, s, false, opts);
+  if (hasTrait(map.type, 'batchWalk')) yield* walkChunks(map, s, opts);
   else {
     const { size, flags } = walkOptions(opts);
     yield* elementChunks(map, false, size, flags);

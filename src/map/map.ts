@@ -38,6 +38,7 @@ import type { BpfMapLike } from './interface.js';
 import { IntScratch, decodeKey, encodeInt, intKey, intValue, intWidth, readInt } from './int-ops.js';
 import type { MapInternals } from './internals.js';
 import { mapChunks, mapEntries, mapKeys } from './iterate.js';
+import { KernelLoops, type LookupManyOptions, type LookupManyResult, lookupMany } from './kernel-loop/lookup-many.js';
 import { peek, pop, push } from './keyless.js';
 import { type ReadOnlyMapping, mapPages, unmapPages } from './mmap.js';
 import { deleteStruct, getNextKeyStruct, lookupStruct, updateStruct } from './record-ops.js';
@@ -53,6 +54,7 @@ const EINVAL = errnoNumber('EINVAL');
 import { type MapCreateOptions, createMapFd } from './create.js';
 export type { MapBtf, MapCreateOptions } from './create.js';
 export type { BatchChunk, BatchWalkOptions } from './batch-walk.js';
+export type { LookupManyOptions, LookupManyResult } from './kernel-loop/lookup-many.js';
 
 export type { LookupOptions, MapValue, NetSocketLike, OpenOptions, UpdateOptions, UpdateValue } from './options.js';
 import type { LookupOptions, MapValue, OpenOptions, UpdateOptions, UpdateValue } from './options.js';
@@ -106,6 +108,8 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape, BpfMapLike<K,
   #outViews: { out: Uint8Array; views: readonly Uint8Array[] } | undefined;
   /** What the files beside this one reach of this map (internals.ts), made on first use. */
   #internals: MapInternals | undefined;
+  /** The kernel-loop programs of `lookupMany` (kernel-loop/), made on first use, released by close(). */
+  #loops: KernelLoops | undefined;
   #keyCodec: Codec<unknown> | undefined;
   #valueCodec: Codec<unknown> | undefined;
   /** Keys and whole values fit the call block (the hot path; see sys/bpf.ts). */
@@ -334,6 +338,10 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape, BpfMapLike<K,
       keyCodec: this.#keyCodec,
       valueCodec: this.#valueCodec,
       record: { buf: undefined, view: undefined, busy: false },
+      loops: () => {
+        this.#loops ??= new KernelLoops();
+        return this.#loops;
+      },
     };
     return this.#internals;
   }
@@ -738,6 +746,25 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape, BpfMapLike<K,
     return this.typed(keyType, valueType) as unknown as PerCpuTypedMap<TK, TV>;
   }
 
+  // ---- Many elements per kernel entry (kernel-loop/) ----
+
+  /**
+   * Looks up `n` keys (`keys`: n × keySize bytes, back to back) in as few syscalls as the kernel
+   * allows: a syscall program built for this map looks up each chunk of keys in one BPF_PROG_TEST_RUN
+   * (hash, array, LRU and their per-CPU types; elsewhere, or when the kernel refuses the program,
+   * one lookup per key, with the same results). Each key's result is what `lookup` would return for
+   * it at that moment; absent keys' value slots are zeroed.
+   * @returns `count` (keys found), `found` (n bytes, 1 where key i was present) and `values`
+   *   (n × valueBufferSize bytes), in `opts.values`/`opts.found` when given.
+   * @throws {RangeError} when `keys` is not a non-empty multiple of keySize, or `values`/`found` are
+   *   not n values/n bytes. @throws {BpfError} EBADF once the map is closed.
+   * @kernel 5.17 (bpf_loop in a sleepable syscall program; older kernels: one lookup per key)
+   */
+  lookupMany(keys: Uint8Array, opts?: LookupManyOptions): LookupManyResult {
+    const s = this.#in();
+    return lookupMany(this, s, s.loops(), keys, opts);
+  }
+
   // ---- Batches (batch-walk.ts) ----
 
   /**
@@ -865,6 +892,7 @@ export class BpfMap<K = unknown, V = unknown> implements MapShape, BpfMapLike<K,
     if (fd < 0) return;
     this.#fd = -1;
     this.#fastKey = -1;
+    this.#loops?.release();
     release(this, fd);
   }
 

@@ -13,7 +13,7 @@ import { OwnedFd } from '../sys/owned-fd.js';
 import * as L from '../sys/layout.js';
 import { type AttachType, BPF_F_TEST_RUN_ON_CPU, ProgType } from '../sys/uapi.js';
 import { checkFd, checkInt, checkMapName, checkU32, describeValue } from '../validate.js';
-import { Asm } from './asm.js';
+import { Asm } from '../insn/asm.js';
 import { loadEpermHint } from './eperm.js';
 // Links (issue 17): the attach methods below call into src/link/.
 import {

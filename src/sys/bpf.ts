@@ -456,6 +456,18 @@ export function progTestRun(p: TestRunParams): TestRunResult {
 }
 
 /**
+ * BPF_PROG_TEST_RUN of a program that takes no context, data or repeat (a syscall program run for
+ * its side effects): the program's return value (a u32), or -errno. Allocates nothing.
+ */
+export function progRunBare(progFd: number): number {
+  const { bytes, view } = testRunAttr.clear();
+  const A = L.TestRunAttr;
+  view.setUint32(A.progFd, progFd, true);
+  const r = addon.bpf(Cmd.BPF_PROG_TEST_RUN, bytes);
+  return r < 0 ? r : view.getUint32(A.retval, true);
+}
+
+/**
  * BPF_OBJ_GET_INFO_BY_FD with an info struct that itself points at a buffer
  * (`struct bpf_btf_info.btf`, …): the addon writes `buffer`'s address at
  * `pointerOffset` inside `info` and the kernel fills both.

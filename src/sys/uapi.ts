@@ -411,6 +411,10 @@ export enum AttachType {
   LsmCgroup = 43,
 }
 
+// Flags for BPF_PROG_LOAD (prog_flags).
+/** `BPF_F_SLEEPABLE`: prog_flags: the program may sleep (syscall, some tracing and LSM programs). @kernel 5.10 */
+export const BPF_F_SLEEPABLE = 16;
+
 // Flags for BPF_PROG_TEST_RUN.
 /** `BPF_F_TEST_RUN_ON_CPU`: test_run flags: run the program on the CPU given by `cpu`. @kernel 5.10 */
 export const BPF_F_TEST_RUN_ON_CPU = 1;

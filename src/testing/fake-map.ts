@@ -16,6 +16,8 @@ import {
   type Codec,
   type ErrnoCode,
   IterationAbortedError,
+  type LookupManyOptions,
+  type LookupManyResult,
   type LookupOptions,
   MAP_TYPE_NAMES,
   type MapCreateOptions,
@@ -689,6 +691,48 @@ export class FakeMap<K = unknown, V = unknown> implements BpfMapLike<K, V> {
       }
     }
     return k.count;
+  }
+
+  /**
+   * Looks up n keys (n × keySize bytes back to back), as `BpfMap.lookupMany`: one `lookup` per key.
+   * @returns `count`, `found` (1 where key i is present) and `values` (slot i: its value, or zeros).
+   * @throws {RangeError} for keys not a non-empty multiple of keySize, values/found of the wrong size.
+   * @throws {BpfError} EBADF once closed; EPERM on a write-only map (`count` 0).
+   */
+  lookupMany(keys: Uint8Array, opts?: LookupManyOptions): LookupManyResult {
+    const rawValues = opts?.values;
+    const rawFound = opts?.found;
+    const command = 'BPF_MAP_LOOKUP_ELEM';
+    this.#live(command);
+    const ks = this.keySize;
+    const vs = this.valueBufferSize;
+    if (ks === 0) throw new TypeError(`lookupMany() looks up keys; this map has none (key_size 0)`);
+    if (!(keys instanceof Uint8Array))
+      throw new TypeError(`keys must be a Uint8Array of n × key_size (${ks}) bytes, got ${describe(keys)}`);
+    if (keys.length === 0 || keys.length % ks !== 0)
+      throw new RangeError(`keys must be a non-empty multiple of the key size (${ks} bytes), got ${keys.length}`);
+    const n = keys.length / ks;
+    const values = rawValues === undefined ? new Uint8Array(n * vs) : checkBytes('values', rawValues, n * vs, 'n whole values');
+    const found = rawFound === undefined ? new Uint8Array(n) : checkBytes('found', rawFound, n, 'one byte per key');
+    const k = keys.slice(); // read before any result is written (the buffers may share memory)
+    const out = new Uint8Array(vs);
+    let count = 0;
+    for (let i = 0; i < n; i++) {
+      let v: MapValue | undefined;
+      try {
+        v = this.lookup(k.subarray(i * ks, (i + 1) * ks), { out });
+      } catch (err) {
+        if (err instanceof BpfError) throw this.#err(command, err.code as ErrnoCode, 0, i);
+        throw err;
+      }
+      found[i] = v === undefined ? 0 : 1;
+      if (v === undefined) values.fill(0, i * vs, (i + 1) * vs);
+      else {
+        values.set(out, i * vs);
+        count++;
+      }
+    }
+    return { count, found, values };
   }
 
   /**
