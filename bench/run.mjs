@@ -380,6 +380,8 @@ const rows = ORDER.map((op) => [op, js.ops[op]]).map(([op, [refOp]]) => {
 });
 const gnk = median(lib['hash.iterate.getNextKey']);
 const batch = median(lib['hash.iterate.batch']);
+// entries() against chunks() per entry, as the median of the two rows' ratio within each round (issue #21).
+const entriesVsChunks = median(lib['hash.iterate.entries'].map((ns, i) => ns / lib['hash.iterate.batch'][i]));
 const memory = memoryRun();
 const cliDump = await cliDumpRows(smoke ? 2000 : 100_000, smoke ? 1 : 5);
 
@@ -397,6 +399,7 @@ for (const r of rows) {
   );
 }
 console.log(`batch iteration is ${(gnk / batch).toFixed(1)}× faster than a get-next-key loop (target ≥ 5×)`);
+console.log(`entries() costs ${entriesVsChunks.toFixed(2)}× chunks() per entry, same rounds (target ≤ 1.2×)`);
 console.log(
   `iterating ${memory.entries} entries: RSS grew ${memory.rssGrowthMiB.toFixed(1)} MiB at most (entries()), ${memory.typedRssGrowthMiB.toFixed(1)} MiB (typed entries()) (target < 64 MiB)`,
 );
@@ -415,6 +418,7 @@ const summary = {
   params: { n: N, arrayN: ARRAY_N, batch: BATCH, rounds: ROUNDS, smoke },
   rows,
   batchVsGetNextKey: gnk / batch,
+  entriesVsChunks,
   memory,
   cliDump,
   raw: { lib, c, ratios },
