@@ -212,14 +212,14 @@ export function bpfMapUpdateElem(fd: MapRef, key: Uint8Array | null, value: Uint
   const m = quickShape(fd, command);
   if (m === undefined) return updateChecked(target(fd, command), key, value, flags);
   const n = m.valueBufferSize;
-  if (!(keyOk(m, key) && bytesLength(value) >= n && flagsOk(flags)))
-    return updateChecked(verified(fd, m, command), key, value, flags);
   let r: number;
-  if (inBlock(m, key, value, n)) {
+  if (flagsOk(flags) && inBlock(m, key, value, n)) {
     toBlock(value, BLOCK_VALUE, n);
     r = elemInBlock(Cmd.BPF_MAP_UPDATE_ELEM, m.fd, stageKey(key, m.keySize), n, flags);
-  } else {
+  } else if (flagsOk(flags) && keyOk(m, key) && bytesLength(value) >= n) {
     r = elem(Cmd.BPF_MAP_UPDATE_ELEM, m.fd, m.keySize === 0 ? null : key, m.keySize, value, n, flags);
+  } else {
+    return updateChecked(verified(fd, m, command), key, value, flags);
   }
   if (r < 0) throw mapError(command, -r, verified(fd, m, command), flags);
 }
@@ -255,16 +255,16 @@ function lookupLike(cmd: number, command: string, fd: MapRef, key: Uint8Array | 
   const m = quickShape(fd, command);
   if (m === undefined) return lookupChecked(cmd, command, target(fd, command), key, value, flags);
   const n = m.valueBufferSize;
-  if (!(keyOk(m, key) && bytesLength(value) >= n && flagsOk(flags)))
-    return lookupChecked(cmd, command, verified(fd, m, command), key, value, flags);
   let r: number;
-  if (inBlock(m, key, value, n)) {
+  if (flagsOk(flags) && inBlock(m, key, value, n)) {
     // A bloom filter's lookup reads the value it tests; other maps' lookups only write it.
     if (m.type === MapType.BloomFilter) toBlock(value, BLOCK_VALUE, n);
     r = elemInBlock(cmd, m.fd, stageKey(key, m.keySize), n, flags);
     if (r === 0) fromBlock(value, BLOCK_VALUE, n);
-  } else {
+  } else if (flagsOk(flags) && keyOk(m, key) && bytesLength(value) >= n) {
     r = elem(cmd, m.fd, m.keySize === 0 ? null : key, m.keySize, value, n, flags);
+  } else {
+    return lookupChecked(cmd, command, verified(fd, m, command), key, value, flags);
   }
   if (r === 0) return true;
   if (r === -ENOENT) return false;
@@ -292,10 +292,10 @@ export function bpfMapDeleteElem(fd: MapRef, key: Uint8Array | null): boolean {
   const command = 'BPF_MAP_DELETE_ELEM';
   const m = quickShape(fd, command);
   if (m === undefined) return deleteChecked(target(fd, command), key);
-  if (!keyOk(m, key)) return deleteChecked(verified(fd, m, command), key);
-  const r = inBlock(m, key, null, 0)
-    ? elemInBlock(Cmd.BPF_MAP_DELETE_ELEM, m.fd, stageKey(key, m.keySize), -1, 0)
-    : elem(Cmd.BPF_MAP_DELETE_ELEM, m.fd, m.keySize === 0 ? null : key, m.keySize, null, 0, 0);
+  let r: number;
+  if (inBlock(m, key, null, 0)) r = elemInBlock(Cmd.BPF_MAP_DELETE_ELEM, m.fd, stageKey(key, m.keySize), -1, 0);
+  else if (keyOk(m, key)) r = elem(Cmd.BPF_MAP_DELETE_ELEM, m.fd, m.keySize === 0 ? null : key, m.keySize, null, 0, 0);
+  else return deleteChecked(verified(fd, m, command), key);
   if (r === 0) return true;
   if (r === -ENOENT) return false;
   throw mapError(command, -r, verified(fd, m, command));
