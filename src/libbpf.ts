@@ -31,6 +31,7 @@ import {
   cPath,
   elem,
   elemInBlock,
+  elemKeyed,
   fromBlock,
   mapFreeze,
   objGet,
@@ -106,6 +107,16 @@ function quickShape(fd: MapRef, command: string): MapShape | undefined {
 /** The shape to name in an error: a `BpfMap`'s own, or a number's checked afresh (throws when it is no longer an open map). */
 function verified(fd: MapRef, m: MapShape, command: string): MapShape {
   return m === fd ? m : target(fd, command);
+}
+
+/**
+ * A `BpfMap`'s key size for the straight-line paths, or -1 (which no buffer matches) when they do
+ * not apply: the map is closed (then `quickShape` says so), has no keys, or its keys are too large
+ * for the call block.
+ */
+function fastKey(map: BpfMap): number {
+  const ks = map.keySize;
+  return map.fd >= 0 && ks > 0 && ks <= BLOCK_KEY_CAP ? ks : -1;
 }
 
 /** `key` needs no checks beyond these: a Uint8Array of at least key_size bytes, or null/undefined for a keyless map. */
@@ -209,6 +220,17 @@ export function bpfMapCreate(
  */
 export function bpfMapUpdateElem(fd: MapRef, key: Uint8Array | null, value: Uint8Array, flags: number = BPF_ANY): void {
   const command = 'BPF_MAP_UPDATE_ELEM';
+  if (fd instanceof BpfMap && flags === 0) {
+    // Straight-line, as BpfMap.update: an open map, exact-size buffers that fit the call block.
+    const ks = fastKey(fd);
+    const n = fd.valueBufferSize;
+    if (n <= BLOCK_VALUE_CAP && isBytesOf(key, ks) && isBytesOf(value, n)) {
+      toBlock(value, BLOCK_VALUE, n);
+      const r = elemKeyed(Cmd.BPF_MAP_UPDATE_ELEM, fd.fd, key, ks, n);
+      if (r < 0) throw mapError(command, -r, fd, 0);
+      return;
+    }
+  }
   const m = quickShape(fd, command);
   if (m === undefined) return updateChecked(target(fd, command), key, value, flags);
   const n = m.valueBufferSize;
@@ -252,6 +274,20 @@ export function bpfMapLookupAndDeleteElem(fd: MapRef, key: Uint8Array | null, va
 }
 
 function lookupLike(cmd: number, command: string, fd: MapRef, key: Uint8Array | null, value: Uint8Array, flags: number): boolean {
+  if (fd instanceof BpfMap && flags === 0) {
+    // Straight-line, as BpfMap.lookup with `out`: an open map with keys (no bloom filter), exact-size buffers.
+    const ks = fastKey(fd);
+    const n = fd.valueBufferSize;
+    if (n <= BLOCK_VALUE_CAP && isBytesOf(key, ks) && isBytesOf(value, n)) {
+      const r = elemKeyed(cmd, fd.fd, key, ks, n);
+      if (r === 0) {
+        fromBlock(value, BLOCK_VALUE, n);
+        return true;
+      }
+      if (r === -ENOENT) return false;
+      throw mapError(command, -r, fd, 0);
+    }
+  }
   const m = quickShape(fd, command);
   if (m === undefined) return lookupChecked(cmd, command, target(fd, command), key, value, flags);
   const n = m.valueBufferSize;
@@ -290,6 +326,15 @@ function lookupChecked(cmd: number, command: string, m: MapShape, key: unknown, 
  */
 export function bpfMapDeleteElem(fd: MapRef, key: Uint8Array | null): boolean {
   const command = 'BPF_MAP_DELETE_ELEM';
+  if (fd instanceof BpfMap) {
+    const ks = fastKey(fd);
+    if (isBytesOf(key, ks)) {
+      const r = elemKeyed(Cmd.BPF_MAP_DELETE_ELEM, fd.fd, key, ks, -1);
+      if (r === 0) return true;
+      if (r === -ENOENT) return false;
+      throw mapError(command, -r, fd);
+    }
+  }
   const m = quickShape(fd, command);
   if (m === undefined) return deleteChecked(target(fd, command), key);
   let r: number;
