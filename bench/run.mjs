@@ -12,16 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import {
-  BpfMap,
-  MapType,
-  bpfMapDeleteElem,
-  bpfMapLookupElem,
-  bpfMapUpdateElem,
-  defineStruct,
-  possibleCpus,
-  u32,
-} from 'bpfmap';
+import { BpfMap, MapType, bpfMapDeleteElem, bpfMapLookupElem, bpfMapUpdateElem, defineStruct, possibleCpus, u32 } from 'bpfmap';
 import { cliDumpRows } from './cli-dump.mjs';
 // The floor rows call the syscall layer directly (what every BpfMap operation is built on).
 import { BLOCK_VALUE, elemKeyed, fromBlock } from '../dist/sys/bpf.js';

@@ -232,7 +232,10 @@ export function bpfMapUpdateElem(fd: MapRef, key: Uint8Array | null, value: Uint
     }
   }
   const m = quickShape(fd, command);
-  if (m === undefined) return updateChecked(target(fd, command), key, value, flags);
+  if (m === undefined) {
+    updateChecked(target(fd, command), key, value, flags);
+    return;
+  }
   const n = m.valueBufferSize;
   let r: number;
   if (flagsOk(flags) && inBlock(m, key, value, n)) {
@@ -241,7 +244,8 @@ export function bpfMapUpdateElem(fd: MapRef, key: Uint8Array | null, value: Uint
   } else if (flagsOk(flags) && keyOk(m, key) && bytesLength(value) >= n) {
     r = elem(Cmd.BPF_MAP_UPDATE_ELEM, m.fd, m.keySize === 0 ? null : key, m.keySize, value, n, flags);
   } else {
-    return updateChecked(verified(fd, m, command), key, value, flags);
+    updateChecked(verified(fd, m, command), key, value, flags);
+    return;
   }
   if (r < 0) throw mapError(command, -r, verified(fd, m, command), flags);
 }

@@ -54,12 +54,18 @@ test('a BpfMap and its fd number give the same results, errors and bytes', (t) =
       r.push(outcome(() => bpfMapUpdateElem(ref, key(0), val(4, n + 3)))); // a larger buffer: first n bytes
       for (const len of [n, n + 5, n - 1]) {
         const out = new Uint8Array(len).fill(0xee);
-        r.push(outcome(() => bpfMapLookupElem(ref, key(1), out)), [...out.subarray(0, Math.min(len, 16)), ...out.subarray(n)]);
+        r.push(
+          outcome(() => bpfMapLookupElem(ref, key(1), out)),
+          [...out.subarray(0, Math.min(len, 16)), ...out.subarray(n)],
+        );
       }
       r.push(outcome(() => bpfMapLookupElem(ref, key(9), new Uint8Array(n))));
       r.push(outcome(() => bpfMapLookupElem(ref, key(1), new Uint8Array(n), -1)));
       const next = new Uint8Array(opts.keySize);
-      r.push(outcome(() => bpfMapGetNextKey(ref, null, next)), [0, 1, 5].includes(next[0])); // hash order differs per map
+      r.push(
+        outcome(() => bpfMapGetNextKey(ref, null, next)),
+        [0, 1, 5].includes(next[0]),
+      ); // hash order differs per map
       r.push(outcome(() => bpfMapDeleteElem(ref, key(1))));
       r.push(outcome(() => bpfMapDeleteElem(ref, key(1))));
       r.push(outcome(() => bpfMapDeleteElem(ref, new Uint8Array(opts.keySize - 1))));

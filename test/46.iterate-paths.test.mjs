@@ -217,7 +217,11 @@ test('entries() over batches: one fresh [key, value] pair of views per entry, as
   const closed = tmpMap(t, { type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 2 });
   const late = closed.entries();
   closed.close();
-  assert.throws(() => late.next(), (e) => BpfError.is(e, 'EBADF'), 'a map closed before the first next()');
+  assert.throws(
+    () => late.next(),
+    (e) => BpfError.is(e, 'EBADF'),
+    'a map closed before the first next()',
+  );
   const pc = tmpMap(t, { type: MapType.PercpuHash, keySize: 4, valueSize: 4, maxEntries: 4 });
   pc.update(u32(3), new Uint8Array(4).fill(9));
   const [[pk, pv]] = [...pc.entries()];
