@@ -296,7 +296,14 @@ function lookupLike(cmd: number, command: string, fd: MapRef, key: Uint8Array | 
 }
 
 /** `lookupLike` past its straight-line case: a plain fd (one info call), other sizes, flags, errors. */
-function lookupShaped(cmd: number, command: string, fd: MapRef, key: Uint8Array | null, value: Uint8Array, flags: number): boolean {
+function lookupShaped(
+  cmd: number,
+  command: string,
+  fd: MapRef,
+  key: Uint8Array | null,
+  value: Uint8Array,
+  flags: number,
+): boolean {
   const m = quickShape(fd, command);
   if (m === undefined) return lookupChecked(cmd, command, target(fd, command), key, value, flags);
   const n = m.valueBufferSize;
