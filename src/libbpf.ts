@@ -231,6 +231,12 @@ export function bpfMapUpdateElem(fd: MapRef, key: Uint8Array | null, value: Uint
       return;
     }
   }
+  updateShaped(fd, key, value, flags);
+}
+
+/** `bpfMapUpdateElem` past its straight-line case: a plain fd (one info call), other sizes, flags, errors. */
+function updateShaped(fd: MapRef, key: Uint8Array | null, value: Uint8Array, flags: number): void {
+  const command = 'BPF_MAP_UPDATE_ELEM';
   const m = quickShape(fd, command);
   if (m === undefined) {
     updateChecked(target(fd, command), key, value, flags);
@@ -351,6 +357,12 @@ export function bpfMapDeleteElem(fd: MapRef, key: Uint8Array | null): boolean {
       throw mapError(command, -r, fd);
     }
   }
+  return deleteShaped(fd, key);
+}
+
+/** `bpfMapDeleteElem` past its straight-line case: a plain fd (one info call), other sizes, errors. */
+function deleteShaped(fd: MapRef, key: Uint8Array | null): boolean {
+  const command = 'BPF_MAP_DELETE_ELEM';
   const m = quickShape(fd, command);
   if (m === undefined) return deleteChecked(target(fd, command), key);
   let r: number;
