@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { BpfMap, MapType, defineStruct, possibleCpus, u32 } from 'bpfmap';
+import { BpfMap, MapType, bpfMapDeleteElem, bpfMapLookupElem, bpfMapUpdateElem, defineStruct, possibleCpus, u32 } from 'bpfmap';
 import { cliDumpRows } from './cli-dump.mjs';
 // The floor rows call the syscall layer directly (what every BpfMap operation is built on).
 import { BLOCK_VALUE, elemKeyed, fromBlock } from '../dist/sys/bpf.js';
@@ -217,6 +217,89 @@ function jsSide() {
           for (let k = 0; k < N; k++) {
             kv.setUint32(0, k, true);
             h.delete(key);
+          }
+        });
+        fill();
+        return ns;
+      },
+    ],
+    // The libbpf-shaped functions (issue #21 item 5), on the BpfMap and on its plain fd number.
+    'libbpf.update(map)': [
+      'hash.update',
+      () => {
+        const m = h;
+        return nsPer(N, () => {
+          for (let k = 0; k < N; k++) {
+            kv.setUint32(0, k, true);
+            vv.setUint32(0, k + 1, true);
+            bpfMapUpdateElem(m, key, value);
+          }
+        });
+      },
+    ],
+    'libbpf.lookup(map)': [
+      'hash.lookup',
+      () => {
+        const m = h;
+        const v = out.out;
+        return nsPer(N, () => {
+          for (let k = 0; k < N; k++) {
+            kv.setUint32(0, k, true);
+            if (!bpfMapLookupElem(m, key, v)) throw new Error('bpfMapLookupElem: missing key');
+            sink = (sink + v[0]) & MASK;
+          }
+        });
+      },
+    ],
+    'libbpf.delete(map)': [
+      'hash.delete',
+      () => {
+        const m = h;
+        const ns = nsPer(N, () => {
+          for (let k = 0; k < N; k++) {
+            kv.setUint32(0, k, true);
+            bpfMapDeleteElem(m, key);
+          }
+        });
+        fill();
+        return ns;
+      },
+    ],
+    'libbpf.update(fd)': [
+      'hash.update',
+      () => {
+        const m = h.fd;
+        return nsPer(N, () => {
+          for (let k = 0; k < N; k++) {
+            kv.setUint32(0, k, true);
+            vv.setUint32(0, k + 1, true);
+            bpfMapUpdateElem(m, key, value);
+          }
+        });
+      },
+    ],
+    'libbpf.lookup(fd)': [
+      'hash.lookup',
+      () => {
+        const m = h.fd;
+        const v = out.out;
+        return nsPer(N, () => {
+          for (let k = 0; k < N; k++) {
+            kv.setUint32(0, k, true);
+            if (!bpfMapLookupElem(m, key, v)) throw new Error('bpfMapLookupElem: missing key');
+            sink = (sink + v[0]) & MASK;
+          }
+        });
+      },
+    ],
+    'libbpf.delete(fd)': [
+      'hash.delete',
+      () => {
+        const m = h.fd;
+        const ns = nsPer(N, () => {
+          for (let k = 0; k < N; k++) {
+            kv.setUint32(0, k, true);
+            bpfMapDeleteElem(m, key);
           }
         });
         fill();
@@ -453,6 +536,12 @@ const ORDER = [
   'hash.lookup(out)',
   'hash.lookupInt',
   'hash.delete',
+  'libbpf.update(map)',
+  'libbpf.lookup(map)',
+  'libbpf.delete(map)',
+  'libbpf.update(fd)',
+  'libbpf.lookup(fd)',
+  'libbpf.delete(fd)',
   'hash.iterate.getNextKey',
   'hash.iterate.batch',
   'hash.iterate.batch(reuse)',
@@ -487,6 +576,8 @@ const rows = ORDER.map((op) => [op, js.ops[op]]).map(([op, [refOp]]) => {
 });
 const gnk = median(lib['hash.iterate.getNextKey']);
 const batch = median(lib['hash.iterate.batch']);
+// entries() against chunks() per entry, as the median of the two rows' ratio within each round (issue #21).
+const entriesVsChunks = median(lib['hash.iterate.entries'].map((ns, i) => ns / lib['hash.iterate.batch'][i]));
 const memory = memoryRun();
 const cliDump = await cliDumpRows(smoke ? 2000 : 100_000, smoke ? 1 : 5);
 
@@ -504,6 +595,22 @@ for (const r of rows) {
   );
 }
 console.log(`batch iteration is ${(gnk / batch).toFixed(1)}× faster than a get-next-key loop (target ≥ 5×)`);
+// The libbpf functions on a BpfMap against the BpfMap methods, as the difference of their ratios to C.
+const libbpfVsMethods = Object.fromEntries(
+  [
+    ['update', 'hash.update'],
+    ['lookup', 'hash.lookup(out)'],
+    ['delete', 'hash.delete'],
+  ].map(([op, method]) => [op, median(ratios[`libbpf.${op}(map)`]) - median(ratios[method])]),
+);
+console.log(
+  `libbpf functions on a BpfMap, ratio to C minus the method's: ${Object.entries(libbpfVsMethods)
+    .map(([op, d]) => `${op} ${d >= 0 ? '+' : ''}${d.toFixed(2)}`)
+    .join(', ')} (target ≤ +0.03); on a plain fd: ${['update', 'lookup', 'delete']
+    .map((op) => `${op} ${median(ratios[`libbpf.${op}(fd)`]).toFixed(2)}×`)
+    .join(', ')} C (target ≤ 2.5×)`,
+);
+console.log(`entries() costs ${entriesVsChunks.toFixed(2)}× chunks() per entry, same rounds (target ≤ 1.2×)`);
 console.log(
   'hash.iterate.forEach(raw): the kernel-side cost alone of walking the hash with bpf_for_each_map_elem in a syscall program (no copy out, no dedupe); chunks() uses that walk on arrays only (iter/bpf_map_elem programs are refused with EPERM on this kernel)',
 );
@@ -525,6 +632,8 @@ const summary = {
   params: { n: N, arrayN: ARRAY_N, batch: BATCH, rounds: ROUNDS, smoke },
   rows,
   batchVsGetNextKey: gnk / batch,
+  entriesVsChunks,
+  libbpfVsMethods,
   memory,
   cliDump,
   raw: { lib, c, ratios },

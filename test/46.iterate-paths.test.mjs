@@ -191,3 +191,41 @@ test('chunks({ reuse: true }) hands out the same buffers every step, with the sa
   assert.equal(reused.length, 1000);
   assert.equal(reusedBuffers.size, 1, 'one buffer for every chunk');
 });
+
+test('entries() over batches: one fresh [key, value] pair of views per entry, as chunks() holds them; break ends the pass', (t) => {
+  const n = 700; // several 256-element batches
+  const m = tmpMap(t, { type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: n });
+  for (let k = 0; k < n; k++) m.update(u32(k), new Uint8Array(8).fill(k & 0xff));
+  const pairs = [...m.entries()];
+  assert.equal(pairs.length, n);
+  const seen = new Set();
+  for (const [k, v] of pairs) {
+    assert.ok(k instanceof Uint8Array && v instanceof Uint8Array);
+    assert.equal(k.length, 4);
+    assert.equal(v.length, 8);
+    const key = readU32(k);
+    assert.ok(!seen.has(key), `key ${key} yielded twice`);
+    seen.add(key);
+    assert.deepEqual(v, new Uint8Array(8).fill(key & 0xff), `value of key ${key} kept after the walk went on`);
+  }
+  assert.equal(new Set(pairs.map(([k]) => k)).size, n, 'a fresh key view per entry');
+  assert.equal(new Set(pairs.map(([, v]) => v)).size, n, 'a fresh value view per entry');
+  const it = m.entries();
+  let got = 0;
+  for (const _ of it) if (++got === 300) break;
+  assert.deepEqual(it.next(), { value: undefined, done: true }, 'a pass ended by break stays ended');
+  const closed = tmpMap(t, { type: MapType.Hash, keySize: 4, valueSize: 8, maxEntries: 2 });
+  const late = closed.entries();
+  closed.close();
+  assert.throws(
+    () => late.next(),
+    (e) => BpfError.is(e, 'EBADF'),
+    'a map closed before the first next()',
+  );
+  const pc = tmpMap(t, { type: MapType.PercpuHash, keySize: 4, valueSize: 4, maxEntries: 4 });
+  pc.update(u32(3), new Uint8Array(4).fill(9));
+  const [[pk, pv]] = [...pc.entries()];
+  assert.equal(readU32(pk), 3);
+  assert.equal(pv.length, possibleCpus());
+  for (const slot of pv) assert.deepEqual(slot, new Uint8Array(4).fill(9));
+});

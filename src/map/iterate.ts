@@ -84,20 +84,98 @@ function* batchKeys(map: BpfMap, s: MapInternals): Generator<Uint8Array, void, u
 }
 
 /** `BpfMap.entries()`: pairs from lookup batches, or the walk plus one lookup per key (keys deleted meanwhile skipped). */
-export function* mapEntries(map: BpfMap, s: MapInternals): Generator<[Uint8Array, MapValue], void, undefined> {
+export function mapEntries(map: BpfMap, s: MapInternals): IterableIterator<[Uint8Array, MapValue]> {
+  if (!hasTrait(map.type, 'batchWalk')) return walkEntries(map, s);
+  return new ChunkEntries(map, s);
+}
+
+function* walkEntries(map: BpfMap, s: MapInternals): Generator<[Uint8Array, MapValue], void, undefined> {
   s.live('BPF_MAP_LOOKUP_ELEM');
-  if (!hasTrait(map.type, 'batchWalk')) {
-    for (const key of walkKeys(map)) {
-      const value = map.lookup(key);
-      if (value !== undefined) yield [key, value];
-    }
-    return;
+  for (const key of walkKeys(map)) {
+    const value = map.lookup(key);
+    if (value !== undefined) yield [key, value];
   }
-  const ks = map.keySize;
-  const vs = map.valueBufferSize;
-  for (const c of walkChunks(map, s, undefined)) {
-    for (let i = 0; i < c.count; i++)
-      yield [c.keys.subarray(i * ks, (i + 1) * ks), s.result(c.values.subarray(i * vs, (i + 1) * vs))];
+}
+
+/**
+ * The batch walk's chunks as `[key, value]` pairs, each a fresh pair of views into its chunk's
+ * buffers. A hand-written iterator rather than a generator: per entry it allocates only what it
+ * returns (the result, the pair, two views), with no generator resume and no `subarray` species
+ * look-up. Like a generator, it checks the map on the first `next()`.
+ */
+class ChunkEntries implements IterableIterator<[Uint8Array, MapValue]> {
+  readonly #map: BpfMap;
+  readonly #s: MapInternals;
+  readonly #ks: number;
+  readonly #vs: number;
+  readonly #perCpu: boolean;
+  #chunks: Iterator<BatchChunk, void, undefined> | undefined;
+  #keys: ArrayBufferLike | undefined;
+  #values: ArrayBufferLike | undefined;
+  #keyAt = 0;
+  #valueAt = 0;
+  #left = 0;
+  #done = false;
+
+  constructor(map: BpfMap, s: MapInternals) {
+    this.#map = map;
+    this.#s = s;
+    this.#ks = map.keySize;
+    this.#vs = map.valueBufferSize;
+    this.#perCpu = map.isPerCpu;
+  }
+
+  [Symbol.iterator](): this {
+    return this;
+  }
+
+  next(): IteratorResult<[Uint8Array, MapValue], undefined> {
+    if (this.#left === 0 && !this.#refill()) return { value: undefined, done: true };
+    this.#left--;
+    const ks = this.#ks;
+    const vs = this.#vs;
+    const key = new Uint8Array(this.#keys as ArrayBuffer, this.#keyAt, ks);
+    const bytes = new Uint8Array(this.#values as ArrayBuffer, this.#valueAt, vs);
+    this.#keyAt += ks;
+    this.#valueAt += vs;
+    return { value: [key, this.#perCpu ? this.#s.result(bytes) : bytes], done: false };
+  }
+
+  /** Moves to the next non-empty chunk (the first call checks the map and starts the walk); false at the end. */
+  #refill(): boolean {
+    while (this.#left === 0) {
+      if (this.#done) return false;
+      if (this.#chunks === undefined) {
+        this.#s.live('BPF_MAP_LOOKUP_ELEM');
+        this.#chunks = walkChunks(this.#map, this.#s, undefined);
+      }
+      let r: IteratorResult<BatchChunk, void>;
+      try {
+        r = this.#chunks.next();
+      } catch (err) {
+        this.#done = true;
+        throw err;
+      }
+      if (r.done === true) {
+        this.#done = true;
+        return false;
+      }
+      const c = r.value;
+      this.#keys = c.keys.buffer;
+      this.#values = c.values.buffer;
+      this.#keyAt = c.keys.byteOffset;
+      this.#valueAt = c.values.byteOffset;
+      this.#left = c.count;
+    }
+    return true;
+  }
+
+  /** Ends the pass early (`break` out of `for…of`): the walk stops; later `next()` calls are done. */
+  return(): IteratorResult<[Uint8Array, MapValue], undefined> {
+    this.#done = true;
+    this.#left = 0;
+    this.#chunks?.return?.();
+    return { value: undefined, done: true };
   }
 }
 

@@ -291,6 +291,17 @@ export function objGetInfo(fd: number, info: Uint8Array): { ret: number; length:
   return { ret, length: view.getUint32(L.InfoAttr.infoLen, true) };
 }
 
+/**
+ * BPF_OBJ_GET_INFO_BY_FD into `info` (the kernel fills at most `info.length` bytes): only the
+ * result, so that a caller with a preallocated `info` allocates nothing.
+ */
+export function objGetInfoInto(fd: number, info: Uint8Array): number {
+  const { bytes, view } = infoAttr.clear();
+  view.setUint32(L.InfoAttr.bpfFd, fd, true);
+  view.setUint32(L.InfoAttr.infoLen, info.length, true);
+  return addon.bpf(Cmd.BPF_OBJ_GET_INFO_BY_FD, bytes, L.InfoAttr.info, info, info.length);
+}
+
 /** BPF_MAP_GET_FD_BY_ID (or another *_GET_FD_BY_ID command). */
 export function getFdById(cmd: number, id: number, openFlags = 0): number {
   const { bytes, view } = idAttr.clear();
