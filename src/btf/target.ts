@@ -5,7 +5,7 @@
  * misses vmlinux), with a name index built once per BTF. For kernels without BTF, a BTF blob or
  * file the user has stands in for vmlinux (`TargetBtf.fromBytes` / `fromFile`).
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { BpfError } from '../errors.js';
 import { Cmd, closeFd, getFdById, getNextId, objGetInfoPointing } from '../sys/bpf.js';
 import * as L from '../sys/layout.js';
@@ -15,6 +15,8 @@ import { BtfParseError, type BtfType, btfStringTable, parseBtf } from './parse.j
 const SYSFS_BTF = '/sys/kernel/btf';
 /** Different names looked up by searching the string table before a full name index is built. */
 const FULL_INDEX_AFTER = 64;
+/** Up to this many string positions, `#typesAt` scans the name offsets natively once per position. */
+const NATIVE_SCANS_UPTO = 8;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const ENOENT = 2;
 
@@ -122,11 +124,10 @@ export class KernelBtf {
    * Types sharing a name each have their own slot along the same probe sequence.
    */
   #slots: Int32Array | undefined;
-  /** The string table as one latin1 string, for native searches in it. */
-  #table: string | undefined;
   /** Lookups done so far, by (latin1) name. */
   readonly #byName = new Map<string, readonly number[]>();
-  #byEssential: Map<string, number[]> | undefined;
+  /** Flavored names (`name___flavor`) found so far, by (latin1) essential name: their own type indexes. */
+  readonly #flavored = new Map<string, readonly number[]>();
   #objectId: number | undefined;
   #fd = -1;
 
@@ -134,8 +135,9 @@ export class KernelBtf {
    * @internal Locates the types of `blob` (split on `base` when given).
    * @throws {BtfParseError} for a bad header, a record running past the type section or an unknown kind.
    */
-  constructor(name: string, blob: Uint8Array, base: KernelBtf | undefined, fromKernel: boolean) {
+  constructor(name: string, blob: Uint8Array, base: KernelBtf | undefined, fromKernel: boolean, objectId?: number) {
     this.name = name;
+    this.#objectId = objectId;
     this.#base = base;
     this.#blob = blob;
     this.isModule = base !== undefined;
@@ -218,27 +220,26 @@ export class KernelBtf {
     return off + key.length === b.length || b[off + key.length] === 0;
   }
 
-  /** The string table as one latin1 string (character offsets are byte offsets), NUL-terminated. */
-  #latin1(): string {
-    if (this.#table === undefined) {
-      const t = this.#strBuf.toString('latin1');
-      this.#table = t.endsWith('\0') ? t : `${t}\0`;
-    }
-    return this.#table;
-  }
-
   /**
    * Own type indexes whose name offset is one of the string-table `positions` (and, apart, one of
-   * `also`): one pass over the name offsets, with a byte map of the table marking the positions.
+   * `also`), each list ascending. A few positions: a native scan of the name offsets for each; more:
+   * one pass over them, with a byte map of the table marking the positions.
    */
   #typesAt(positions: readonly number[], also: readonly number[] = []): [number[], number[]] {
     const out: [number[], number[]] = [[], []];
     if (positions.length === 0 && also.length === 0) return out;
+    const names = this.#nameOffs;
+    if (positions.length + also.length <= NATIVE_SCANS_UPTO) {
+      for (const at of positions) for (let i = names.indexOf(at); i >= 0; i = names.indexOf(at, i + 1)) out[0].push(i);
+      for (const at of also) for (let i = names.indexOf(at); i >= 0; i = names.indexOf(at, i + 1)) out[1].push(i);
+      if (positions.length > 1) out[0].sort((x, y) => x - y);
+      if (also.length > 1) out[1].sort((x, y) => x - y);
+      return out;
+    }
     if (sharedMarks.length < this.#strBuf.length + 1) sharedMarks = new Uint8Array(this.#strBuf.length + 1);
     const marks = sharedMarks;
     for (const at of positions) marks[at] = 1;
     for (const at of also) marks[at] = (marks[at] as number) | 2;
-    const names = this.#nameOffs;
     for (let i = 0; i < names.length; i++) {
       const m = marks[names[i] as number] as number;
       if (m === 0) continue;
@@ -276,13 +277,19 @@ export class KernelBtf {
     return slots;
   }
 
+  /** Every place `key` (latin1) occurs in the string table: one native search. */
+  #occurrences(key: string): number[] {
+    const b = this.#strBuf;
+    const needle = Buffer.from(key, 'latin1');
+    const positions: number[] = [];
+    for (let at = b.indexOf(needle); at >= 0; at = b.indexOf(needle, at + 1)) positions.push(at);
+    return positions;
+  }
+
   /** Every place `key` ends a string in the table (a name offset may point into a string: a shared tail). */
   #endsOf(key: string): number[] {
-    const table = this.#latin1();
-    const needle = `${key}\0`;
-    const positions: number[] = [];
-    for (let at = table.indexOf(needle); at >= 0; at = table.indexOf(needle, at + 1)) positions.push(at);
-    return positions;
+    const b = this.#strBuf;
+    return this.#occurrences(key).filter((at) => at + key.length === b.length || b[at + key.length] === 0);
   }
 
   /**
@@ -324,46 +331,44 @@ export class KernelBtf {
     return name === '' ? [] : this.#lookup(this.#key(name));
   }
 
-  /** Ids of this object's own named types whose essential name (no `___flavor`) is `essential`. */
+  /**
+   * Ids of this object's own named types whose essential name (no `___flavor`) is `essential`,
+   * lowest first: the types named `essential`, and those named `essential___flavor` found by
+   * searching the string table for `essential___` (the exact name's search rides along in the same
+   * pass over the name offsets when it is still to be done).
+   */
   idsByEssentialName(essential: string): readonly number[] {
-    if (!this.#byEssential) {
-      // Only names holding a `___` can have a flavor: mark every position a name holding one can
-      // start at (from its string's start to the underscores), find those types, decode just them.
-      const m = new Map<string, number[]>();
-      const table = this.#latin1();
-      const positions: number[] = [];
-      for (let at = table.indexOf('___'); at >= 0; ) {
-        const start = table.lastIndexOf('\0', at) + 1;
-        let last = at;
-        while (table.charCodeAt(last + 3) === 95) last++; // a longer run: the names up to its last `___`
-        for (let p = start; p <= last; p++) positions.push(p);
-        at = table.indexOf('___', table.indexOf('\0', at));
+    if (essential === '') return [];
+    const key = this.#key(essential);
+    let flavored = this.#flavored.get(key);
+    if (!flavored) {
+      // One search for `essential` finds both: the places it ends a string, and those it starts a flavored name.
+      const b = this.#strBuf;
+      const starts: number[] = [];
+      const ends: number[] = [];
+      const len = key.length;
+      for (const at of this.#occurrences(key)) {
+        const next = at + len;
+        if (next === b.length || b[next] === 0) ends.push(at);
+        else if (b[next] === 95 && b[next + 1] === 95 && b[next + 2] === 95) {
+          const end = b.indexOf(0, next);
+          if (essentialName(b.toString('latin1', at, end < 0 ? b.length : end)) === key) starts.push(at);
+        }
       }
-      // The exact name's lookup rides along in the same pass when it is still to be done.
-      const key = this.#key(essential);
       const exact =
         essentialName(essential) === essential && !this.#slots && !this.#byName.has(key) && this.#byName.size < FULL_INDEX_AFTER;
-      const [flavored, named] = this.#typesAt(positions, exact ? this.#endsOf(key) : []);
+      const [found, named] = this.#typesAt(starts, exact ? ends : []);
       if (exact)
         this.#byName.set(
           key,
           named.map((i) => this.firstId + i),
         );
-      for (const i of flavored) {
-        const off = this.#nameOffs[i] as number;
-        const name = table.slice(off, table.indexOf('\0', off));
-        const e = essentialName(name);
-        if (e === name) continue;
-        const list = m.get(e);
-        if (list) list.push(this.firstId + i);
-        else m.set(e, [this.firstId + i]);
-      }
-      this.#byEssential = m;
+      flavored = found;
+      this.#flavored.set(key, flavored);
     }
     const exact = essentialName(essential) === essential ? this.idsByName(essential) : [];
-    const flavored = this.#byEssential.get(this.#key(essential));
-    if (!flavored) return exact;
-    return [...exact, ...flavored].sort((a, b) => a - b);
+    if (flavored.length === 0) return exact;
+    return [...exact, ...flavored.map((i) => this.firstId + i)].sort((a, b) => a - b);
   }
 
   /** The first of this object's types named `name` of kind `kind`, or `undefined`. */
@@ -415,6 +420,39 @@ export class KernelBtf {
   }
 }
 
+/**
+ * vmlinux's BTF read from its kernel BTF object (the first one, normally id 1) in one copy, with
+ * that object's id; `undefined` when the first BTF object is not vmlinux or the kernel refuses
+ * (no CAP_SYS_ADMIN, kernel before 5.11 without `kernel_btf`): then the sysfs file is read. The
+ * sysfs file is copied a page per read(2) call, ~1350 calls for vmlinux's 5.5 MB.
+ */
+function vmlinuxFromObject(): { blob: Uint8Array; id: number } | undefined {
+  const next = getNextId(Cmd.BPF_BTF_GET_NEXT_ID, 0);
+  if (next.ret < 0) return undefined;
+  const id = next.nextId;
+  const fd = getFdById(Cmd.BPF_BTF_GET_FD_BY_ID, id);
+  if (fd < 0) return undefined;
+  try {
+    const info = new Uint8Array(L.BtfInfoLayout.SIZE);
+    const iv = new DataView(info.buffer);
+    const nameBuf = new Uint8Array(8);
+    iv.setUint32(L.BtfInfoLayout.nameLen, nameBuf.length, true);
+    if (objGetInfoPointing(fd, info, L.BtfInfoLayout.name, nameBuf) < 0) return undefined;
+    if (iv.getUint32(L.BtfInfoLayout.kernelBtf, true) === 0) return undefined;
+    if (Buffer.from(nameBuf).toString('latin1') !== 'vmlinux\0') return undefined;
+    const size = iv.getUint32(L.BtfInfoLayout.btfSize, true);
+    // Not zero-filled: the kernel writes all `size` bytes, or fails (ENOSPC if it grew) and it is dropped.
+    const blob = Buffer.allocUnsafeSlow(size);
+    info.fill(0);
+    iv.setUint32(L.BtfInfoLayout.btfSize, size, true);
+    if (objGetInfoPointing(fd, info, L.BtfInfoLayout.btf, blob) < 0) return undefined;
+    if (iv.getUint32(L.BtfInfoLayout.btfSize, true) !== size) return undefined;
+    return { blob, id };
+  } finally {
+    closeFd(fd);
+  }
+}
+
 /** Kernel BTF object names → ids (`vmlinux`, module names), walking BPF_BTF_GET_NEXT_ID. */
 function kernelBtfObjectIds(): Map<string, number> {
   const out = new Map<string, number>();
@@ -450,9 +488,9 @@ function kernelBtfObjectIds(): Map<string, number> {
   }
 }
 
-function locate(name: string, blob: Uint8Array, base: KernelBtf | undefined, fromKernel: boolean): KernelBtf {
+function locate(name: string, blob: Uint8Array, base: KernelBtf | undefined, fromKernel: boolean, objectId?: number): KernelBtf {
   try {
-    return new KernelBtf(name, blob, base, fromKernel);
+    return new KernelBtf(name, blob, base, fromKernel, objectId);
   } catch (e) {
     throw new BtfTargetError(`${name}: not readable BTF (${(e as Error).message})`, { cause: e });
   }
@@ -488,8 +526,9 @@ export class TargetBtf {
   static kernel(): TargetBtf {
     if (cached) return cached;
     let blob: Uint8Array;
+    const fromObject = existsSync(`${SYSFS_BTF}/vmlinux`) ? vmlinuxFromObject() : undefined;
     try {
-      blob = readFileSync(`${SYSFS_BTF}/vmlinux`);
+      blob = fromObject?.blob ?? readFileSync(`${SYSFS_BTF}/vmlinux`);
     } catch (e) {
       throw new BtfTargetError(
         `this kernel has no BTF at ${SYSFS_BTF}/vmlinux (it needs CONFIG_DEBUG_INFO_BTF=y, Linux 5.4+): pass a BTF file for it (e.g. from btfhub) instead`,
@@ -497,7 +536,7 @@ export class TargetBtf {
       );
     }
     const t0 = performance.now();
-    const vmlinux = locate('vmlinux', blob, undefined, true);
+    const vmlinux = locate('vmlinux', blob, undefined, true, fromObject?.id);
     cached = new TargetBtf(vmlinux, performance.now() - t0);
     return cached;
   }
