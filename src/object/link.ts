@@ -7,7 +7,7 @@
  * data addresses, call offsets and extern ids written in, and the
  * `.BTF.ext` func_info/line_info moved to the final instruction offsets.
  */
-import type { BtfExt } from '../btf/ext.js';
+import type { BtfExt, BtfExtLineInfo } from '../btf/ext.js';
 import { type ElfFile, type ElfSection, type ElfSymbol, R_BPF_64_32, R_BPF_64_64, SHF_EXECINSTR, SHN_UNDEF } from '../elf/elf.js';
 import { ObjectError } from '../elf/error.js';
 import type { MapSpec } from './maps.js';
@@ -276,6 +276,31 @@ function setSrc(code: Uint8Array, o: number, src: number): void {
   code[o + 1] = (code[o + 1]! & 0x0f) | (src << 4);
 }
 
+/** Whether each section's line_info records are in instruction order (as clang writes them), checked once. */
+const linesInOrder = new WeakMap<readonly BtfExtLineInfo[], boolean>();
+
+function inOrder(lines: readonly BtfExtLineInfo[]): boolean {
+  let known = linesInOrder.get(lines);
+  if (known === undefined) {
+    known = true;
+    for (let j = 1; j < lines.length && known; j++) if (lines[j]!.insnOff < lines[j - 1]!.insnOff) known = false;
+    linesInOrder.set(lines, known);
+  }
+  return known;
+}
+
+/** The index of the first of `lines` (in instruction order) at byte offset `off` or later. */
+function firstAtOrAfter(lines: readonly BtfExtLineInfo[], off: number): number {
+  let lo = 0;
+  let hi = lines.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (lines[mid]!.insnOff < off) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** func_info (8 bytes) and line_info (16 bytes) records at the final instruction offsets. */
 function btfInfo(
   ext: BtfExt | undefined,
@@ -295,12 +320,17 @@ function btfInfo(
     fv.setUint32(8 * k + 4, rec.typeId, true);
     const lo = func.start * 8;
     const hi = (func.start + func.count) * 8;
-    for (const l of ext.lineInfo.get(func.section.name) ?? [])
-      if (l.insnOff >= lo && l.insnOff < hi) {
-        const at = start + (l.insnOff - lo) / 8;
-        if (lines.length > 0 && at < lines[lines.length - 4]!) sortedLines = false;
-        lines.push(at, l.fileNameOff, l.lineOff, l.lineCol);
-      }
+    const all = ext.lineInfo.get(func.section.name) ?? [];
+    // A function's lines, in the section's order: a run found by binary search when the section's lines are sorted.
+    const ordered = inOrder(all);
+    for (let j = ordered ? firstAtOrAfter(all, lo) : 0; j < all.length; j++) {
+      const l = all[j]!;
+      if (l.insnOff >= hi && ordered) break;
+      if (l.insnOff < lo || l.insnOff >= hi) continue;
+      const at = start + (l.insnOff - lo) / 8;
+      if (lines.length > 0 && at < lines[lines.length - 4]!) sortedLines = false;
+      lines.push(at, l.fileNameOff, l.lineOff, l.lineCol);
+    }
   }
   let lineInfo: Uint8Array | undefined;
   if (lines.length) {
