@@ -140,7 +140,8 @@ export class KernelBtf {
   /** Byte offset and length of each own type record in `#blob`, and its name offset. */
   readonly #offsets: Uint32Array;
   readonly #nameOffs: Uint32Array;
-  readonly #decoded: (BtfType | undefined)[];
+  /** Types decoded so far, by own index (a Map: an array of ~130k slots would be a slow dictionary in V8). */
+  readonly #decoded = new Map<number, BtfType>();
   readonly #strBuf: Buffer;
   /**
    * The full name index, built once `FULL_INDEX_AFTER` names were looked up: an open-addressing hash table of own type indexes + 1
@@ -207,7 +208,6 @@ export class KernelBtf {
     this.#offsets = offsets.subarray(0, n + 1);
     this.#offsets[n] = end;
     this.#nameOffs = nameOffs.subarray(0, n);
-    this.#decoded = new Array(n);
     this.firstId = (base?.count ?? 0) + 1;
     this.count = this.firstId - 1 + n;
   }
@@ -216,8 +216,8 @@ export class KernelBtf {
   type(id: number): BtfType | undefined {
     if (id < this.firstId) return id > 0 ? this.#base?.type(id) : undefined;
     const i = id - this.firstId;
-    if (i >= this.#decoded.length) return undefined;
-    const known = this.#decoded[i];
+    if (i >= this.#nameOffs.length) return undefined;
+    const known = this.#decoded.get(i);
     if (known) return known;
     // One record as a blob of its own, its strings the whole table (as a split BTF's base).
     const from = this.#offsets[i] as number;
@@ -231,7 +231,7 @@ export class KernelBtf {
     hv.setUint32(16, len, true);
     one.set(this.#blob.subarray(from, from + len), 24);
     const t = parseBtf(one, { typeCount: id - 1, strings: this.strings })[0] as BtfType;
-    this.#decoded[i] = t;
+    this.#decoded.set(i, t);
     return t;
   }
 
