@@ -1,8 +1,8 @@
 /**
  * The running kernel's BTF, as CO-RE relocations, `__ksym` externs and `attachTo` need it:
  * vmlinux (`/sys/kernel/btf/vmlinux`) and each module's split BTF (`/sys/kernel/btf/<module>`, type
- * ids continuing after vmlinux's), parsed once per process on first use (modules only when a lookup
- * misses vmlinux), with a name index built once per BTF. For kernels without BTF, a BTF blob or
+ * ids continuing after vmlinux's), read once per process on first use (vmlinux from its kernel BTF
+ * object when allowed, in one copy; modules only when a lookup misses vmlinux). For kernels without BTF, a BTF blob or
  * file the user has stands in for vmlinux (`TargetBtf.fromBytes` / `fromFile`).
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -120,7 +120,8 @@ let sharedMarks = new Uint8Array(0);
 /**
  * One kernel BTF object: vmlinux or one module (split on vmlinux), or a user-provided stand-in for
  * vmlinux. Reading it only locates each type record and its name (vmlinux has ~130k types); a type
- * is decoded when first asked for, and the name index is built on the first lookup.
+ * is decoded when first asked for. Names are found by searching the string table, and through a
+ * hash index of every name once `FULL_INDEX_AFTER` different names were looked up.
  */
 export class KernelBtf {
   /** `vmlinux`, the module's name, or the file name of a user-provided BTF. */
