@@ -247,3 +247,37 @@ test('name lookups find exactly what a full decode finds: flavors, shared string
   const open = [...table, ...Buffer.from('foo', 'latin1')];
   check(blobOf(open, [...nameOffs, table.length]), 'unterminated');
 });
+
+test('parseBtf names: an ASCII table and a UTF-8 one decode alike; an offset past the table is a BtfParseError', () => {
+  const blobOf = (strs, names) => {
+    const types = Buffer.alloc(12 * names.length);
+    names.forEach((off, i) => {
+      types.writeUInt32LE(off, 12 * i);
+      types.writeUInt32LE(BtfKind.Struct << 24, 12 * i + 4);
+      types.writeUInt32LE(4, 12 * i + 8);
+    });
+    const hdr = Buffer.alloc(24);
+    hdr.writeUInt16LE(0xeb9f, 0);
+    hdr[2] = 1;
+    hdr.writeUInt32LE(24, 4);
+    hdr.writeUInt32LE(types.length, 12);
+    hdr.writeUInt32LE(types.length, 16);
+    hdr.writeUInt32LE(strs.length, 20);
+    return new Uint8Array(Buffer.concat([hdr, types, strs]));
+  };
+  const ascii = Buffer.from('\0alpha\0beta\0', 'latin1');
+  assert.deepEqual(
+    parseBtf(blobOf(ascii, [1, 7, 0, 8, 11])).map((t) => t.name),
+    ['alpha', 'beta', '', 'eta', ''],
+  );
+  const utf8 = Buffer.from('\0caf\u00e9\0beta\0', 'utf8');
+  assert.deepEqual(
+    parseBtf(blobOf(utf8, [1, 7, 0])).map((t) => t.name),
+    ['caf\u00e9', 'beta', ''],
+  );
+  for (const strs of [ascii, utf8])
+    assert.throws(() => parseBtf(blobOf(strs, [1, strs.length])), {
+      name: 'BtfParseError',
+      message: `string offset ${strs.length} is outside the string section`,
+    });
+});
