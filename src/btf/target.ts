@@ -154,6 +154,8 @@ export class KernelBtf {
   readonly #byName = new Map<string, readonly number[]>();
   /** Flavored names (`name___flavor`) found so far, by (latin1) essential name: their own type indexes. */
   readonly #flavored = new Map<string, readonly number[]>();
+  /** True once `#flavored` holds every flavored name (`#indexFlavors`). */
+  #allFlavors = false;
   #objectId: number | undefined;
   #fd = -1;
 
@@ -365,6 +367,11 @@ export class KernelBtf {
     if (essential === '') return [];
     const key = this.#key(essential);
     let flavored = this.#flavored.get(key);
+    if (!flavored && this.#slots) {
+      // Many names looked up: every flavored name is indexed once, as the exact names are.
+      this.#indexFlavors();
+      flavored = this.#flavored.get(key) ?? [];
+    }
     if (!flavored) {
       // One search for `essential` finds both: the places it ends a string, and those it starts a flavored name.
       const b = this.#strBuf;
@@ -393,6 +400,41 @@ export class KernelBtf {
     const exact = essentialName(essential) === essential ? this.idsByName(essential) : [];
     if (flavored.length === 0) return exact;
     return [...exact, ...flavored.map((i) => this.firstId + i)].sort((a, b) => a - b);
+  }
+
+  /**
+   * Indexes every flavored name by its essential name in `#flavored` (complete from then on):
+   * every place a name holding a `___` can start (from its string's start up to the underscores:
+   * a name offset may point into a string), the types named there, grouped.
+   */
+  #indexFlavors(): void {
+    if (this.#allFlavors) return;
+    const b = this.#strBuf;
+    const positions: number[] = [];
+    const run = Buffer.from('___', 'latin1');
+    for (let at = b.indexOf(run); at >= 0; ) {
+      const start = at === 0 ? 0 : b.lastIndexOf(0, at - 1) + 1;
+      let last = at;
+      while (b[last + 3] === 95) last++; // a longer run: the names up to its last `___`
+      for (let p = start; p <= last; p++) positions.push(p);
+      const end = b.indexOf(0, at);
+      if (end < 0) break;
+      at = b.indexOf(run, end);
+    }
+    const groups = new Map<string, number[]>();
+    for (const i of this.#typesAt(positions)[0]) {
+      const off = this.#nameOffs[i] as number;
+      const end = b.indexOf(0, off);
+      const name = b.toString('latin1', off, end < 0 ? b.length : end);
+      const e = essentialName(name);
+      if (e === name) continue;
+      const list = groups.get(e);
+      if (list) list.push(i);
+      else groups.set(e, [i]);
+    }
+    this.#flavored.clear();
+    for (const [e, list] of groups) this.#flavored.set(e, list);
+    this.#allFlavors = true;
   }
 
   /** The first of this object's types named `name` of kind `kind`, or `undefined`. */
