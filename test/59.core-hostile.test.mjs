@@ -234,3 +234,46 @@ test('cyclic BTF (a struct inside itself, a typedef of itself) ends in CoreReloc
     (e) => e instanceof CoreRelocationError && e.typePath === 't',
   );
 });
+
+test('a repeated access is matched again once another relocation pruned its candidates (as libbpf)', () => {
+  // Strings: 1 "s", 3 "a", 5 "b", 7 "int", 11 "s___x", 17 "s___y"
+  const strs = ['s', 'a', 'b', 'int', 's___x', 's___y'];
+  // target: [1] int  [2] struct s___x { int a; }  [3] struct s___y { int a; int b; }
+  const target = TargetBtf.fromBytes(
+    rawBtf(
+      [
+        [7, INT, 4, 32],
+        [11, STRUCT(1), 4, 3, 1, 0],
+        [17, STRUCT(2), 8, 3, 1, 0, 5, 1, 32],
+      ],
+      strs,
+    ),
+  );
+  // local: [1] struct s { int a; int b; }  [2] int
+  const local = parseBtf(
+    rawBtf(
+      [
+        [1, STRUCT(2), 8, 3, 2, 0, 5, 2, 32],
+        [7, INT, 4, 32],
+      ],
+      strs,
+    ),
+  );
+  const ldx = (off) => [0x61, 0x21, off, 0, 0, 0, 0, 0]; // r1 = *(u32 *)(r2 + off)
+  const insns = new Uint8Array([...ldx(0), ...ldx(4), ...ldx(0), ...ldx(0)]);
+  const relo = (insnOff, accessString) => ({ insnOff, typeId: 1, accessString, kind: 0 });
+  // s.a fits both flavors (they agree), s.b only s___y: from then on s.a is matched against s___y alone.
+  const results = applyCoreRelocations(insns, [relo(0, '0:0'), relo(8, '0:1'), relo(16, '0:0'), relo(24, '0:0')], local, target, {
+    section: 's',
+  });
+  assert.deepEqual(
+    results.map((r) => [r.target?.id, r.target?.typePath, r.targetValue]),
+    [
+      [2, 'struct s___x.a', 0n],
+      [3, 'struct s___y.b', 4n],
+      [3, 'struct s___y.a', 0n],
+      [3, 'struct s___y.a', 0n],
+    ],
+  );
+  assert.deepEqual([...insns], [...ldx(0), ...ldx(4), ...ldx(0), ...ldx(0)]);
+});

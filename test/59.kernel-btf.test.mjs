@@ -182,3 +182,102 @@ test('essentialName drops a ___flavor suffix as CO-RE does', () => {
   ])
     assert.equal(essentialName(name), want, name);
 });
+
+test('name lookups find exactly what a full decode finds: flavors, shared string tails, many hits, an unterminated table', () => {
+  // Names, some sharing tails of longer strings (a name offset may point into a string).
+  const strings = ['', 'foo', 'foo___v1', 'foo___v1___v2', 'xfoo___v3', 'foo_bar___v1', 'foo____x', 'foo___', 'bar', 'zfoo'];
+  for (let i = 0; i < 20; i++) strings.push(`s${i}foo`); // 20 more places `foo` ends a string
+  const table = [];
+  const offsetOf = new Map();
+  for (const s of strings) {
+    offsetOf.set(s, table.length);
+    table.push(...Buffer.from(s, 'latin1'), 0);
+  }
+  const tail = (s, skip) => offsetOf.get(s) + skip;
+  const nameOffs = [
+    offsetOf.get('foo'),
+    offsetOf.get('foo___v1'),
+    offsetOf.get('foo___v1___v2'),
+    tail('xfoo___v3', 1), // foo___v3
+    offsetOf.get('xfoo___v3'),
+    offsetOf.get('foo_bar___v1'),
+    offsetOf.get('foo____x'),
+    offsetOf.get('foo___'),
+    tail('zfoo', 1), // foo
+    offsetOf.get('bar'),
+    0,
+    offsetOf.get('foo'),
+    ...Array.from({ length: 20 }, (_, i) => tail(`s${i}foo`, `s${i}`.length)), // foo, 20 times
+    ...Array.from({ length: 20 }, (_, i) => offsetOf.get(`s${i}foo`)),
+  ];
+  const blobOf = (strs, names) => {
+    const types = Buffer.alloc(12 * names.length);
+    names.forEach((off, i) => {
+      types.writeUInt32LE(off, 12 * i);
+      types.writeUInt32LE(BtfKind.Struct << 24, 12 * i + 4); // vlen 0
+      types.writeUInt32LE(4, 12 * i + 8);
+    });
+    const hdr = Buffer.alloc(24);
+    hdr.writeUInt16LE(0xeb9f, 0);
+    hdr[2] = 1;
+    hdr.writeUInt32LE(24, 4);
+    hdr.writeUInt32LE(0, 8);
+    hdr.writeUInt32LE(types.length, 12);
+    hdr.writeUInt32LE(types.length, 16);
+    hdr.writeUInt32LE(strs.length, 20);
+    return new Uint8Array(Buffer.concat([hdr, types, Buffer.from(strs)]));
+  };
+  const check = (blob, label) => {
+    const all = parseBtf(blob);
+    const queries = ['foo', 'foo___v1', 'foo_bar', 'foo____x', 'foo___', 'bar', 'xfoo', 'zfoo', 'nothing', 's3foo', 'oo'];
+    const expectExact = (q) => all.filter((t) => t.name !== '' && t.name === q).map((t) => t.id);
+    const expectEssential = (q) => all.filter((t) => t.name !== '' && essentialName(t.name) === q).map((t) => t.id);
+    const btf = TargetBtf.fromBytes(blob, label).vmlinux;
+    for (const q of queries) assert.deepEqual([...btf.idsByEssentialName(q)], expectEssential(q), `${label}: essential ${q}`);
+    for (const q of queries) assert.deepEqual([...btf.idsByName(q)], expectExact(q), `${label}: exact ${q}`);
+    // Past the first 64 names the hash index answers: the same ids.
+    const again = TargetBtf.fromBytes(blob, label).vmlinux;
+    for (let i = 0; i < 70; i++) again.idsByName(`filler${i}`);
+    for (const q of queries) assert.deepEqual([...again.idsByName(q)], expectExact(q), `${label}: indexed ${q}`);
+    for (const q of queries)
+      assert.deepEqual([...again.idsByEssentialName(q)], expectEssential(q), `${label}: indexed essential ${q}`);
+  };
+  check(blobOf(table, nameOffs), 'terminated');
+  // The last string without its NUL: a name at the very end of the table is still found.
+  const open = [...table, ...Buffer.from('foo', 'latin1')];
+  check(blobOf(open, [...nameOffs, table.length]), 'unterminated');
+});
+
+test('parseBtf names: an ASCII table and a UTF-8 one decode alike; an offset past the table is a BtfParseError', () => {
+  const blobOf = (strs, names) => {
+    const types = Buffer.alloc(12 * names.length);
+    names.forEach((off, i) => {
+      types.writeUInt32LE(off, 12 * i);
+      types.writeUInt32LE(BtfKind.Struct << 24, 12 * i + 4);
+      types.writeUInt32LE(4, 12 * i + 8);
+    });
+    const hdr = Buffer.alloc(24);
+    hdr.writeUInt16LE(0xeb9f, 0);
+    hdr[2] = 1;
+    hdr.writeUInt32LE(24, 4);
+    hdr.writeUInt32LE(types.length, 12);
+    hdr.writeUInt32LE(types.length, 16);
+    hdr.writeUInt32LE(strs.length, 20);
+    return new Uint8Array(Buffer.concat([hdr, types, strs]));
+  };
+  const ascii = Buffer.from('\0alpha\0beta\0', 'latin1');
+  assert.deepEqual(
+    parseBtf(blobOf(ascii, [1, 7, 0, 8, 11])).map((t) => t.name),
+    ['alpha', 'beta', '', 'eta', ''],
+  );
+  const utf8 = Buffer.from('\0caf\u00e9\0beta\0', 'utf8');
+  assert.deepEqual(
+    parseBtf(blobOf(utf8, [1, 7, 0])).map((t) => t.name),
+    ['caf\u00e9', 'beta', ''],
+  );
+  for (const strs of [ascii, utf8])
+    assert.throws(() => parseBtf(blobOf(strs, [1, strs.length])), {
+      name: 'BtfParseError',
+      message: `string offset ${strs.length} is outside the string section`,
+    });
+});

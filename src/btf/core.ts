@@ -340,6 +340,19 @@ function patch(v: DataView, off: number, res: Res): boolean {
   }
 }
 
+function result(relo: CoreRelo, r: Resolved, poisoned: boolean): CoreResult {
+  return {
+    insnOff: relo.insnOff,
+    kind: relo.kind,
+    accessString: relo.accessString,
+    typePath: r.typePath,
+    poisoned,
+    localValue: r.res.orig,
+    targetValue: r.res.poison ? 0n : r.res.next,
+    ...(r.found ? { target: { ...r.found } } : {}),
+  };
+}
+
 /** Candidate lists per local root type, pruned as relocations narrow them (one per object BTF and target). */
 const candidateCache = new WeakMap<readonly BtfType[], WeakMap<TargetBtf, Map<number, KernelBtfType[]>>>();
 
@@ -362,6 +375,37 @@ function candidatesFor(local: readonly BtfType[], rootId: number, root: BtfType,
   return list;
 }
 
+/** A relocation's resolution, as `applyCoreRelocations` reuses it for the same root type, kind and access string. */
+interface Resolved {
+  res: Res;
+  typePath: string;
+  found: { btf: string; id: number; typePath: string } | undefined;
+  /** The root's candidate list, and its length after this resolution pruned it (lists only shrink). */
+  cands: KernelBtfType[] | undefined;
+  left: number;
+}
+
+/**
+ * Resolutions per object BTF and target, by root type id, kind and access string: the same access
+ * in many programs (`BPF_CORE_READ(task, pid)` in each) is matched once. One is reused only while
+ * its root's candidate list is as that resolution left it, so results are those of matching again.
+ */
+const resolvedCache = new WeakMap<readonly BtfType[], WeakMap<TargetBtf, Map<string, Resolved>>>();
+
+function resolvedFor(local: readonly BtfType[], target: TargetBtf): Map<string, Resolved> {
+  let byTarget = resolvedCache.get(local);
+  if (!byTarget) {
+    byTarget = new WeakMap();
+    resolvedCache.set(local, byTarget);
+  }
+  let m = byTarget.get(target);
+  if (!m) {
+    m = new Map();
+    byTarget.set(target, m);
+  }
+  return m;
+}
+
 /**
  * Resolves each CO-RE relocation of one ELF section against `target` and patches `insns` (that
  * section's instructions) in place. `local` is the object's `.BTF` as `parseBtf` returns it.
@@ -381,6 +425,7 @@ export function applyCoreRelocations(
   const v = new DataView(insns.buffer, insns.byteOffset, insns.byteLength);
   const localTypes: Types = { type: (id) => local[id - 1] };
   const out: CoreResult[] = [];
+  const resolved = resolvedFor(local, target);
   for (const relo of relos) {
     const root = relo.typeId > 0 ? local[relo.typeId - 1] : undefined;
     let typePath = `${root ? typeLabel(root) : `type ${relo.typeId}`} + ${relo.accessString}`;
@@ -394,11 +439,24 @@ export function applyCoreRelocations(
       fail(`instruction offset ${relo.insnOff} is not an instruction of this ${insns.length}-byte section`);
     if (!root) fail(`local type ${relo.typeId} does not exist (the object's BTF has ${local.length} types)`);
     const rootType = root as BtfType;
+    const key = `${relo.typeId}:${relo.kind}:${relo.accessString}`;
+    const known = resolved.get(key);
+    if (known && (known.cands === undefined || known.cands.length === known.left)) {
+      typePath = known.typePath;
+      try {
+        out.push(result(relo, known, patch(v, relo.insnOff, known.res)));
+      } catch (e) {
+        if (e instanceof PatchError) fail(e.message);
+        throw e;
+      }
+      continue;
+    }
     try {
       const localSpec = parseSpec(localTypes, relo.typeId, relo.accessString, relo.kind);
       typePath = specPath(localSpec);
       let res: Res;
       let found: { btf: string; id: number; typePath: string } | undefined;
+      let cands: KernelBtfType[] | undefined;
       if (relo.kind === CoreReloKind.TypeIdLocal) {
         res = {
           orig: BigInt(relo.typeId),
@@ -411,7 +469,7 @@ export function applyCoreRelocations(
         };
       } else {
         if (rootType.name === '') fail('CO-RE cannot look up an anonymous type in the kernel (give the type a name)');
-        const cands = candidatesFor(local, relo.typeId, rootType, target);
+        cands = candidatesFor(local, relo.typeId, rootType, target);
         let chosen: { res: Res; spec: Spec } | undefined;
         const kept: KernelBtfType[] = [];
         for (const cand of cands) {
@@ -435,17 +493,9 @@ export function applyCoreRelocations(
         if (kept.length > 0 && kept.length < cands.length) cands.splice(0, cands.length, ...kept);
         res = chosen ? chosen.res : calcRelo(relo.kind, localSpec, undefined);
       }
-      const poisoned = patch(v, relo.insnOff, res);
-      out.push({
-        insnOff: relo.insnOff,
-        kind: relo.kind,
-        accessString: relo.accessString,
-        typePath,
-        poisoned,
-        localValue: res.orig,
-        targetValue: res.poison ? 0n : res.next,
-        ...(found ? { target: found } : {}),
-      });
+      const r: Resolved = { res, typePath, found, cands, left: cands?.length ?? 0 };
+      resolved.set(key, r);
+      out.push(result(relo, r, patch(v, relo.insnOff, res)));
     } catch (e) {
       if (e instanceof SpecError || e instanceof PatchError) fail(e.message);
       // Kernel types are decoded when first needed: a malformed record of a user-provided BTF shows here.

@@ -2,6 +2,7 @@
  * Reading BTF: the raw blob of a kernel BTF object (BPF_BTF_GET_FD_BY_ID +
  * BPF_OBJ_GET_INFO_BY_FD) parsed into plain type records.
  */
+import { isAscii } from 'node:buffer';
 import { BpfError, errnoName } from '../errors.js';
 import { Cmd, closeFd, getFdById, objGetInfo, objGetInfoPointing } from '../sys/bpf.js';
 import * as L from '../sys/layout.js';
@@ -116,7 +117,14 @@ export function parseBtf(blob: Uint8Array, base?: BtfBase): BtfType[] {
   const baseLen = baseStrings?.length ?? 0;
   const own = Buffer.from(strings.buffer, strings.byteOffset, strings.length);
   const baseBuf = baseStrings && Buffer.from(baseStrings.buffer, baseStrings.byteOffset, baseStrings.length);
+  // A string table of plain ASCII (as C names are) is decoded once, names sliced out of it.
+  const text = !baseBuf && isAscii(own) ? own.toString('latin1') : undefined;
   const str = (off: number): string => {
+    if (text !== undefined) {
+      if (off < 0 || off >= text.length) throw new BtfParseError(`string offset ${off} is outside the string section`);
+      const end = text.indexOf('\0', off);
+      return text.slice(off, end < 0 ? text.length : end);
+    }
     let table = own;
     if (baseBuf && off < baseLen) table = baseBuf;
     else off -= baseLen;

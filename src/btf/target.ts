@@ -1,11 +1,11 @@
 /**
  * The running kernel's BTF, as CO-RE relocations, `__ksym` externs and `attachTo` need it:
  * vmlinux (`/sys/kernel/btf/vmlinux`) and each module's split BTF (`/sys/kernel/btf/<module>`, type
- * ids continuing after vmlinux's), parsed once per process on first use (modules only when a lookup
- * misses vmlinux), with a name index built once per BTF. For kernels without BTF, a BTF blob or
+ * ids continuing after vmlinux's), read once per process on first use (vmlinux from its kernel BTF
+ * object when allowed, in one copy; modules only when a lookup misses vmlinux). For kernels without BTF, a BTF blob or
  * file the user has stands in for vmlinux (`TargetBtf.fromBytes` / `fromFile`).
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { BpfError } from '../errors.js';
 import { Cmd, closeFd, getFdById, getNextId, objGetInfoPointing } from '../sys/bpf.js';
 import * as L from '../sys/layout.js';
@@ -15,6 +15,8 @@ import { BtfParseError, type BtfType, btfStringTable, parseBtf } from './parse.j
 const SYSFS_BTF = '/sys/kernel/btf';
 /** Different names looked up by searching the string table before a full name index is built. */
 const FULL_INDEX_AFTER = 64;
+/** Up to this many string positions, `#typesAt` scans the name offsets natively once per position. */
+const NATIVE_SCANS_UPTO = 8;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const ENOENT = 2;
 
@@ -76,13 +78,37 @@ function trailerSize(kind: number, vlen: number): number | undefined {
   }
 }
 
-/** `trailerSize` as tables by kind, in 4-byte words: fixed words, words per vlen (-1: unknown kind). */
-const FIXED_WORDS = new Int8Array(32);
+/** `trailerSize` as tables by kind, in 4-byte words: header and fixed words (0: unknown kind), words per vlen. */
+const HEADER_WORDS = new Int8Array(32);
 const VLEN_WORDS = new Int8Array(32);
 for (let k = 0; k < 32; k++) {
   const none = trailerSize(k, 0);
-  FIXED_WORDS[k] = none === undefined ? -1 : none / 4;
+  HEADER_WORDS[k] = none === undefined ? 0 : 3 + none / 4;
   VLEN_WORDS[k] = none === undefined ? 0 : ((trailerSize(k, 1) as number) - none) / 4;
+}
+
+/**
+ * Records the byte offset (from `typeOff`, the words' start in the blob) and name offset of each
+ * type record in `words`, the type section: the number of records, or -1 - the index of the first
+ * record that runs past the section or has an unknown kind (its offset recorded too). One tight loop: it runs over
+ * vmlinux's ~130k records once per process, mostly before V8 optimizes it.
+ */
+function locateWords(words: Uint32Array, typeOff: number, offsets: Uint32Array, nameOffs: Uint32Array): number {
+  const last = words.length;
+  let n = 0;
+  let w = 0;
+  for (; w < last; n++) {
+    const info = words[w + 1] as number; // undefined past the end: kind 0, refused below
+    const kind = (info >>> 24) & 0x1f;
+    const header = HEADER_WORDS[kind] as number;
+    offsets[n] = typeOff + 4 * w;
+    if (header === 0 || w + 3 > last) return -1 - n;
+    nameOffs[n] = words[w] as number;
+    const next = w + header + (VLEN_WORDS[kind] as number) * (info & 0xffff);
+    if (next > last) return -1 - n;
+    w = next;
+  }
+  return n;
 }
 
 /**
@@ -94,7 +120,8 @@ let sharedMarks = new Uint8Array(0);
 /**
  * One kernel BTF object: vmlinux or one module (split on vmlinux), or a user-provided stand-in for
  * vmlinux. Reading it only locates each type record and its name (vmlinux has ~130k types); a type
- * is decoded when first asked for, and the name index is built on the first lookup.
+ * is decoded when first asked for. Names are found by searching the string table, and through a
+ * hash index of every name once `FULL_INDEX_AFTER` different names were looked up.
  */
 export class KernelBtf {
   /** `vmlinux`, the module's name, or the file name of a user-provided BTF. */
@@ -114,7 +141,8 @@ export class KernelBtf {
   /** Byte offset and length of each own type record in `#blob`, and its name offset. */
   readonly #offsets: Uint32Array;
   readonly #nameOffs: Uint32Array;
-  readonly #decoded: (BtfType | undefined)[];
+  /** Types decoded so far, by own index (a Map: an array of ~130k slots would be a slow dictionary in V8). */
+  readonly #decoded = new Map<number, BtfType>();
   readonly #strBuf: Buffer;
   /**
    * The full name index, built once `FULL_INDEX_AFTER` names were looked up: an open-addressing hash table of own type indexes + 1
@@ -122,11 +150,12 @@ export class KernelBtf {
    * Types sharing a name each have their own slot along the same probe sequence.
    */
   #slots: Int32Array | undefined;
-  /** The string table as one latin1 string, for native searches in it. */
-  #table: string | undefined;
   /** Lookups done so far, by (latin1) name. */
   readonly #byName = new Map<string, readonly number[]>();
-  #byEssential: Map<string, number[]> | undefined;
+  /** Flavored names (`name___flavor`) found so far, by (latin1) essential name: their own type indexes. */
+  readonly #flavored = new Map<string, readonly number[]>();
+  /** True once `#flavored` holds every flavored name (`#indexFlavors`). */
+  #allFlavors = false;
   #objectId: number | undefined;
   #fd = -1;
 
@@ -134,8 +163,9 @@ export class KernelBtf {
    * @internal Locates the types of `blob` (split on `base` when given).
    * @throws {BtfParseError} for a bad header, a record running past the type section or an unknown kind.
    */
-  constructor(name: string, blob: Uint8Array, base: KernelBtf | undefined, fromKernel: boolean) {
+  constructor(name: string, blob: Uint8Array, base: KernelBtf | undefined, fromKernel: boolean, objectId?: number) {
     this.name = name;
+    this.#objectId = objectId;
     this.#base = base;
     this.#blob = blob;
     this.isModule = base !== undefined;
@@ -155,17 +185,16 @@ export class KernelBtf {
     // Records are 4-byte aligned in the blob: read them as u32 words where the host is little-endian.
     if ((blob.byteOffset + typeOff) % 4 === 0 && (end - typeOff) % 4 === 0 && LITTLE_ENDIAN) {
       const words = new Uint32Array(blob.buffer, blob.byteOffset + typeOff, (end - typeOff) / 4);
-      const last = words.length;
-      for (let w = 0; w < last; n++) {
-        if (w + 3 > last) throw new BtfParseError(`${name}: type ${n + 1} runs past the type section`);
-        const info = words[w + 1] as number;
-        const kind = (info >>> 24) & 0x1f;
-        const fixed = FIXED_WORDS[kind] as number;
-        if (fixed < 0) throw new BtfParseError(`${name}: type ${n + 1} has unknown kind ${kind}`);
-        offsets[n] = typeOff + 4 * w;
-        nameOffs[n] = words[w] as number;
-        w += 3 + fixed + (VLEN_WORDS[kind] as number) * (info & 0xffff);
-        if (w > last) throw new BtfParseError(`${name}: type ${n + 1} runs past the type section`);
+      n = locateWords(words, typeOff, offsets, nameOffs);
+      if (n < 0) {
+        const bad = -n - 1;
+        const at = ((offsets[bad] as number) - typeOff) / 4;
+        const kind = at + 3 > words.length ? 0 : ((words[at + 1] as number) >>> 24) & 0x1f;
+        throw new BtfParseError(
+          HEADER_WORDS[kind] === 0 && at + 3 <= words.length
+            ? `${name}: type ${bad + 1} has unknown kind ${kind}`
+            : `${name}: type ${bad + 1} runs past the type section`,
+        );
       }
       p = end;
     }
@@ -182,7 +211,6 @@ export class KernelBtf {
     this.#offsets = offsets.subarray(0, n + 1);
     this.#offsets[n] = end;
     this.#nameOffs = nameOffs.subarray(0, n);
-    this.#decoded = new Array(n);
     this.firstId = (base?.count ?? 0) + 1;
     this.count = this.firstId - 1 + n;
   }
@@ -191,8 +219,8 @@ export class KernelBtf {
   type(id: number): BtfType | undefined {
     if (id < this.firstId) return id > 0 ? this.#base?.type(id) : undefined;
     const i = id - this.firstId;
-    if (i >= this.#decoded.length) return undefined;
-    const known = this.#decoded[i];
+    if (i >= this.#nameOffs.length) return undefined;
+    const known = this.#decoded.get(i);
     if (known) return known;
     // One record as a blob of its own, its strings the whole table (as a split BTF's base).
     const from = this.#offsets[i] as number;
@@ -206,7 +234,7 @@ export class KernelBtf {
     hv.setUint32(16, len, true);
     one.set(this.#blob.subarray(from, from + len), 24);
     const t = parseBtf(one, { typeCount: id - 1, strings: this.strings })[0] as BtfType;
-    this.#decoded[i] = t;
+    this.#decoded.set(i, t);
     return t;
   }
 
@@ -218,27 +246,26 @@ export class KernelBtf {
     return off + key.length === b.length || b[off + key.length] === 0;
   }
 
-  /** The string table as one latin1 string (character offsets are byte offsets), NUL-terminated. */
-  #latin1(): string {
-    if (this.#table === undefined) {
-      const t = this.#strBuf.toString('latin1');
-      this.#table = t.endsWith('\0') ? t : `${t}\0`;
-    }
-    return this.#table;
-  }
-
   /**
    * Own type indexes whose name offset is one of the string-table `positions` (and, apart, one of
-   * `also`): one pass over the name offsets, with a byte map of the table marking the positions.
+   * `also`), each list ascending. A few positions: a native scan of the name offsets for each; more:
+   * one pass over them, with a byte map of the table marking the positions.
    */
   #typesAt(positions: readonly number[], also: readonly number[] = []): [number[], number[]] {
     const out: [number[], number[]] = [[], []];
     if (positions.length === 0 && also.length === 0) return out;
+    const names = this.#nameOffs;
+    if (positions.length + also.length <= NATIVE_SCANS_UPTO) {
+      for (const at of positions) for (let i = names.indexOf(at); i >= 0; i = names.indexOf(at, i + 1)) out[0].push(i);
+      for (const at of also) for (let i = names.indexOf(at); i >= 0; i = names.indexOf(at, i + 1)) out[1].push(i);
+      if (positions.length > 1) out[0].sort((x, y) => x - y);
+      if (also.length > 1) out[1].sort((x, y) => x - y);
+      return out;
+    }
     if (sharedMarks.length < this.#strBuf.length + 1) sharedMarks = new Uint8Array(this.#strBuf.length + 1);
     const marks = sharedMarks;
     for (const at of positions) marks[at] = 1;
     for (const at of also) marks[at] = (marks[at] as number) | 2;
-    const names = this.#nameOffs;
     for (let i = 0; i < names.length; i++) {
       const m = marks[names[i] as number] as number;
       if (m === 0) continue;
@@ -276,13 +303,19 @@ export class KernelBtf {
     return slots;
   }
 
+  /** Every place `key` (latin1) occurs in the string table: one native search. */
+  #occurrences(key: string): number[] {
+    const b = this.#strBuf;
+    const needle = Buffer.from(key, 'latin1');
+    const positions: number[] = [];
+    for (let at = b.indexOf(needle); at >= 0; at = b.indexOf(needle, at + 1)) positions.push(at);
+    return positions;
+  }
+
   /** Every place `key` ends a string in the table (a name offset may point into a string: a shared tail). */
   #endsOf(key: string): number[] {
-    const table = this.#latin1();
-    const needle = `${key}\0`;
-    const positions: number[] = [];
-    for (let at = table.indexOf(needle); at >= 0; at = table.indexOf(needle, at + 1)) positions.push(at);
-    return positions;
+    const b = this.#strBuf;
+    return this.#occurrences(key).filter((at) => at + key.length === b.length || b[at + key.length] === 0);
   }
 
   /**
@@ -324,46 +357,84 @@ export class KernelBtf {
     return name === '' ? [] : this.#lookup(this.#key(name));
   }
 
-  /** Ids of this object's own named types whose essential name (no `___flavor`) is `essential`. */
+  /**
+   * Ids of this object's own named types whose essential name (no `___flavor`) is `essential`,
+   * lowest first: the types named `essential`, and those named `essential___flavor` found by
+   * searching the string table for `essential___` (the exact name's search rides along in the same
+   * pass over the name offsets when it is still to be done).
+   */
   idsByEssentialName(essential: string): readonly number[] {
-    if (!this.#byEssential) {
-      // Only names holding a `___` can have a flavor: mark every position a name holding one can
-      // start at (from its string's start to the underscores), find those types, decode just them.
-      const m = new Map<string, number[]>();
-      const table = this.#latin1();
-      const positions: number[] = [];
-      for (let at = table.indexOf('___'); at >= 0; ) {
-        const start = table.lastIndexOf('\0', at) + 1;
-        let last = at;
-        while (table.charCodeAt(last + 3) === 95) last++; // a longer run: the names up to its last `___`
-        for (let p = start; p <= last; p++) positions.push(p);
-        at = table.indexOf('___', table.indexOf('\0', at));
+    if (essential === '') return [];
+    const key = this.#key(essential);
+    let flavored = this.#flavored.get(key);
+    if (!flavored && this.#slots) {
+      // Many names looked up: every flavored name is indexed once, as the exact names are.
+      this.#indexFlavors();
+      flavored = this.#flavored.get(key) ?? [];
+    }
+    if (!flavored) {
+      // One search for `essential` finds both: the places it ends a string, and those it starts a flavored name.
+      const b = this.#strBuf;
+      const starts: number[] = [];
+      const ends: number[] = [];
+      const len = key.length;
+      for (const at of this.#occurrences(key)) {
+        const next = at + len;
+        if (next === b.length || b[next] === 0) ends.push(at);
+        else if (b[next] === 95 && b[next + 1] === 95 && b[next + 2] === 95) {
+          const end = b.indexOf(0, next);
+          if (essentialName(b.toString('latin1', at, end < 0 ? b.length : end)) === key) starts.push(at);
+        }
       }
-      // The exact name's lookup rides along in the same pass when it is still to be done.
-      const key = this.#key(essential);
       const exact =
         essentialName(essential) === essential && !this.#slots && !this.#byName.has(key) && this.#byName.size < FULL_INDEX_AFTER;
-      const [flavored, named] = this.#typesAt(positions, exact ? this.#endsOf(key) : []);
+      const [found, named] = this.#typesAt(starts, exact ? ends : []);
       if (exact)
         this.#byName.set(
           key,
           named.map((i) => this.firstId + i),
         );
-      for (const i of flavored) {
-        const off = this.#nameOffs[i] as number;
-        const name = table.slice(off, table.indexOf('\0', off));
-        const e = essentialName(name);
-        if (e === name) continue;
-        const list = m.get(e);
-        if (list) list.push(this.firstId + i);
-        else m.set(e, [this.firstId + i]);
-      }
-      this.#byEssential = m;
+      flavored = found;
+      this.#flavored.set(key, flavored);
     }
     const exact = essentialName(essential) === essential ? this.idsByName(essential) : [];
-    const flavored = this.#byEssential.get(this.#key(essential));
-    if (!flavored) return exact;
-    return [...exact, ...flavored].sort((a, b) => a - b);
+    if (flavored.length === 0) return exact;
+    return [...exact, ...flavored.map((i) => this.firstId + i)].sort((a, b) => a - b);
+  }
+
+  /**
+   * Indexes every flavored name by its essential name in `#flavored` (complete from then on):
+   * every place a name holding a `___` can start (from its string's start up to the underscores:
+   * a name offset may point into a string), the types named there, grouped.
+   */
+  #indexFlavors(): void {
+    if (this.#allFlavors) return;
+    const b = this.#strBuf;
+    const positions: number[] = [];
+    const run = Buffer.from('___', 'latin1');
+    for (let at = b.indexOf(run); at >= 0; ) {
+      const start = at === 0 ? 0 : b.lastIndexOf(0, at - 1) + 1;
+      let last = at;
+      while (b[last + 3] === 95) last++; // a longer run: the names up to its last `___`
+      for (let p = start; p <= last; p++) positions.push(p);
+      const end = b.indexOf(0, at);
+      if (end < 0) break;
+      at = b.indexOf(run, end);
+    }
+    const groups = new Map<string, number[]>();
+    for (const i of this.#typesAt(positions)[0]) {
+      const off = this.#nameOffs[i] as number;
+      const end = b.indexOf(0, off);
+      const name = b.toString('latin1', off, end < 0 ? b.length : end);
+      const e = essentialName(name);
+      if (e === name) continue;
+      const list = groups.get(e);
+      if (list) list.push(i);
+      else groups.set(e, [i]);
+    }
+    this.#flavored.clear();
+    for (const [e, list] of groups) this.#flavored.set(e, list);
+    this.#allFlavors = true;
   }
 
   /** The first of this object's types named `name` of kind `kind`, or `undefined`. */
@@ -415,6 +486,39 @@ export class KernelBtf {
   }
 }
 
+/**
+ * vmlinux's BTF read from its kernel BTF object (the first one, normally id 1) in one copy, with
+ * that object's id; `undefined` when the first BTF object is not vmlinux or the kernel refuses
+ * (no CAP_SYS_ADMIN, kernel before 5.11 without `kernel_btf`): then the sysfs file is read. The
+ * sysfs file is copied a page per read(2) call, ~1350 calls for vmlinux's 5.5 MB.
+ */
+function vmlinuxFromObject(): { blob: Uint8Array; id: number } | undefined {
+  const next = getNextId(Cmd.BPF_BTF_GET_NEXT_ID, 0);
+  if (next.ret < 0) return undefined;
+  const id = next.nextId;
+  const fd = getFdById(Cmd.BPF_BTF_GET_FD_BY_ID, id);
+  if (fd < 0) return undefined;
+  try {
+    const info = new Uint8Array(L.BtfInfoLayout.SIZE);
+    const iv = new DataView(info.buffer);
+    const nameBuf = new Uint8Array(8);
+    iv.setUint32(L.BtfInfoLayout.nameLen, nameBuf.length, true);
+    if (objGetInfoPointing(fd, info, L.BtfInfoLayout.name, nameBuf) < 0) return undefined;
+    if (iv.getUint32(L.BtfInfoLayout.kernelBtf, true) === 0) return undefined;
+    if (Buffer.from(nameBuf).toString('latin1') !== 'vmlinux\0') return undefined;
+    const size = iv.getUint32(L.BtfInfoLayout.btfSize, true);
+    // Not zero-filled: the kernel writes all `size` bytes, or fails (ENOSPC if it grew) and it is dropped.
+    const blob = Buffer.allocUnsafeSlow(size);
+    info.fill(0);
+    iv.setUint32(L.BtfInfoLayout.btfSize, size, true);
+    if (objGetInfoPointing(fd, info, L.BtfInfoLayout.btf, blob) < 0) return undefined;
+    if (iv.getUint32(L.BtfInfoLayout.btfSize, true) !== size) return undefined;
+    return { blob, id };
+  } finally {
+    closeFd(fd);
+  }
+}
+
 /** Kernel BTF object names → ids (`vmlinux`, module names), walking BPF_BTF_GET_NEXT_ID. */
 function kernelBtfObjectIds(): Map<string, number> {
   const out = new Map<string, number>();
@@ -450,9 +554,9 @@ function kernelBtfObjectIds(): Map<string, number> {
   }
 }
 
-function locate(name: string, blob: Uint8Array, base: KernelBtf | undefined, fromKernel: boolean): KernelBtf {
+function locate(name: string, blob: Uint8Array, base: KernelBtf | undefined, fromKernel: boolean, objectId?: number): KernelBtf {
   try {
-    return new KernelBtf(name, blob, base, fromKernel);
+    return new KernelBtf(name, blob, base, fromKernel, objectId);
   } catch (e) {
     throw new BtfTargetError(`${name}: not readable BTF (${(e as Error).message})`, { cause: e });
   }
@@ -488,8 +592,9 @@ export class TargetBtf {
   static kernel(): TargetBtf {
     if (cached) return cached;
     let blob: Uint8Array;
+    const fromObject = existsSync(`${SYSFS_BTF}/vmlinux`) ? vmlinuxFromObject() : undefined;
     try {
-      blob = readFileSync(`${SYSFS_BTF}/vmlinux`);
+      blob = fromObject?.blob ?? readFileSync(`${SYSFS_BTF}/vmlinux`);
     } catch (e) {
       throw new BtfTargetError(
         `this kernel has no BTF at ${SYSFS_BTF}/vmlinux (it needs CONFIG_DEBUG_INFO_BTF=y, Linux 5.4+): pass a BTF file for it (e.g. from btfhub) instead`,
@@ -497,7 +602,7 @@ export class TargetBtf {
       );
     }
     const t0 = performance.now();
-    const vmlinux = locate('vmlinux', blob, undefined, true);
+    const vmlinux = locate('vmlinux', blob, undefined, true, fromObject?.id);
     cached = new TargetBtf(vmlinux, performance.now() - t0);
     return cached;
   }

@@ -43,12 +43,15 @@ export function fixupBtf(blob: Uint8Array, ctx: BtfFixupContext): Uint8Array {
     const e = blob.indexOf(0, s);
     return Buffer.from(blob.subarray(s, e < 0 || e > strOff + strLen ? strOff + strLen : e)).toString('utf8');
   };
-  // First pass: record boundaries, kinds, names.
+  // First pass: record boundaries, kinds, and the names the fixup reads (of VARs, FUNCs and DATASECs).
   interface Rec {
     start: number;
     end: number;
     kind: BtfKind;
+    /** The name, for VAR, FUNC and DATASEC records; '' for the others. */
     name: string;
+    /** True when the record has a non-empty name. */
+    named: boolean;
     info: number;
   }
   const recs: Rec[] = [];
@@ -56,14 +59,16 @@ export function fixupBtf(blob: Uint8Array, ctx: BtfFixupContext): Uint8Array {
   const end = typeOff + typeLen;
   while (p < end) {
     if (p + 12 > end) throw fail('a BTF type runs past the type section', p - typeOff);
-    const name = str(v.getUint32(p, true));
+    const nameOff = v.getUint32(p, true);
+    if (nameOff >= strLen) throw fail(`string offset ${nameOff} is outside the string table`);
     const info = v.getUint32(p + 4, true);
     const kind = infoKind(info);
+    const name = kind === BtfKind.Var || kind === BtfKind.Func || kind === BtfKind.Datasec ? str(nameOff) : '';
     const vlen = infoVlen(info);
     const len = typeRecordSize(kind, vlen);
     if (len === undefined) throw fail(`BTF type ${recs.length + 1} has unknown kind ${kind}`, p - typeOff);
     if (p + len > end) throw fail(`BTF type ${recs.length + 1} runs past the type section`, p - typeOff);
-    recs.push({ start: p, end: p + len, kind, name, info });
+    recs.push({ start: p, end: p + len, kind, name, named: blob[strOff + nameOff] !== 0, info });
     p += len;
   }
   const out = new Uint8Array(blob.length + 0);
@@ -77,7 +82,7 @@ export function fixupBtf(blob: Uint8Array, ctx: BtfFixupContext): Uint8Array {
   // A name for unnamed parameters: any existing non-empty string ("a", the first name we find).
   let paramName = 0;
   for (const r of recs)
-    if (r.name !== '') {
+    if (r.named) {
       paramName = v.getUint32(r.start, true);
       break;
     }

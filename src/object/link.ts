@@ -7,7 +7,7 @@
  * data addresses, call offsets and extern ids written in, and the
  * `.BTF.ext` func_info/line_info moved to the final instruction offsets.
  */
-import type { BtfExt } from '../btf/ext.js';
+import type { BtfExt, BtfExtLineInfo } from '../btf/ext.js';
 import { type ElfFile, type ElfSection, type ElfSymbol, R_BPF_64_32, R_BPF_64_64, SHF_EXECINSTR, SHN_UNDEF } from '../elf/elf.js';
 import { ObjectError } from '../elf/error.js';
 import type { MapSpec } from './maps.js';
@@ -188,9 +188,6 @@ export function linkProgram(input: LinkInput, env: LinkEnv, main: FuncRange): Li
       const op = code[o]!;
       const src = code[o + 1]! >> 4;
       const r = relocs?.get(f.start + i);
-      const setSrc = (s: number) => {
-        code[o + 1] = (code[o + 1]! & 0x0f) | (s << 4);
-      };
       const imm = v.getInt32(o + 4, true);
       if (op === CALL && src === PSEUDO_CALL && (!r || r.target.kind === 'code')) {
         let target: FuncRange;
@@ -209,12 +206,12 @@ export function linkProgram(input: LinkInput, env: LinkEnv, main: FuncRange): Li
         if (t.kind !== 'extern') throw fail(`a call relocation against ${r.symbol.name} that is no function`, f, i);
         const x = env.extern(t.ext);
         if (x.kind === 'kfunc') {
-          setSrc(PSEUDO_KFUNC_CALL);
+          setSrc(code, o, PSEUDO_KFUNC_CALL);
           v.setInt32(o + 4, x.btfId, true);
           v.setInt16(o + 2, x.fdIndex, true);
         } else {
           // An unresolved __weak kfunc: the verifier accepts it only in dead code (guarded by bpf_ksym_exists).
-          setSrc(PSEUDO_KFUNC_CALL);
+          setSrc(code, o, PSEUDO_KFUNC_CALL);
           v.setInt32(o + 4, 0, true);
           v.setInt16(o + 2, 0, true);
         }
@@ -224,11 +221,11 @@ export function linkProgram(input: LinkInput, env: LinkEnv, main: FuncRange): Li
       const imm2At = o + 12;
       switch (t.kind) {
         case 'map':
-          setSrc(PSEUDO_MAP_FD);
+          setSrc(code, o, PSEUDO_MAP_FD);
           v.setInt32(o + 4, env.mapFd(t.map), true);
           break;
         case 'data':
-          setSrc(PSEUDO_MAP_VALUE);
+          setSrc(code, o, PSEUDO_MAP_VALUE);
           v.setInt32(o + 4, env.dataMapFd(t.map), true);
           v.setInt32(imm2At, t.offset + imm, true);
           break;
@@ -236,23 +233,23 @@ export function linkProgram(input: LinkInput, env: LinkEnv, main: FuncRange): Li
           if ((t.byteOffset + imm) % 8 !== 0) throw fail(`the address of ${r.symbol.name}+${imm} is not an instruction`, f, i);
           const target = funcStarting(t.section, (t.byteOffset + imm) / 8, f, i);
           const at = place(target);
-          setSrc(PSEUDO_FUNC);
+          setSrc(code, o, PSEUDO_FUNC);
           v.setInt32(o + 4, at - (start + i) - 1, true);
           break;
         }
         case 'extern': {
           const x = env.extern(t.ext);
           if (x.kind === 'kconfig') {
-            setSrc(PSEUDO_MAP_VALUE);
+            setSrc(code, o, PSEUDO_MAP_VALUE);
             v.setInt32(o + 4, x.mapFd, true);
             v.setInt32(imm2At, x.offset, true);
           } else if (x.kind === 'ksym' || x.kind === 'kfunc') {
-            setSrc(PSEUDO_BTF_ID);
+            setSrc(code, o, PSEUDO_BTF_ID);
             v.setInt32(o + 4, x.btfId, true);
             v.setInt32(imm2At, x.btfObjFd, true);
           } else {
             // An unresolved __weak extern reads as the constant 0.
-            setSrc(0);
+            setSrc(code, o, 0);
             v.setInt32(o + 4, 0, true);
             v.setInt32(imm2At, 0, true);
           }
@@ -274,6 +271,36 @@ export function linkProgram(input: LinkInput, env: LinkEnv, main: FuncRange): Li
   return { insns, funcInfo, lineInfo, placed: order };
 }
 
+/** Sets the `src_reg` of the instruction at byte `o` of `code`. */
+function setSrc(code: Uint8Array, o: number, src: number): void {
+  code[o + 1] = (code[o + 1]! & 0x0f) | (src << 4);
+}
+
+/** Whether each section's line_info records are in instruction order (as clang writes them), checked once. */
+const linesInOrder = new WeakMap<readonly BtfExtLineInfo[], boolean>();
+
+function inOrder(lines: readonly BtfExtLineInfo[]): boolean {
+  let known = linesInOrder.get(lines);
+  if (known === undefined) {
+    known = true;
+    for (let j = 1; j < lines.length && known; j++) if (lines[j]!.insnOff < lines[j - 1]!.insnOff) known = false;
+    linesInOrder.set(lines, known);
+  }
+  return known;
+}
+
+/** The index of the first of `lines` (in instruction order) at byte offset `off` or later. */
+function firstAtOrAfter(lines: readonly BtfExtLineInfo[], off: number): number {
+  let lo = 0;
+  let hi = lines.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (lines[mid]!.insnOff < off) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** func_info (8 bytes) and line_info (16 bytes) records at the final instruction offsets. */
 function btfInfo(
   ext: BtfExt | undefined,
@@ -282,7 +309,8 @@ function btfInfo(
   if (!ext) return { funcInfo: undefined, lineInfo: undefined };
   const fi = new Uint8Array(8 * order.length);
   const fv = new DataView(fi.buffer);
-  const lines: number[][] = [];
+  const lines: number[] = []; // 4 numbers per line_info record
+  let sortedLines = true;
   const sorted = [...order].sort((a, b) => a.start - b.start);
   for (let k = 0; k < sorted.length; k++) {
     const { func, start } = sorted[k]!;
@@ -292,17 +320,27 @@ function btfInfo(
     fv.setUint32(8 * k + 4, rec.typeId, true);
     const lo = func.start * 8;
     const hi = (func.start + func.count) * 8;
-    for (const l of ext.lineInfo.get(func.section.name) ?? [])
-      if (l.insnOff >= lo && l.insnOff < hi) lines.push([start + (l.insnOff - lo) / 8, l.fileNameOff, l.lineOff, l.lineCol]);
+    const all = ext.lineInfo.get(func.section.name) ?? [];
+    // A function's lines, in the section's order: a run found by binary search when the section's lines are sorted.
+    const ordered = inOrder(all);
+    for (let j = ordered ? firstAtOrAfter(all, lo) : 0; j < all.length; j++) {
+      const l = all[j]!;
+      if (l.insnOff >= hi && ordered) break;
+      if (l.insnOff < lo || l.insnOff >= hi) continue;
+      const at = start + (l.insnOff - lo) / 8;
+      if (lines.length > 0 && at < lines[lines.length - 4]!) sortedLines = false;
+      lines.push(at, l.fileNameOff, l.lineOff, l.lineCol);
+    }
   }
   let lineInfo: Uint8Array | undefined;
   if (lines.length) {
-    lines.sort((a, b) => a[0]! - b[0]!);
-    lineInfo = new Uint8Array(16 * lines.length);
+    const n = lines.length / 4;
+    // Records in instruction order (already so, unless a section lists its lines out of order); a stable sort.
+    const order = Array.from({ length: n }, (_, k) => k);
+    if (!sortedLines) order.sort((a, b) => lines[4 * a]! - lines[4 * b]!);
+    lineInfo = new Uint8Array(16 * n);
     const lv = new DataView(lineInfo.buffer);
-    lines.forEach((l, k) => {
-      for (let j = 0; j < 4; j++) lv.setUint32(16 * k + 4 * j, l[j]!, true);
-    });
+    for (let k = 0; k < n; k++) for (let j = 0; j < 4; j++) lv.setUint32(16 * k + 4 * j, lines[4 * order[k]! + j]!, true);
   }
   return { funcInfo: fi, lineInfo };
 }
