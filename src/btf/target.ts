@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { BpfError } from '../errors.js';
 import { Cmd, closeFd, getFdById, getNextId, objGetInfoPointing } from '../sys/bpf.js';
 import * as L from '../sys/layout.js';
-import { BtfKind } from './kinds.js';
+import { BtfKind, typeRecordSize } from './kinds.js';
 import { BtfParseError, type BtfType, btfStringTable, parseBtf } from './parse.js';
 
 const SYSFS_BTF = '/sys/kernel/btf';
@@ -46,36 +46,10 @@ export interface KernelBtfType {
   type: BtfType;
 }
 
-/** Bytes a type record takes after its 12-byte header, by kind and vlen (`<linux/btf.h>`). */
+/** Bytes a type record takes after its 12-byte header (undefined: an unknown kind). */
 function trailerSize(kind: number, vlen: number): number | undefined {
-  switch (kind) {
-    case BtfKind.Int:
-    case BtfKind.Var:
-    case BtfKind.DeclTag:
-      return 4;
-    case BtfKind.Array:
-      return 12;
-    case BtfKind.Struct:
-    case BtfKind.Union:
-    case BtfKind.Datasec:
-    case BtfKind.Enum64:
-      return 12 * vlen;
-    case BtfKind.Enum:
-    case BtfKind.FuncProto:
-      return 8 * vlen;
-    case BtfKind.Ptr:
-    case BtfKind.Fwd:
-    case BtfKind.Typedef:
-    case BtfKind.Volatile:
-    case BtfKind.Const:
-    case BtfKind.Restrict:
-    case BtfKind.Func:
-    case BtfKind.Float:
-    case BtfKind.TypeTag:
-      return 0;
-    default:
-      return undefined;
-  }
+  const size = typeRecordSize(kind, vlen);
+  return size === undefined ? undefined : size - 12;
 }
 
 /** `trailerSize` as tables by kind, in 4-byte words: header and fixed words (0: unknown kind), words per vlen. */
