@@ -35,10 +35,13 @@ export type ErrnoCode =
   | 'EOVERFLOW'
   | 'EOPNOTSUPP'
   | 'ENOTSUPP'
+  | 'EBADFD'
   | (string & {});
 
 /** errno 524 is the kernel-internal ENOTSUPP, which bpf(2) can return. */
 const ENOTSUPP = 524;
+/** errno 77, EBADFD (BPF_OBJ_GET_INFO_BY_FD on a number no file holds), is not in Node's table. */
+const EBADFD = 77;
 
 const NAMES: ReadonlyMap<number, string> = (() => {
   const m = new Map<number, string>();
@@ -47,6 +50,7 @@ const NAMES: ReadonlyMap<number, string> = (() => {
     if (!m.has(value) || name === 'EAGAIN' || name === 'EOPNOTSUPP') m.set(value, name);
   }
   m.set(ENOTSUPP, 'ENOTSUPP');
+  if (!m.has(EBADFD)) m.set(EBADFD, 'EBADFD');
   return m;
 })();
 

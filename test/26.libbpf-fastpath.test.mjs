@@ -133,7 +133,8 @@ test('an fd number reused by a map with larger values between the check and the 
       for (let i = 1; Atomics.load(s, 1) === 0; i++) {
         closeFd(n);
         const d = dupFd(fds[i & 1]);
-        if (d !== n) { Atomics.store(s, 3, 1); if (d >= 0) closeFd(d); return; } // someone took the number
+        // Another thread took the number meanwhile (this process opens files too): flip on the new one.
+        if (d !== n) { n = d; Atomics.store(s, 0, n); Atomics.add(s, 3, 1); }
         Atomics.add(s, 2, 1);
       }
       closeFd(n);
@@ -146,13 +147,13 @@ test('an fd number reused by a map with larger values between the check and the 
   );
   const exited = new Promise((resolve) => worker.on('exit', resolve));
   Atomics.wait(shared, 0, 0, 10_000);
-  const n = Atomics.load(shared, 0);
-  assert.ok(n > 0, 'the worker started');
+  assert.ok(Atomics.load(shared, 0) > 0, 'the worker started');
   const backing = new Uint8Array(64);
   const tally = { block: 0, staged: 0, ok: 0, errors: {} };
   const key = u32(0);
   const deadline = Date.now() + 8000;
-  for (let i = 0; (i < 100_000 || tally.block + tally.staged < 2) && Date.now() < deadline && !Atomics.load(shared, 3); i++) {
+  for (let i = 0; (i < 100_000 || tally.block + tally.staged < 2) && Date.now() < deadline; i++) {
+    const n = Atomics.load(shared, 0);
     const len = i & 1 ? 16 : 8;
     backing.fill(0xcc);
     const value = backing.subarray(0, len);
@@ -171,8 +172,7 @@ test('an fd number reused by a map with larger values between the check and the 
   }
   Atomics.store(shared, 1, 1);
   await exited;
-  console.log(`# flips ${Atomics.load(shared, 2)}, ${JSON.stringify(tally)}`);
-  assert.equal(Atomics.load(shared, 3), 0, 'the fd number stayed with the worker');
+  console.log(`# flips ${Atomics.load(shared, 2)}, number moved ${Atomics.load(shared, 3)} times, ${JSON.stringify(tally)}`);
   // With one CPU the worker rarely runs between this thread's two syscalls; with two it does within the budget.
   if (availableParallelism() >= 2)
     assert.ok(tally.block + tally.staged > 0, `the race was hit at least once (${JSON.stringify(tally)})`);
