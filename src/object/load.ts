@@ -18,6 +18,7 @@ import { ObjectError } from '../elf/error.js';
 import { BpfError, errnoNumber } from '../errors.js';
 import type { Link } from '../link/link.js';
 import { sectionAttaches } from '../link/section.js';
+import { setUsdtMaps } from '../link/usdt.js';
 import { BpfMap } from '../map/map.js';
 import type { ReadOnlyMapping } from '../map/mmap.js';
 import { type BpfProgram, loadProgram } from '../prog/program.js';
@@ -457,6 +458,10 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
         maps[m.name]!.update(key, value);
       }
     }
+    // usdt.bpf.h's maps: each program finds them when attached to a USDT probe.
+    if (maps.__bpf_usdt_specs)
+      for (const prog of Object.values(programs))
+        setUsdtMaps(prog, { specs: maps.__bpf_usdt_specs, ipToSpecId: maps.__bpf_usdt_ip_to_spec_id });
     btf?.close(); // programs and maps hold their own references
     return new BpfObject(maps, programs, variables, notes, mappings);
   } catch (e) {
