@@ -257,6 +257,13 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
             return I.elf.symbols().find((s) => s.shndx === sec.index && s.name === v)?.value;
           },
           kconfig: I.kconfigSize ? { size: I.kconfigSize, vars: kconfigVars } : undefined,
+          // STT_FUNC, STB_GLOBAL/STB_WEAK, STV_HIDDEN
+          hiddenFuncs: new Set(
+            I.elf
+              .symbols()
+              .filter((s) => s.type === 2 && (s.bind === 1 || s.bind === 2) && s.visibility === 2)
+              .map((s) => s.name),
+          ),
         });
         btf = Btf.load(sanitizeBtf(fixed, btfFeatures)); // kinds the kernel lacks rewritten, ids kept
       } catch (e) {

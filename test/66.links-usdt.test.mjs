@@ -1,0 +1,171 @@
+// USDT probes (sys/sdt.h STAP_PROBE) in a C program built with gcc at -O2 and -O0 (register,
+// constant and memory operands), handled by clang-built BPF_USDT programs (libbpf's usdt.bpf.h):
+// the handlers see exactly the values the process passed; the semaphore is counted by the kernel
+// while attached; a pid filter, close() and the spec maps' cleanup; clear errors for a missing
+// probe, a bad path, a non-ELF file and a program without usdt.bpf.h's maps.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { arch, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { loadObject, ProgType, readUsdtNotes, UsdtError } from 'bpfmap';
+import { counter } from './helpers/links.mjs';
+
+const fixtures = fileURLToPath(new URL('./fixtures/link/', import.meta.url));
+const multiarch = `/usr/include/${arch() === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`;
+const targetArch = arch() === 'arm64' ? 'arm64' : 'x86';
+
+/** The target built at `opt` and the BPF object naming it in its usdt/… section; removed when `t` ends. */
+function build(t, opt = '-O2') {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfmap-usdt-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const bin = join(dir, 'target');
+  execFileSync('gcc', [opt, '-o', bin, join(fixtures, 'usdt-target.c'), join(fixtures, 'usdt-sema.c')]);
+  const obj = join(dir, 'usdt.o');
+  execFileSync('clang', [
+    '-g',
+    '-O2',
+    '-target',
+    'bpf',
+    `-D__TARGET_ARCH_${targetArch}`,
+    `-DBIN="${bin}"`,
+    `-I${multiarch}`,
+    '-c',
+    join(fixtures, 'usdt.bpf.c'),
+    '-o',
+    obj,
+  ]);
+  const o = loadObject(obj);
+  t.after(() => o.close());
+  const out = (i) => BigInt.asIntN(64, o.maps.out.lookupInt(i));
+  return { dir, bin, o, out };
+}
+
+/** Runs the target; `fire(n)` makes it fire every probe n times and resolves with the semaphore it printed last. */
+async function run(t, bin) {
+  const child = spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => child.kill());
+  const lines = [];
+  let waiting;
+  let buf = '';
+  child.stdout.on('data', (d) => {
+    buf += d;
+    let nl = buf.indexOf('\n');
+    while (nl >= 0) {
+      lines.push(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+      nl = buf.indexOf('\n');
+    }
+    waiting?.();
+  });
+  const until = (n) =>
+    new Promise((resolve) => {
+      const check = () => {
+        if (lines.length >= n) {
+          waiting = undefined;
+          resolve();
+        }
+      };
+      waiting = check;
+      check();
+    });
+  await until(1);
+  const ready = Number(/^ready sema=(\d+)$/.exec(lines[0])[1]);
+  return {
+    pid: child.pid,
+    ready,
+    async fire(n = 1) {
+      const want = lines.length + n;
+      child.stdin.write('x\n'.repeat(n));
+      await until(want);
+      return Number(/^sema=(\d+)$/.exec(lines[want - 1])[1]);
+    },
+  };
+}
+
+for (const opt of ['-O2', '-O0']) {
+  test(`BPF_USDT handlers read back exactly the arguments the process passed (${opt})`, async (t) => {
+    const { bin, o, out } = build(t, opt);
+    const kinds = readUsdtNotes(bin).notes.find((n) => n.name === 'args').args;
+    // -O0 puts the locals in memory (N(%rbp)); -O2 in registers and constants
+    assert.match(kinds, opt === '-O0' ? /-?\d@-\d+\(%rbp\)/ : /-?\d@%r/);
+    const p = await run(t, bin);
+    const l1 = o.programs.on_args.attachUsdt(bin, 'bpfmap', 'args', { cookie: 0xfeedn });
+    const l2 = o.programs.on_consts.attach({ binary: bin, provider: 'bpfmap', probe: 'consts' });
+    t.after(() => {
+      l1.close();
+      l2.close();
+    });
+    await p.fire(3);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 5, 6, 7].map((i) => out(i)),
+      [3n, -3n, 65535n, -100000n, 0x123456789n + 3n, -5000000000n, -77n, 42n],
+    );
+    assert.equal(out(8), 8n, 'bpf_usdt_arg_cnt');
+    assert.equal(out(9), 0xfeedn, 'bpf_usdt_cookie');
+    assert.equal(out(10), 3n);
+    assert.deepEqual([out(11), out(12)], [7n, -9n]);
+    const info = l1.info();
+    assert.equal(info.type, 'perf_event');
+    assert.equal(info.perfEventType, 'uprobe');
+    assert.equal(info.count, 1);
+    assert.ok(l1.fd >= 0 && l1.id > 0);
+  });
+}
+
+test('a probe at two places: obj.attach() takes usdt/PATH:PROVIDER:NAME, one Link holds both, close() stops both and clears the specs', async (t) => {
+  const { bin, o, out } = build(t);
+  const p = await run(t, bin);
+  const links = o.attach();
+  assert.equal(links.length, 1, 'only the section naming its probe attaches by itself');
+  const [link] = links;
+  assert.equal(link.info().count, 2);
+  assert.throws(() => link.pin('/sys/fs/bpf/bpfmap_usdt_never'), /one per probe location/);
+  await p.fire(2);
+  assert.equal(out(13), 4n, 'both locations, twice each');
+  assert.equal(out(14), 1n + 10n + 2n + 20n, 'the argument at each location');
+  const specs = o.maps.__bpf_usdt_specs;
+  const nonZero = () => [...specs.keys()].filter((k) => specs.lookup(k).some((b) => b !== 0)).length;
+  assert.ok(nonZero() >= 1);
+  link.close();
+  assert.equal(nonZero(), 0, 'no spec is left after close');
+  await p.fire(2);
+  assert.equal(out(13), 4n, 'detached');
+});
+
+test('the semaphore is 0 unattached, counted by the kernel while attached, and a pid filter counts one process', async (t) => {
+  const { bin, o, out } = build(t);
+  const a = await run(t, bin);
+  const b = await run(t, bin);
+  assert.equal(a.ready, 0);
+  assert.equal(await a.fire(1), 0, 'no one attached: the semaphore is 0');
+  const link = o.programs.on_sema.attachUsdt(bin, 'bpfmap', 'sema', { pid: a.pid });
+  assert.ok((await a.fire(2)) > 0, 'attached: the kernel raised the semaphore');
+  assert.equal(await b.fire(2), 0, 'the other process is not probed, its semaphore stays 0');
+  assert.equal(out(15), 2n, 'only the pid counted');
+  link.close();
+  assert.equal(await a.fire(1), 0, 'detached: the semaphore is back to 0');
+  assert.equal(out(15), 2n);
+});
+
+test('clear errors: no such probe, a bad path, a non-ELF file, a program without usdt.bpf.h maps, an inexpressible argument', (t) => {
+  const { dir, bin, o } = build(t);
+  const prog = o.programs.on_args;
+  assert.throws(
+    () => prog.attachUsdt(bin, 'bpfmap', 'nope'),
+    (e) => e instanceof UsdtError && /no such probe/.test(e.message) && /bpfmap:args/.test(e.message),
+  );
+  assert.throws(() => prog.attachUsdt('/bin/true', 'bpfmap', 'args'), /has no USDT probes/);
+  assert.throws(() => prog.attachUsdt(join(dir, 'missing'), 'bpfmap', 'args'), /does not exist/);
+  const junk = join(dir, 'junk');
+  writeFileSync(junk, 'not an elf file at all, just text that is long enough to have a header......');
+  assert.throws(() => prog.attachUsdt(junk, 'bpfmap', 'args'), /not an ELF file/);
+  const bare = counter(t, ProgType.Kprobe);
+  assert.throws(() => bare.prog.attachUsdt(bin, 'bpfmap', 'args'), /has no __bpf_usdt_specs map/);
+  // a truncated copy of the binary: an error, never a crash
+  const cut = join(dir, 'cut');
+  writeFileSync(cut, execFileSync('head', ['-c', '200', bin]));
+  assert.throws(() => prog.attachUsdt(cut, 'bpfmap', 'args'), UsdtError);
+});
