@@ -5,7 +5,7 @@
 // probe, a bad path, a non-ELF file and a program without usdt.bpf.h's maps.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { arch, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
@@ -168,4 +168,48 @@ test('clear errors: no such probe, a bad path, a non-ELF file, a program without
   const cut = join(dir, 'cut');
   writeFileSync(cut, execFileSync('head', ['-c', '200', bin]));
   assert.throws(() => prog.attachUsdt(cut, 'bpfmap', 'args'), UsdtError);
+  // indexed addressing, which usdt.bpf.h 1.1 cannot express: the error names the probe and the argument
+  const bytes = readFileSync(bin);
+  const at = bytes.indexOf('-4@$7 -4@$-9\0');
+  assert.ok(at > 0);
+  bytes.write('4@(%ax,%bx) ', at, 'latin1');
+  const sib = join(dir, 'sib');
+  writeFileSync(sib, bytes, { mode: 0o755 });
+  assert.throws(
+    () => o.programs.on_consts.attachUsdt(sib, 'bpfmap', 'consts'),
+    (e) => e instanceof UsdtError && /bpfmap:consts/.test(e.message) && /argument 0 "4@\(%ax,%bx\)": indexed addressing/.test(e.message),
+  );
+  assert.equal(
+    [...o.maps.__bpf_usdt_specs.keys()].filter((k) => o.maps.__bpf_usdt_specs.lookup(k).some((b) => b !== 0)).length,
+    0,
+    'nothing was written for a probe that failed',
+  );
+});
+
+test('hostile binaries: corrupted headers and notes give a UsdtError or a result, never another exception or a hang', (t) => {
+  const { dir, bin } = build(t);
+  const good = readFileSync(bin);
+  const noteAt = good.indexOf('stapsdt\0') - 12;
+  assert.ok(noteAt > 0);
+  let seed = 12345;
+  const rnd = (n) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const f = join(dir, 'hostile');
+  for (let i = 0; i < 400; i++) {
+    const b = Buffer.from(good);
+    for (let k = 0; k < 1 + rnd(6); k++) {
+      // the ELF and program headers, the section headers, or the notes
+      const zone = rnd(3);
+      const off = zone === 0 ? rnd(64 + 56 * 13) : zone === 1 ? b.length - 1 - rnd(64 * 40) : noteAt + rnd(400);
+      b[off] = rnd(256);
+    }
+    writeFileSync(f, b);
+    try {
+      readUsdtNotes(f);
+    } catch (e) {
+      assert.ok(e instanceof UsdtError, `round ${i}: ${e?.stack}`);
+    }
+  }
 });
