@@ -186,6 +186,31 @@ test('clear errors: no such probe, a bad path, a non-ELF file, a program without
   );
 });
 
+test('a failure half way detaches what was attached, clears the specs and says how far it got', async (t) => {
+  const { dir, bin, o, out } = build(t);
+  const notes = readUsdtNotes(bin).notes;
+  const second = notes.filter((n) => n.name === 'twice')[1];
+  const sema = notes.find((n) => n.name === 'sema').sema;
+  // the second location gets an odd semaphore address, which the kernel refuses (ref_ctr_offset must be aligned)
+  const bytes = readFileSync(bin);
+  const pc = Buffer.alloc(8);
+  pc.writeBigUInt64LE(second.pc);
+  const at = bytes.indexOf(pc, bytes.indexOf('stapsdt\0'));
+  assert.ok(at > 0 && bytes.readBigUInt64LE(at + 16) === 0n);
+  bytes.writeBigUInt64LE(sema + 1n, at + 16);
+  const bad = join(dir, 'bad');
+  writeFileSync(bad, bytes, { mode: 0o755 });
+  assert.throws(
+    () => o.programs.on_twice.attachUsdt(bad, 'bpfmap', 'twice'),
+    /failed attaching location 2 of 2 .*\(1 of 2 attached, now detached\)/,
+  );
+  const specs = o.maps.__bpf_usdt_specs;
+  assert.equal([...specs.keys()].filter((k) => specs.lookup(k).some((b) => b !== 0)).length, 0);
+  const p = await run(t, bad);
+  await p.fire(1);
+  assert.equal(out(13), 0n, 'the first location was detached again');
+});
+
 test('hostile binaries: corrupted headers and notes give a UsdtError or a result, never another exception or a hang', (t) => {
   const { dir, bin } = build(t);
   const good = readFileSync(bin);

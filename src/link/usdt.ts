@@ -122,8 +122,6 @@ export function attachUsdt(p: AttachableProgram, path: string, provider: string,
       throw new UsdtError(path, `${probe} at 0x${n.pc.toString(16)}: ${(e as Error).message}`);
     }
   }
-  if (notes.some((n) => n.semaOffset !== 0 && notes[0]!.semaOffset !== n.semaOffset))
-    throw new UsdtError(path, `${probe}: its locations name different semaphores`);
 
   const used = usedIds.get(maps.specs) ?? new Set<number>();
   usedIds.set(maps.specs, used);
