@@ -177,7 +177,10 @@ test('clear errors: no such probe, a bad path, a non-ELF file, a program without
   writeFileSync(sib, bytes, { mode: 0o755 });
   assert.throws(
     () => o.programs.on_consts.attachUsdt(sib, 'bpfmap', 'consts'),
-    (e) => e instanceof UsdtError && /bpfmap:consts/.test(e.message) && /argument 0 "4@\(%ax,%bx\)": indexed addressing/.test(e.message),
+    (e) =>
+      e instanceof UsdtError &&
+      /bpfmap:consts/.test(e.message) &&
+      /argument 0 "4@\(%ax,%bx\)": indexed addressing/.test(e.message),
   );
   assert.equal(
     [...o.maps.__bpf_usdt_specs.keys()].filter((k) => o.maps.__bpf_usdt_specs.lookup(k).some((b) => b !== 0)).length,
