@@ -413,7 +413,19 @@ export function attachUprobeAt(
     });
   if (opts.refCtrOffset > 0xffff_ffff)
     throw new RangeError(`${opts.what}: the semaphore's file offset does not fit ref_ctr_offset (32 bits)`);
-  const config = BigInt(opts.refCtrOffset) << 32n;
+  let config = 0n;
+  if (opts.refCtrOffset !== 0) {
+    let f = '';
+    try {
+      f = readFileSync('/sys/bus/event_source/devices/uprobe/format/ref_ctr_offset', 'utf8');
+    } catch {}
+    const m = /^config:(\d+)-63\s*$/.exec(f);
+    if (!m)
+      throw new BpfError('perf_event_open', errnoNumber('EOPNOTSUPP'), {
+        hint: `${opts.what}: the probe has a semaphore and this kernel's uprobe PMU has no ref_ctr_offset (4.20+)`,
+      });
+    config = BigInt(opts.refCtrOffset) << BigInt(m[1]);
+  }
   const cpu = opts.pid > 0 ? -1 : 0;
   const pfd = openPerf(pmu.type, config, opts.pid, cpu, opts.what, { name: cPath(path), config2: BigInt(offset) });
   return perfLink(progFd, pfd, opts.what, undefined, { perfEventType: 'uprobe', fileName: path, offset }, opts.cookie);

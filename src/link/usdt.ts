@@ -8,7 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { BpfMap } from '../map/map.js';
-import { MapType } from '../sys/uapi.js';
+import { MapType, ProgType } from '../sys/uapi.js';
 import { type AttachableProgram, attachUprobeAt } from './attach.js';
 import { Link } from './link.js';
 import { encodeUsdtSpec, parseUsdtArgs, USDT_SPEC_SIZE } from './usdt-args.js';
@@ -76,6 +76,10 @@ function key64(v: bigint): Uint8Array {
  */
 export function attachUsdt(p: AttachableProgram, path: string, provider: string, name: string, opts: UsdtOptions = {}): Link {
   if (typeof opts !== 'object' || opts === null) throw new TypeError('attachUsdt options must be an object');
+  if (p.type !== ProgType.Kprobe)
+    throw new TypeError(
+      `attachUsdt takes kprobe-type programs (SEC("usdt…")); program${p.name ? ` "${p.name}"` : ''} is type ${p.type}`,
+    );
   if (typeof path !== 'string' || path.length === 0 || path.includes('\0'))
     throw new TypeError(`USDT binary must be a non-empty path without NUL, got ${JSON.stringify(path)}`);
   for (const [what, v] of [
