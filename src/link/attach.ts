@@ -424,7 +424,7 @@ export function attachUprobeAt(
       throw new BpfError('perf_event_open', errnoNumber('EOPNOTSUPP'), {
         hint: `${opts.what}: the probe has a semaphore and this kernel's uprobe PMU has no ref_ctr_offset (4.20+)`,
       });
-    config = BigInt(opts.refCtrOffset) << BigInt(m[1]);
+    config = BigInt(opts.refCtrOffset) << BigInt(m[1] as string);
   }
   const cpu = opts.pid > 0 ? -1 : 0;
   const pfd = openPerf(pmu.type, config, opts.pid, cpu, opts.what, { name: cPath(path), config2: BigInt(offset) });
