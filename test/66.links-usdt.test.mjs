@@ -18,11 +18,16 @@ const multiarch = `/usr/include/${arch() === 'arm64' ? 'aarch64' : 'x86_64'}-lin
 const targetArch = arch() === 'arm64' ? 'arm64' : 'x86';
 
 /** The target built at `opt` and the BPF object naming it in its usdt/… section; removed when `t` ends. */
-function build(t, opt = '-O2') {
+function build(t, opt = '-O2', { lib = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'bpfmap-usdt-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const bin = join(dir, 'target');
-  execFileSync('gcc', [opt, '-o', bin, join(fixtures, 'usdt-target.c'), join(fixtures, 'usdt-sema.c')]);
+  const so = join(dir, 'libsema.so');
+  if (lib) {
+    // the semaphore-guarded probe and its semaphore in a shared library
+    execFileSync('gcc', [opt, '-shared', '-fPIC', '-o', so, join(fixtures, 'usdt-sema.c')]);
+    execFileSync('gcc', [opt, '-o', bin, join(fixtures, 'usdt-target.c'), `-L${dir}`, '-lsema', `-Wl,-rpath,${dir}`]);
+  } else execFileSync('gcc', [opt, '-o', bin, join(fixtures, 'usdt-target.c'), join(fixtures, 'usdt-sema.c')]);
   const obj = join(dir, 'usdt.o');
   execFileSync('clang', [
     '-g',
@@ -40,7 +45,7 @@ function build(t, opt = '-O2') {
   const o = loadObject(obj);
   t.after(() => o.close());
   const out = (i) => BigInt.asIntN(64, o.maps.out.lookupInt(i));
-  return { dir, bin, o, out };
+  return { dir, bin, so, o, out };
 }
 
 /** Runs the target; `fire(n)` makes it fire every probe n times and resolves with the semaphore it printed last. */
@@ -148,6 +153,30 @@ test('the semaphore is 0 unattached, counted by the kernel while attached, and a
   link.close();
   assert.equal(await a.fire(1), 0, 'detached: the semaphore is back to 0');
   assert.equal(out(15), 2n);
+});
+
+test('a probe and its semaphore in a shared library', async (t) => {
+  const { bin, so, o, out } = build(t, '-O2', { lib: true });
+  assert.equal(readUsdtNotes(so).elfType, 3);
+  assert.deepEqual(
+    readUsdtNotes(bin)
+      .notes.map((n) => n.name)
+      .filter((n) => n === 'sema'),
+    [],
+    'the probe is in the library only',
+  );
+  const a = await run(t, bin);
+  assert.equal(await a.fire(1), 0);
+  const link = o.programs.on_sema.attachUsdt(so, 'bpfmap', 'sema');
+  assert.ok(
+    (await a.fire(3)) > 0,
+    'the kernel raised the semaphore in the library, in a process that mapped it before the attach',
+  );
+  const b = await run(t, bin);
+  assert.ok((await b.fire(1)) > 0, 'and in one that maps it after');
+  link.close();
+  assert.equal(await a.fire(1), 0);
+  assert.equal(out(15), 4n);
 });
 
 test('clear errors: no such probe, a bad path, a non-ELF file, a program without usdt.bpf.h maps, an inexpressible argument', (t) => {
