@@ -243,6 +243,56 @@ test('a failure half way detaches what was attached, clears the specs and says h
   assert.equal(out(13), 0n, 'the first location was detached again');
 });
 
+/** The `struct __bpf_usdt_spec` (usdt.bpf.h 1.1) in `bytes`: its args and cookie. */
+function decodeSpec(bytes) {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = v.getInt16(200, true);
+  const args = [];
+  for (let i = 0; i < n; i++)
+    args.push({
+      valOff: BigInt.asIntN(64, v.getBigUint64(16 * i, true)),
+      type: v.getUint32(16 * i + 8, true),
+      regOff: v.getInt16(16 * i + 12, true),
+      signed: v.getUint8(16 * i + 14),
+      shift: v.getInt8(16 * i + 15),
+    });
+  return { args, cookie: v.getBigUint64(192, true) };
+}
+
+test('the spec bytes are usdt.bpf.h 1.1 layout; arm64 argument forms parse to user_pt_regs offsets', (t) => {
+  const { dir, bin, o } = build(t);
+  const specs = o.maps.__bpf_usdt_specs;
+  const written = () => [...specs.keys()].map((k) => specs.lookup(k)).filter((b) => b.some((x) => x !== 0));
+  const l = o.programs.on_consts.attachUsdt(bin, 'bpfmap', 'consts', { cookie: -2 });
+  const [spec] = written().map(decodeSpec);
+  l.close();
+  // "-4@$7 -4@$-9": CONST (0), signed, 32 bits shifted out
+  assert.deepEqual(spec, {
+    args: [
+      { valOff: 7n, type: 0, regOff: 0, signed: 1, shift: 32 },
+      { valOff: -9n, type: 0, regOff: 0, signed: 1, shift: 32 },
+    ],
+    cookie: 2n ** 64n - 2n,
+  });
+  // the same binary relabelled as arm64 (e_machine 183), its consts probe given arm64 operands
+  const bytes = readFileSync(bin);
+  bytes.writeUInt16LE(183, 18);
+  const at = bytes.indexOf('-4@$7 -4@$-9\0');
+  bytes.write('-4@x3 8@[sp]', at, 'latin1');
+  const a64 = join(dir, 'a64');
+  writeFileSync(a64, bytes, { mode: 0o755 });
+  const l2 = o.programs.on_consts.attachUsdt(a64, 'bpfmap', 'consts');
+  const [armSpec] = written().map(decodeSpec);
+  l2.close();
+  assert.deepEqual(armSpec.args, [
+    { valOff: 0n, type: 1, regOff: 24, signed: 1, shift: 32 },
+    { valOff: 0n, type: 2, regOff: 248, signed: 0, shift: 0 },
+  ]);
+  bytes.writeUInt16LE(243, 18); // riscv
+  writeFileSync(a64, bytes);
+  assert.throws(() => o.programs.on_consts.attachUsdt(a64, 'bpfmap', 'consts'), /machine 243 are not supported/);
+});
+
 test('hostile binaries: corrupted headers and notes give a UsdtError or a result, never another exception or a hang', (t) => {
   const { dir, bin } = build(t);
   const good = readFileSync(bin);
