@@ -191,6 +191,14 @@ test('clear errors: no such probe, a bad path, a non-ELF file, a program without
   const junk = join(dir, 'junk');
   writeFileSync(junk, 'not an elf file at all, just text that is long enough to have a header......');
   assert.throws(() => prog.attachUsdt(junk, 'bpfmap', 'args'), /not an ELF file/);
+  assert.throws(() => prog.attachUsdt(dir, 'bpfmap', 'args'), /is not a regular file/);
+  const fifo = join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  assert.throws(
+    () => prog.attachUsdt(fifo, 'bpfmap', 'args'),
+    /is not a regular file/,
+    'a FIFO is refused, not read (which would block)',
+  );
   const bare = counter(t, ProgType.Kprobe);
   assert.throws(() => bare.prog.attachUsdt(bin, 'bpfmap', 'args'), /has no __bpf_usdt_specs map/);
   // a truncated copy of the binary: an error, never a crash

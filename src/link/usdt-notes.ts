@@ -6,7 +6,7 @@
  * headers. Every read is bounds-checked: a hostile file gives a
  * `UsdtError`, never a crash or an endless loop.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 
 /** A USDT probe that cannot be found, read or attached; the message says which and why. */
 export class UsdtError extends Error {
@@ -48,8 +48,11 @@ const MAX_NOTES = 1 << 16;
 export function readUsdtNotes(path: string): UsdtFile {
   let buf: Buffer;
   try {
+    // a FIFO or device would block or never end: only regular files are read
+    if (!statSync(path).isFile()) throw new UsdtError(path, `${path} is not a regular file`);
     buf = readFileSync(path);
   } catch (e) {
+    if (e instanceof UsdtError) throw e;
     throw new UsdtError(path, `cannot read ${path}: ${(e as Error).message}`);
   }
   const bad = (why: string) => new UsdtError(path, `${path}: ${why}`);
