@@ -78,7 +78,7 @@ export interface LinkInfo {
   /** perf_event event: the perf type (as the kernel reports it: newer kernels give the clock events PMU types of their own) and config. */
   eventType?: number;
   config?: bigint;
-  /** uprobe_multi / kprobe_multi: how many places, and the pid filter. */
+  /** uprobe_multi / kprobe_multi: how many places, and the pid filter; a USDT link (one per location): how many locations. */
   count?: number;
   pid?: number;
   /** perf_event (kprobe/uprobe/tracepoint/event) and tracing: the BPF cookie. */

@@ -51,4 +51,4 @@ prog.attachXdp('eth0', { mode: 'turbo' });
 new Link();
 const e = new KernelConfigError('perf_event_open', 2, 'kprobe', 'CONFIG_KPROBES', 'no kprobes');
 const option: string = e.option;
-void [mech, tp, ifindex, bytes, text, links, section, opts, option];
+void [mech, tp, ifindex, bytes, text, links, section, opts, option, locations, sema, usdtErr, usdtSection];
