@@ -12,6 +12,7 @@
 //   the other arch's gcc and libc  `npm pack` builds both prebuilds (97.package)
 //   setpriv, mount                 dropping privileges (88.privilege); mounting bpffs
 //   ip (iproute2)                  network namespaces and veth pairs (66.links-net)
+//   <sys/sdt.h> (systemtap-sdt-dev) USDT probes in a C program (66.links-usdt)
 //   prometheus                     a real server scraping `bpfmap export` (75.metrics; its service is not started)
 // and bpffs at /sys/fs/bpf, tracefs at /sys/kernel/tracing and a cgroup2 hierarchy (cgroup maps and
 // programs, 65.map-types) at /sys/fs/cgroup. Missing packages are installed with
@@ -47,6 +48,12 @@ const needs = [
   [() => which('setpriv'), 'util-linux'],
   [() => which('mount'), 'mount'],
   [() => which('ip'), 'iproute2'],
+  [
+    () =>
+      existsSync(`/usr/include/${arch() === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/sys/sdt.h`) ||
+      existsSync('/usr/include/sys/sdt.h'),
+    'systemtap-sdt-dev',
+  ],
   [() => which('prometheus'), 'prometheus'],
 ];
 aptInstall(

@@ -133,6 +133,9 @@ export type { AttachOptions } from './link/section.js';
 export { KernelConfigError } from './link/hints.js';
 export { TracepointNotFoundError } from './link/tracefs.js';
 export { SymbolNotFoundError, symbolFileOffset } from './link/elf-symbols.js';
+export { UsdtError, readUsdtNotes } from './link/usdt-notes.js';
+export type { UsdtFile, UsdtNote } from './link/usdt-notes.js';
+export type { UsdtMaps, UsdtOptions } from './link/usdt.js';
 
 // §10 Generated TypeScript (`bpfmap gen`): the codecs generated modules declare, what their `load()` calls, the generator
 export { checkLayout, defineEnum, defineLayout, defineUnion } from './codec/layout.js';

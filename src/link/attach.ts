@@ -117,15 +117,33 @@ function progIdOf(progFd: number): number {
  * keeps the event alive (our fd is closed), else PERF_EVENT_IOC_SET_BPF and
  * IOC_ENABLE on the event, which the returned Link then holds open.
  */
-function perfLink(progFd: number, pfd: number, what: string, cleanup?: () => void, info: Partial<LinkInfo> = {}): Link {
+function perfLink(
+  progFd: number,
+  pfd: number,
+  what: string,
+  cleanup?: () => void,
+  info: Partial<LinkInfo> = {},
+  cookie?: bigint,
+): Link {
   let errno = 22;
   if (perfMode === 'auto') {
-    const fd = linkCreate({ progFd, target: pfd, attachType: AttachType.PerfEvent, flags: 0 });
+    const fd = linkCreate({
+      progFd,
+      target: pfd,
+      attachType: AttachType.PerfEvent,
+      flags: 0,
+      ...(cookie === undefined ? {} : { cookie }),
+    });
     if (fd >= 0) {
       closeFd(pfd); // the link holds its own reference to the event
       return Link.adopt(fd, cleanup);
     }
     errno = -fd;
+  }
+  if (errnoName(errno) === 'EINVAL' && cookie !== undefined) {
+    closeFd(pfd);
+    cleanup?.();
+    throw linkError('BPF_LINK_CREATE', errno, what, 'a BPF cookie needs a perf link (5.15+); the ioctl fallback has none');
   }
   if (errnoName(errno) === 'EINVAL') {
     // Before 5.15 (or forced): the program goes onto the event itself.
@@ -372,6 +390,45 @@ export function attachUprobe(
     throw e;
   }
   return perfLink(progFd, pfd, what, ev.remove, info);
+}
+
+/**
+ * One uprobe PMU event at file offset `offset` of `path` with a perf link
+ * carrying BPF cookie `cookie`; `refCtrOffset` (non-zero) is the file offset
+ * of a USDT semaphore the kernel increments while the probe is attached
+ * (config bits 32-63, `ref_ctr_offset`). For USDT attaches (usdt.ts).
+ * @kernel 5.15 (perf link cookies; ref_ctr_offset 4.20)
+ */
+export function attachUprobeAt(
+  p: AttachableProgram,
+  path: string,
+  offset: number,
+  opts: { pid: number; refCtrOffset: number; cookie: bigint; what: string },
+): Link {
+  const progFd = needType(p, 'attachUsdt', [ProgType.Kprobe]);
+  const pmu = probePmu('uprobe');
+  if (!pmu)
+    throw new BpfError('perf_event_open', errnoNumber('EOPNOTSUPP'), {
+      hint: `${opts.what}: USDT probes need the uprobe PMU (/sys/bus/event_source/devices/uprobe, 4.17+)`,
+    });
+  if (opts.refCtrOffset > 0xffff_ffff)
+    throw new RangeError(`${opts.what}: the semaphore's file offset does not fit ref_ctr_offset (32 bits)`);
+  let config = 0n;
+  if (opts.refCtrOffset !== 0) {
+    let f = '';
+    try {
+      f = readFileSync('/sys/bus/event_source/devices/uprobe/format/ref_ctr_offset', 'utf8');
+    } catch {}
+    const m = /^config:(\d+)-63\s*$/.exec(f);
+    if (!m)
+      throw new BpfError('perf_event_open', errnoNumber('EOPNOTSUPP'), {
+        hint: `${opts.what}: the probe has a semaphore and this kernel's uprobe PMU has no ref_ctr_offset (4.20+)`,
+      });
+    config = BigInt(opts.refCtrOffset) << BigInt(m[1] as string);
+  }
+  const cpu = opts.pid > 0 ? -1 : 0;
+  const pfd = openPerf(pmu.type, config, opts.pid, cpu, opts.what, { name: cPath(path), config2: BigInt(offset) });
+  return perfLink(progFd, pfd, opts.what, undefined, { perfEventType: 'uprobe', fileName: path, offset }, opts.cookie);
 }
 
 /** What `attachPerfEvent` opens: a software event (default the CPU clock) on one CPU and/or process. */

@@ -78,7 +78,7 @@ export interface LinkInfo {
   /** perf_event event: the perf type (as the kernel reports it: newer kernels give the clock events PMU types of their own) and config. */
   eventType?: number;
   config?: bigint;
-  /** uprobe_multi / kprobe_multi: how many places, and the pid filter. */
+  /** uprobe_multi / kprobe_multi: how many places, and the pid filter; a USDT link (one per location): how many locations. */
   count?: number;
   pid?: number;
   /** perf_event (kprobe/uprobe/tracepoint/event) and tracing: the BPF cookie. */
@@ -238,8 +238,44 @@ export class Link {
     return new Link(TOKEN, fd, hold, cleanup);
   }
 
-  /** The link's fd (for the older mechanisms: the perf event or target fd it holds), or -1 once closed. */
+  /**
+   * @internal One Link over several (a USDT probe with many locations): `fd`, `id` and `info()` are
+   * the first one's (with `count`); `close()` closes them all, then runs `cleanup`; it cannot be
+   * pinned or updated.
+   */
+  static group(children: readonly Link[], cleanup?: () => void): Link {
+    if (children.length === 0) throw new TypeError('a link group needs at least one link');
+    const first = children[0] as Link;
+    const all = [...children];
+    const link = new Link(
+      TOKEN,
+      -1,
+      {
+        mechanism: first.mechanism as Exclude<LinkMechanism, 'link'>, // the getter reads the first link's
+        detach() {
+          let err: unknown;
+          for (const c of all) {
+            try {
+              c.close();
+            } catch (e) {
+              err ??= e;
+            }
+          }
+          if (err) throw err;
+        },
+        info: (): LinkInfo => ({ ...first.info(), count: all.length }),
+      },
+      cleanup,
+    );
+    link.#group = all;
+    (link as { id: number }).id = first.id;
+    return link;
+  }
+  #group: Link[] | undefined;
+
+  /** The link's fd (for the older mechanisms: the perf event or target fd it holds; for a group: the first link's), or -1 once closed. */
   get fd(): number {
+    if (this.#group) return this.closed ? -1 : (this.#group[0] as Link).fd;
     return this.#fd;
   }
 
@@ -251,6 +287,7 @@ export class Link {
 
   /** Which kernel mechanism holds the program (`'link'` for BPF links). */
   get mechanism(): LinkMechanism {
+    if (this.#group) return (this.#group[0] as Link).mechanism;
     return this.#legacy?.mechanism ?? 'link';
   }
 
@@ -282,6 +319,10 @@ export class Link {
     const fd = this.#live('BPF_OBJ_PIN');
     if (typeof path !== 'string' || path.length === 0 || path.includes('\0'))
       throw new TypeError('pin path must be a non-empty string without NUL');
+    if (this.#group)
+      throw new BpfError('BPF_OBJ_PIN', errnoNumber('ENOTSUPP'), {
+        hint: `this attachment holds ${this.#group.length} links (one per probe location); pinning one would leave the others behind`,
+      });
     if (this.#legacy)
       throw new BpfError('BPF_OBJ_PIN', errnoNumber('ENOTSUPP'), {
         hint: `this attachment uses ${this.#legacy.mechanism}, not a BPF link; only links can be pinned`,
@@ -317,7 +358,9 @@ export class Link {
     const fd = this.#live('BPF_LINK_UPDATE');
     if (this.#legacy)
       throw new BpfError('BPF_LINK_UPDATE', errnoNumber('ENOTSUPP'), {
-        hint: `this attachment uses ${this.#legacy.mechanism}, not a BPF link`,
+        hint: this.#group
+          ? 'this attachment holds several links; attach the new program instead'
+          : `this attachment uses ${this.#legacy.mechanism}, not a BPF link`,
       });
     const progFd = programFd('BPF_LINK_UPDATE', prog);
     const oldFd = expected === undefined ? -1 : programFd('BPF_LINK_UPDATE', expected);

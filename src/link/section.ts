@@ -24,6 +24,7 @@ import {
   type XdpMode,
 } from './attach.js';
 import type { Link } from './link.js';
+import { attachUsdt } from './usdt.js';
 
 /** What `prog.attach()` takes: what the program's section leaves open. */
 export interface AttachOptions {
@@ -36,7 +37,12 @@ export interface AttachOptions {
   /** uprobe/uretprobe without a path in the section (`SEC("uprobe")`): the binary, and the symbol or file offset. */
   binary?: string;
   symbol?: string | number;
-  /** uprobe: only this process. perf_event: this process. */
+  /** usdt without a probe in the section (`SEC("usdt")`): the binary (`binary`), provider and probe name. */
+  provider?: string;
+  probe?: string;
+  /** usdt: what `bpf_usdt_cookie()` returns. */
+  usdtCookie?: number | bigint;
+  /** uprobe, usdt: only this process. perf_event: this process. */
   pid?: number;
   /** kprobe without a function in the section: the function. */
   function?: string;
@@ -103,6 +109,7 @@ export const ATTACHABLE_SECTIONS = [
   'kretsyscall/S',
   'uprobe/PATH:SYM',
   'uretprobe/PATH:SYM',
+  'usdt/PATH:PROVIDER:NAME',
   'xdp',
   'tc',
   'tcx/ingress',
@@ -136,6 +143,19 @@ function uprobeTarget(rest: string, section: string, opts: AttachOptions): { pat
   return { path, at: /^0x[0-9a-f]+$/i.test(sym) ? Number.parseInt(sym, 16) : sym };
 }
 
+/** Splits `usdt/PATH:PROVIDER:NAME` (PATH may hold ':' and '/'). */
+function usdtTarget(rest: string, section: string, opts: AttachOptions): { path: string; provider: string; name: string } {
+  if (rest === '')
+    return {
+      path: need(opts.binary, 'the binary (binary)', section),
+      provider: need(opts.provider, 'the provider (provider)', section),
+      name: need(opts.probe, 'the probe name (probe)', section),
+    };
+  const m = /^(.+):([^:/]+):([^:/]+)$/.exec(rest);
+  if (!m) throw new TypeError(`section "${section}" must be usdt/PATH:PROVIDER:NAME`);
+  return { path: m[1] as string, provider: m[2] as string, name: m[3] as string };
+}
+
 /**
  * Attaches `p` where its ELF section `section` says, `opts` filling what the
  * section leaves open.
@@ -145,7 +165,7 @@ export function attachBySection(p: AttachableProgram, section: string | undefine
   if (typeof opts !== 'object' || opts === null) throw new TypeError('attach() options must be an object');
   if (section === undefined || section === '')
     throw new TypeError(
-      `program${p.name ? ` "${p.name}"` : ''} has no ELF section to say where it attaches: load it with loadProgram({ section }) (objects do this), or use an explicit form: attachTracepoint(group, name), attachRawTracepoint(name), attachTracing(), attachKprobe(symbol), attachUprobe(path, symbol), attachXdp(iface), attachTcx(iface, direction), attachCgroup(cgroup, attachType), attachNetns(), attachSockmap(map, attachType), attachPerfEvent(), attachIter()`,
+      `program${p.name ? ` "${p.name}"` : ''} has no ELF section to say where it attaches: load it with loadProgram({ section }) (objects do this), or use an explicit form: attachTracepoint(group, name), attachRawTracepoint(name), attachTracing(), attachKprobe(symbol), attachUprobe(path, symbol), attachUsdt(path, provider, name), attachXdp(iface), attachTcx(iface, direction), attachCgroup(cgroup, attachType), attachNetns(), attachSockmap(map, attachType), attachPerfEvent(), attachIter()`,
     );
   const s = section.replace(/^\?/, ''); // libbpf's "maybe" marker
   const slash = s.indexOf('/');
@@ -192,6 +212,14 @@ export function attachBySection(p: AttachableProgram, section: string | undefine
       return attachUprobe(p, path, at, {
         retprobe: head.startsWith('uretprobe'),
         ...(opts.pid === undefined ? {} : { pid: opts.pid }),
+      });
+    }
+    case 'usdt':
+    case 'usdt.s': {
+      const t = usdtTarget(rest, section, opts);
+      return attachUsdt(p, t.path, t.provider, t.name, {
+        ...(opts.pid === undefined ? {} : { pid: opts.pid }),
+        ...(opts.usdtCookie === undefined ? {} : { cookie: opts.usdtCookie }),
       });
     }
     case 'xdp':
@@ -248,6 +276,8 @@ const SELF_ATTACHING = new Set([
   'uretprobe',
   'uprobe.s',
   'uretprobe.s',
+  'usdt',
+  'usdt.s',
   'iter',
   'iter.s',
 ]);
@@ -266,6 +296,7 @@ export function sectionAttaches(section: string | undefined): boolean {
   if (slash <= 0 || slash === s.length - 1) return false;
   const head = s.slice(0, slash);
   if (!SELF_ATTACHING.has(head)) return false;
-  // uprobes need the binary and the symbol: uprobe/PATH:SYM
+  // uprobes need the binary and the symbol: uprobe/PATH:SYM; usdt the binary, provider and name
+  if (head.startsWith('usdt')) return /^.+:[^:/]+:[^:/]+$/.test(s.slice(slash + 1));
   return !head.startsWith('uprobe') && !head.startsWith('uretprobe') ? true : s.slice(slash + 1).includes(':');
 }

@@ -10,7 +10,10 @@
  * - `.ksyms` (kfuncs and `__ksym` variables, which live in the kernel, not
  *   in a map) becomes an empty anonymous struct; its VARs stay, allocated;
  * - extern VARs become global-allocated, extern FUNCs global, and unnamed
- *   parameters of FUNCs' prototypes get a name.
+ *   parameters of FUNCs' prototypes get a name;
+ * - global FUNCs whose symbol is hidden (`__hidden`, as usdt.bpf.h's
+ *   helpers) become static, as libbpf does: the verifier then checks them
+ *   with their callers' arguments instead of alone.
  */
 import { ObjectError } from '../elf/error.js';
 import { BTF_HEADER_SIZE, BtfKind, btfInfo, infoKind, infoVlen, typeRecordSize } from '../btf/kinds.js';
@@ -23,6 +26,8 @@ export interface BtfFixupContext {
   varOffset(section: string, varName: string): number | undefined;
   /** The `.kconfig` layout: offset and size of each extern by name, and the total size. */
   kconfig: { size: number; vars: ReadonlyMap<string, { offset: number; size: number }> } | undefined;
+  /** Names of functions whose ELF symbol is global with hidden visibility. */
+  hiddenFuncs?: ReadonlySet<string>;
 }
 
 /** Returns a fixed copy of the object's raw `.BTF` blob. */
@@ -143,6 +148,8 @@ export function fixupBtf(blob: Uint8Array, ctx: BtfFixupContext): Uint8Array {
     out.set(blob.subarray(r.start, r.end), q);
     if (r.kind === BtfKind.Var && v.getUint32(r.start + 12, true) === 2) ov.setUint32(q + 12, 1, true);
     if (r.kind === BtfKind.Func && infoVlen(r.info) === 2) ov.setUint32(q + 4, btfInfo(BtfKind.Func, 1), true);
+    if (r.kind === BtfKind.Func && infoVlen(r.info) === 1 && ctx.hiddenFuncs?.has(r.name))
+      ov.setUint32(q + 4, btfInfo(BtfKind.Func, 0), true);
     if (r.kind === BtfKind.FuncProto && externFuncProtos.has(id)) {
       for (let k = 0; k < infoVlen(r.info); k++) {
         const e = q + 12 + 8 * k;

@@ -18,6 +18,7 @@ import { ObjectError } from '../elf/error.js';
 import { BpfError, errnoNumber } from '../errors.js';
 import type { Link } from '../link/link.js';
 import { sectionAttaches } from '../link/section.js';
+import { setUsdtMaps } from '../link/usdt.js';
 import { BpfMap } from '../map/map.js';
 import type { ReadOnlyMapping } from '../map/mmap.js';
 import { type BpfProgram, loadProgram } from '../prog/program.js';
@@ -256,6 +257,13 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
             return I.elf.symbols().find((s) => s.shndx === sec.index && s.name === v)?.value;
           },
           kconfig: I.kconfigSize ? { size: I.kconfigSize, vars: kconfigVars } : undefined,
+          // STT_FUNC, STB_GLOBAL/STB_WEAK, STV_HIDDEN
+          hiddenFuncs: new Set(
+            I.elf
+              .symbols()
+              .filter((s) => s.type === 2 && (s.bind === 1 || s.bind === 2) && s.visibility === 2)
+              .map((s) => s.name),
+          ),
         });
         btf = Btf.load(sanitizeBtf(fixed, btfFeatures)); // kinds the kernel lacks rewritten, ids kept
       } catch (e) {
@@ -457,6 +465,10 @@ function loadSpec(spec: ObjectSpec, rawOpts: LoadObjectOptions): BpfObject {
         maps[m.name]!.update(key, value);
       }
     }
+    // usdt.bpf.h's maps: each program finds them when attached to a USDT probe.
+    if (maps.__bpf_usdt_specs)
+      for (const prog of Object.values(programs))
+        setUsdtMaps(prog, { specs: maps.__bpf_usdt_specs, ipToSpecId: maps.__bpf_usdt_ip_to_spec_id });
     btf?.close(); // programs and maps hold their own references
     return new BpfObject(maps, programs, variables, notes, mappings);
   } catch (e) {

@@ -36,6 +36,7 @@ import { resolveAttachBtfId } from '../link/target.js';
 import { TRAMPOLINE_ATTACH, trampolineEpermHint } from '../link/hints.js';
 import type { Link } from '../link/link.js';
 import { type AttachOptions, attachBySection } from '../link/section.js';
+import { attachUsdt as linkUsdt, type UsdtOptions } from '../link/usdt.js';
 
 const LOG_SIZE = 1 << 22;
 
@@ -224,7 +225,7 @@ export class BpfProgram extends OwnedFd {
    * Attaches the program where its ELF section (`section`, given at load)
    * says: `tracepoint/G/N`, `tp/G/N`, `raw_tp/N`, `raw_tracepoint/N`,
    * `tp_btf/N`, `fentry/F`, `fexit/F`, `fmod_ret/F`, `lsm/H`, `kprobe/F`,
-   * `kretprobe/F`, `ksyscall/S`, `uprobe/PATH:SYM`, `uretprobe/PATH:SYM`,
+   * `kretprobe/F`, `ksyscall/S`, `uprobe/PATH:SYM`, `uretprobe/PATH:SYM`, `usdt/PATH:PROVIDER:NAME`,
    * `xdp`, `tc`, `tcx/ingress`, `tcx/egress`, `cgroup_skb/ingress|egress`,
    * `cgroup/…`, `sockops`, `sk_lookup`, `flow_dissector`, `sk_skb/…`,
    * `sk_msg`, `perf_event`, `iter/…`. `opts` fills what the section leaves
@@ -268,6 +269,19 @@ export class BpfProgram extends OwnedFd {
   attachUprobe(path: string, symbolOrOffset: string | number, opts: { retprobe?: boolean; pid?: number } = {}): Link {
     this.liveFd('BPF_LINK_CREATE');
     return linkUprobe(this, path, symbolOrOffset, opts);
+  }
+
+  /**
+   * Attaches a kprobe-type program built with usdt.bpf.h (`BPF_USDT(...)`) to every location of USDT
+   * probe `provider:name` in ELF file `path` (`pid`: one process; `cookie`: what `bpf_usdt_cookie()`
+   * returns). The program's object supplies the `__bpf_usdt_specs` map (or pass `maps`). One Link
+   * holds every location; closing it detaches them and clears their specs.
+   * @throws {UsdtError} for a file or probe that cannot be read or attached.
+   * @kernel 5.15
+   */
+  attachUsdt(path: string, provider: string, name: string, opts: UsdtOptions = {}): Link {
+    this.liveFd('BPF_LINK_CREATE');
+    return linkUsdt(this, path, provider, name, opts);
   }
 
   /** Attaches an XDP program to interface `iface` (a name or an index) with an XDP link. @kernel 5.9 */

@@ -38,6 +38,8 @@ export interface LinkCreateParams {
   flags: number;
   /** u32 at offset 16 (target_btf_id, tcx relative fd). */
   word16?: number;
+  /** u64 at offset 16: perf_event.bpf_cookie. */
+  cookie?: bigint;
   /** For iterators: the `bpf_iter_link_info` bytes (iter_info, iter_info_len). */
   iterInfo?: Uint8Array | null;
   /** For uprobe_multi: the NUL-terminated path, the u64 offsets, and the pid filter. */
@@ -57,6 +59,7 @@ export function linkCreate(p: LinkCreateParams): number {
   v.setUint32(A.attachType, p.attachType, true);
   v.setUint32(A.flags, p.flags, true);
   if (p.word16 !== undefined) v.setUint32(A.u0, p.word16, true);
+  if (p.cookie !== undefined) v.setBigUint64(A.u0, p.cookie, true);
   if (p.iterInfo) {
     v.setUint32(A.u1, p.iterInfo.length, true);
     return addon.bpf(Cmd.BPF_LINK_CREATE, linkCreateAttr, A.u0, p.iterInfo, p.iterInfo.length);
