@@ -167,9 +167,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   );
   console.log(`  CPU time of the scrape (user + system, less sensitive to a loaded machine): median ${f(r.cpuMs)} ms`);
   console.log(`  of which the map walk and decoding:               median ${f(r.readMs)} ms`);
-  console.log(
-    `  the batch walk alone, nothing decoded:            median ${f(r.walkMs)} ms, CPU ${f(r.walkCpuMs)} ms`,
-  );
+  console.log(`  the batch walk alone, nothing decoded:            median ${f(r.walkMs)} ms, CPU ${f(r.walkCpuMs)} ms`);
   console.log(`prom-client alone, the same series from a plain Counter: median ${f(r.promClientAloneMs)} ms`);
   console.log(
     `prom-client's exposition alone of the same samples as handed over (no walk): median ${f(r.exposeMs)} ms, CPU ${f(r.exposeCpuMs)} ms`,
