@@ -172,6 +172,9 @@ test('each scrape reads the map as it is then; entries with the same labels add 
   assert.equal(samples(await r.metrics()).get('m75_by_comm_total{comm="a"}'), 3);
   tm.set(key({ comm: 'a', nr: 2 }), { count: 10n, bytes: 0n, level: 0n });
   assert.equal(samples(await r.metrics()).get('m75_by_comm_total{comm="a"}'), 11, 'the very next scrape sees the change');
+  // getMetricsAsJSON (metric.get()) gives plain samples, the text's values, none of the walk's own state.
+  const json = (await r.getMetricsAsJSON()).find((m) => m.name === 'm75_by_comm_total');
+  assert.deepEqual(json.values, [{ labels: { comm: 'a' }, value: 11 }]);
   map.delete(Key.encode(key({ comm: 'a', nr: 1 })));
   map.delete(Key.encode(key({ comm: 'a', nr: 2 })));
   assert.equal(family(await r.metrics(), 'm75_by_comm_total').size, 0);

@@ -105,19 +105,22 @@ function numberOf(f: FieldInfo | string, what: string, problems: string[]): Numb
   return r;
 }
 
-/** No labels: the `labels` of samples whose labels travel as `sharedLabels` (see `Series.prom`). */
+/** No labels: the `labels` of samples whose labels travel as `sharedLabels` (see `Series`). */
 const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
-/** A label set's sample, kept from scrape to scrape (same objects, so a scrape allocates little). */
-interface Series extends Sample {
+/**
+ * A label set's sample, kept from scrape to scrape (same objects, so a scrape allocates little),
+ * in the form prom-client's text exposition takes fastest: no `labels`, the label set as
+ * `sharedLabels`, which prom-client formats and escapes once and caches by object, so a series seen
+ * at every scrape costs no label formatting after the first. The walk sets `value` in place, so the
+ * text exposition gets the walk's own list (JSON gets `{ labels, value }` copies).
+ */
+interface Series {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly sharedLabels: Record<string, string>;
+  value: number;
   /** The walk that last set it. */
   gen: number;
-  /**
-   * The same sample for prom-client's text exposition, its labels as `sharedLabels`: prom-client
-   * formats and escapes an object's shared labels once and caches the text by object, so a series
-   * seen at every scrape costs no label formatting after the first.
-   */
-  prom: { labels: Readonly<Record<string, string>>; sharedLabels: Record<string, string | number>; value: number };
 }
 
 /** A key seen before: its bytes (to tell hash collisions apart) and its series. */
@@ -203,7 +206,7 @@ export class ScalarConsumer implements Consumer {
   }
 
   #idOf(s: Series): string {
-    return Object.values(s.labels).join('\u0000');
+    return Object.values(s.sharedLabels).join('\u0000');
   }
 
   #hash(kv: DataView, ko: number, cpu: number): number {
@@ -248,7 +251,7 @@ export class ScalarConsumer implements Consumer {
     let s = this.#byId.get(id);
     if (s === undefined) {
       const labels = this.labels.record(this.#scratch, cpuText === undefined ? undefined : { cpu: cpuText });
-      s = { labels, value: 0, gen: 0, prom: { labels: NO_LABELS, sharedLabels: labels, value: 0 } };
+      s = { labels: NO_LABELS, sharedLabels: labels, value: 0, gen: 0 };
       this.#byId.set(id, s);
     }
     const at = this.#known * n;
@@ -290,20 +293,17 @@ export class ScalarConsumer implements Consumer {
     this.#add(this.#series(keys, kv, ko, 0), sum);
   }
 
-  /** The samples of the last walk. */
+  /** The samples of the last walk, each a new `{ labels, value }` (for `get()` and JSON). */
   samples(): Sample[] {
-    return this.#live;
+    return this.#live.map((s) => ({ labels: s.sharedLabels, value: s.value }));
   }
 
-  /** The samples of the last walk as prom-client's text exposition takes them fastest (see `Series.prom`). */
+  /**
+   * The samples of the last walk for prom-client's text exposition: the walk's own list of series
+   * (see `Series`), valid until the next walk.
+   */
   promSamples(): Sample[] {
-    const out = new Array<Sample>(this.#live.length);
-    for (let i = 0; i < out.length; i++) {
-      const s = this.#live[i] as Series;
-      s.prom.value = s.value;
-      out[i] = s.prom as unknown as Sample;
-    }
-    return out;
+    return this.#live as unknown as Sample[];
   }
 
   /** Label-set id → value, for a histogram's `_sum` kept in another map. */
