@@ -43,8 +43,9 @@ test('dump --json of 100k entries is byte for byte what bpftool map dump -j prin
   assert.equal(timed.status, 0, timed.stderr);
   assert.equal(timed.stdout.trimEnd(), theirs.trimEnd());
   const peakKiB = Number(timed.stderr.trim().split('\n').at(-1));
-  // Node alone takes ~45 MiB; the whole dump held in memory took 250 MiB and more.
-  assert.ok(peakKiB < 120 * 1024, `peak RSS ${peakKiB} KiB`);
+  // Node alone takes ~45 MiB and a streamed dump ~70-85 MiB (Node 24's collector once let it reach
+  // 125 MiB in CI); the whole dump held in memory took 250 MiB and more.
+  assert.ok(peakKiB < 160 * 1024, `peak RSS ${peakKiB} KiB`);
 });
 
 test('dump --json of per-CPU and BTF maps still matches bpftool entry for entry', (t) => {

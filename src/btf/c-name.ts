@@ -25,11 +25,13 @@ export function cTypeName(typeOf: (id: number) => BtfType, id: number, depth = 0
     case BtfKind.Array: {
       let dims = '';
       let e: BtfType = t;
-      for (let n = 0; e.kind === BtfKind.Array && n < MAX_DEPTH; n++) {
+      // The dimensions share the depth budget, so an array of itself ends in `…` after a few.
+      let d = depth;
+      for (; e.kind === BtfKind.Array && d <= MAX_DEPTH; d++) {
         dims += `[${e.nelems}]`;
         e = typeOf(e.elemType ?? 0);
       }
-      return `${inner(e.id)}${dims}`;
+      return `${e.kind === BtfKind.Array ? '…' : cTypeName(typeOf, e.id, d)}${dims}`;
     }
     case BtfKind.Ptr:
       return `${inner(t.type)} *`;
