@@ -4,9 +4,11 @@
 // Same process, alternating rounds; prints medians in ns/element and the ratio loop/batch.
 //
 //   node bench/kernel-loop-updates.mjs [N]     (default 100000 elements into a 200000-entry hash)
-import { Asm, BpfMap, MapType, R0, R1, R2, R3, R4, R6, R7, R10 } from 'bpfmap';
+// updateBatch/deleteBatch themselves run the same loop now: keep them on the kernel's batch commands.
+process.env.BPFMAP_KERNEL_LOOP = '0';
+import { BpfMap, MapType } from 'bpfmap';
 import { progRunBare } from '../dist/sys/bpf.js';
-import { loadLoop } from '../dist/map/kernel-loop/program.js';
+import { loadLoop, writeProgram } from '../dist/map/kernel-loop/program.js';
 import { KEYS, createScratch, scratchLayout } from '../dist/map/kernel-loop/scratch.js';
 
 const N = Number(process.argv[2] ?? 100_000);
@@ -16,34 +18,8 @@ const layout = scratchLayout(N, 4, 8);
 const scratch = createScratch(layout);
 if (typeof scratch === 'string') throw new Error(scratch);
 
-/** bpf_loop(n): update (or delete) key i; on the first error, header[1] = i, header[2] = -err, stop. */
-function program(d) {
-  const a = new Asm();
-  a.ldMapValue(R6, scratch.fd, 0)
-    .ldx('u32', R1, R6, 0)
-    .ldFunc(R2, 'step')
-    .st('u64', R10, -8, 0)
-    .mov64(R3, R10)
-    .add64(R3, -8)
-    .mov64(R4, 0)
-    .call('loop')
-    .mov64(R0, 0)
-    .exit();
-  a.label('step').mov64(R6, R1).jge(R6, N, 'stop').ldMapValue(R7, scratch.fd, 0);
-  a.mov64(R2, R6).mul64(R2, 4).add64(R2, R7).add64(R2, KEYS);
-  if (!d) a.mov64(R3, R6).mul64(R3, 8).add64(R3, R7).add64(R3, layout.values).mov64(R4, 0);
-  a.ldMapFd(R1, h.fd)
-    .call(d ? 'map_delete_elem' : 'map_update_elem')
-    .jne(R0, 0, 'fail')
-    .mov64(R0, 0)
-    .exit();
-  a.label('fail').st('u32', R7, 4, R6).neg(64, R0).st('u32', R7, 8, R0).mov64(R0, 1).exit();
-  a.label('stop').mov64(R0, 1).exit();
-  return a;
-}
-
-const upd = loadLoop(program(false), true);
-const del = loadLoop(program(true), true);
+const upd = loadLoop(writeProgram(h.fd, scratch.fd, layout, false), true);
+const del = loadLoop(writeProgram(h.fd, scratch.fd, layout, true), true);
 if (typeof upd === 'string' || typeof del === 'string') throw new Error(`${upd} / ${del}`);
 
 const keys = new Uint8Array(N * 4);

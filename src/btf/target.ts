@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { BpfError } from '../errors.js';
 import { Cmd, closeFd, getFdById, getNextId, objGetInfoPointing } from '../sys/bpf.js';
 import * as L from '../sys/layout.js';
-import { BtfKind, typeRecordSize } from './kinds.js';
+import { type BtfKind, typeRecordSize } from './kinds.js';
 import { BtfParseError, type BtfType, btfStringTable, parseBtf } from './parse.js';
 
 const SYSFS_BTF = '/sys/kernel/btf';

@@ -6,7 +6,7 @@
 import { BpfError, BpfUnsupportedError, errnoName } from '../errors.js';
 import type { MapShape } from './shape.js';
 import { hasTrait, mapTypeName, mapTypeTraits } from './traits.js';
-import { fdInfoField } from '../sys/fd.js';
+import { O_RDONLY, O_WRONLY, fdAccessMode, fdInfoField } from '../sys/fd.js';
 import { BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, MapType } from '../sys/uapi.js';
 
 const PRIVILEGE =
@@ -14,25 +14,16 @@ const PRIVILEGE =
 
 type Hint = (shape: MapShape | undefined, flags: number) => string | undefined;
 
-/**
- * The fd's access mode (O_RDONLY 0, O_WRONLY 1, O_RDWR 2). The kernel turns
- * BPF_F_RDONLY/BPF_F_WRONLY at creation or opening into this mode and drops
- * them from map_flags, so fdinfo is where they can be seen.
- */
-function accessMode(fd: number): number | undefined {
-  const flags = fdInfoField(fd, 'flags');
-  return flags === undefined ? undefined : Number.parseInt(flags, 8) & 3;
-}
-
 const writeDenied: Hint = (m) => {
   if (!m) return PRIVILEGE;
   if (fdInfoField(m.fd, 'frozen') === '1') return 'the map is frozen: syscall writes are refused';
-  if (accessMode(m.fd) === 0) return 'the map fd is read-only (BPF_F_RDONLY at creation or opening): syscall writes are refused';
+  if (fdAccessMode(m.fd) === O_RDONLY)
+    return 'the map fd is read-only (BPF_F_RDONLY at creation or opening): syscall writes are refused';
   return PRIVILEGE;
 };
 
 const readDenied: Hint = (m) =>
-  m && accessMode(m.fd) === 1
+  m && fdAccessMode(m.fd) === O_WRONLY
     ? 'the map fd is write-only (BPF_F_WRONLY at creation or opening): syscall reads are refused'
     : PRIVILEGE;
 

@@ -31,13 +31,36 @@ export function fdKind(fd: number): string | undefined {
   }
 }
 
-/** One field of /proc/self/fdinfo/<fd> (e.g. `frozen`), or undefined. */
-export function fdInfoField(fd: number, field: string): string | undefined {
+/** Fields of /proc/self/fdinfo/<fd>, read once (each undefined when absent), or undefined when the fd has none. */
+export function fdInfoFields(fd: number, fields: readonly string[]): (string | undefined)[] | undefined {
+  let text: string;
   try {
-    const text = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
-    const m = new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(text);
-    return m?.[1];
+    text = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
   } catch {
     return undefined;
   }
+  return fields.map((f) => new RegExp(`^${f}:\\s*(.*)$`, 'm').exec(text)?.[1]);
+}
+
+/** One field of /proc/self/fdinfo/<fd> (e.g. `frozen`), or undefined. */
+export function fdInfoField(fd: number, field: string): string | undefined {
+  return fdInfoFields(fd, [field])?.[0];
+}
+
+/** An fd's access mode (`flags` of its fdinfo, octal, masked by O_ACCMODE). */
+export const O_RDONLY = 0;
+export const O_WRONLY = 1;
+
+/**
+ * The access mode of an fdinfo `flags` value (O_RDONLY 0, O_WRONLY 1, O_RDWR 2), or undefined. The
+ * kernel turns BPF_F_RDONLY/BPF_F_WRONLY at creation or opening into this mode and drops them from
+ * map_flags, so fdinfo is where they can be seen.
+ */
+export function accessModeOf(flags: string | undefined): number | undefined {
+  return flags === undefined ? undefined : Number.parseInt(flags, 8) & 3;
+}
+
+/** The fd's access mode (see `accessModeOf`), or undefined. */
+export function fdAccessMode(fd: number): number | undefined {
+  return accessModeOf(fdInfoField(fd, 'flags'));
 }

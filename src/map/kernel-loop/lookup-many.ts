@@ -15,20 +15,19 @@
  * The same file keeps the map's other kernel loops (`KernelLoops`): the write loop behind
  * `updateBatch`/`deleteBatch` (`writeMany`) and the array walk (walk.ts).
  */
-import { readFileSync } from 'node:fs';
 import { debuglog } from 'node:util';
 import { BpfError, errnoNumber } from '../../errors.js';
 import { progRunBare } from '../../sys/bpf.js';
 import { possibleCpuList } from '../../sys/cpu.js';
-import { fdInfoField, own, release } from '../../sys/fd.js';
+import { O_RDONLY, O_WRONLY, accessModeOf, fdAccessMode, fdInfoFields } from '../../sys/fd.js';
 import { MapType } from '../../sys/uapi.js';
 import { bytesLength, checkBytes } from '../../validate.js';
 import type { MapInternals } from '../internals.js';
 import type { BpfMap } from '../map.js';
 import { mapError } from '../hints.js';
-import { MAX_INSN_OFF, loadLoop, lookupProgram, writeProgram } from './program.js';
-import { KEYS, type Scratch, createScratch, releaseScratch, scratchLayout } from './scratch.js';
-import { type WalkLoop, loadWalk, walkOff } from './walk.js';
+import { LoadedLoop, MAX_INSN_OFF, loadLoop, lookupProgram, writeProgram } from './program.js';
+import { KEYS, createScratch, releaseScratch, scratchLayout } from './scratch.js';
+import { loadWalk, walkOff } from './walk.js';
 
 const debug = debuglog('bpfmap');
 
@@ -70,9 +69,6 @@ const MAX_SCRATCH = 4 << 20;
 /** Records the first scratch holds at least (it grows, by powers of two, to what calls need). */
 const MIN_CAP = 1024;
 
-const O_ACCMODE = 3;
-const O_WRONLY = 1;
-
 const TYPED_ARRAY = Object.getPrototypeOf(Uint8Array.prototype) as object;
 const intrinsic = (key: string): ((this: unknown, ...args: unknown[]) => unknown) =>
   (Object.getOwnPropertyDescriptor(TYPED_ARRAY, key)?.get ?? (TYPED_ARRAY as Record<string, unknown>)[key]) as (
@@ -96,35 +92,19 @@ export const MIN_WRITE_KEYS = 16;
 /** Map types whose updates (and deletes) the write loop makes as the batch commands would (not per-CPU: a program's update writes one CPU's value). */
 const UPDATE_TYPES = new Set<number>([MapType.Hash, MapType.LruHash, MapType.Array]);
 const DELETE_TYPES = new Set<number>([MapType.Hash, MapType.LruHash]);
-const O_RDONLY = 0;
-
-/** A loaded loop program of one map and its scratch; owns the program fd. */
-class LookupLoop {
-  readonly scratch: Scratch;
-  readonly progFd: number;
-  constructor(scratch: Scratch, progFd: number) {
-    this.scratch = scratch;
-    this.progFd = progFd;
-    own(this, progFd);
-  }
-  release(): void {
-    release(this, this.progFd);
-    releaseScratch(this.scratch);
-  }
-}
 
 /** A map's kernel loops: made on first use, released by `BpfMap.close()` (or with the map, when it is collected). */
 export class KernelLoops {
-  #lookup: LookupLoop | undefined;
+  #lookup: LoadedLoop | undefined;
   /** Why the lookup program is not used (said once in the debug log), or undefined. */
   #lookupOff: string | undefined;
   /** The element path's key and value buffers and the options handed to `lookup`. */
   #key: Uint8Array | undefined;
   #opts: { out: Uint8Array } | undefined;
   /** The whole-map walk (walk.ts), false once refused. */
-  #walk: WalkLoop | false | undefined;
+  #walk: LoadedLoop | false | undefined;
   /** The update and delete loops ([0] update, [1] delete), or why not. */
-  readonly #write: [LookupLoop | string | undefined, LookupLoop | string | undefined] = [undefined, undefined];
+  readonly #write: [LoadedLoop | string | undefined, LoadedLoop | string | undefined] = [undefined, undefined];
 
   /**
    * `updateBatch` (flags 0) / `deleteBatch` by the write loop: how many elements were applied, or
@@ -161,11 +141,11 @@ export class KernelLoops {
     return n;
   }
 
-  #writeLoop(map: BpfMap, fd: number, del: boolean, n: number): LookupLoop | undefined {
+  #writeLoop(map: BpfMap, fd: number, del: boolean, n: number): LoadedLoop | undefined {
     const i = del ? 1 : 0;
     const have = this.#write[i];
     if (typeof have === 'string') return undefined;
-    if (have !== undefined && (have.scratch.layout.cap >= n || have.scratch.layout.cap === maxCap(map))) return have;
+    if (have !== undefined && roomFor(have, map, n)) return have;
     const what = del ? 'deleteBatch' : 'updateBatch';
     const off = (why: string): undefined => {
       this.#write[i] = why;
@@ -179,8 +159,7 @@ export class KernelLoops {
       // Values with BTF may hold spin locks, timers or kptrs, which syscall updates treat specially.
       if (map.info().btfValueTypeId !== 0) return off('the value has BTF');
     }
-    const cap = Math.min(maxCap(map), Math.max(MIN_CAP, 2 ** Math.ceil(Math.log2(n))));
-    const scratch = createScratch(scratchLayout(cap, map.keySize, map.valueBufferSize));
+    const scratch = createScratch(scratchLayout(capFor(map, n), map.keySize, map.valueBufferSize));
     if (typeof scratch === 'string') return off(scratch);
     const prog = loadLoop(writeProgram(fd, scratch.fd, scratch.layout, del), debug.enabled);
     if (typeof prog === 'string') {
@@ -188,13 +167,13 @@ export class KernelLoops {
       return off(prog);
     }
     have?.release();
-    const loop = new LookupLoop(scratch, prog);
+    const loop = new LoadedLoop(scratch, prog);
     this.#write[i] = loop;
     return loop;
   }
 
   /** The loaded walk of this map, or undefined: walk with lookup batches. */
-  walkLoop(map: BpfMap, fd: number): WalkLoop | undefined {
+  walkLoop(map: BpfMap, fd: number): LoadedLoop | undefined {
     if (this.#walk === undefined) {
       const w = loadWalk(map, fd);
       if (typeof w === 'string') {
@@ -206,14 +185,13 @@ export class KernelLoops {
   }
 
   /** The loaded lookup loop with room for `n` keys per run (growing it), or undefined: use the element path. */
-  lookupLoop(map: BpfMap, fd: number, n: number): LookupLoop | undefined {
+  lookupLoop(map: BpfMap, fd: number, n: number): LoadedLoop | undefined {
     const have = this.#lookup;
-    if (have !== undefined && (have.scratch.layout.cap >= n || have.scratch.layout.cap === maxCap(map))) return have;
+    if (have !== undefined && roomFor(have, map, n)) return have;
     if (this.#lookupOff !== undefined) return undefined;
     const why = lookupRefusal(map, fd);
     if (why !== undefined) return this.#off(map, why);
-    const cap = Math.min(maxCap(map), Math.max(MIN_CAP, 2 ** Math.ceil(Math.log2(n))));
-    const scratch = createScratch(scratchLayout(cap, map.keySize, map.valueBufferSize));
+    const scratch = createScratch(scratchLayout(capFor(map, n), map.keySize, map.valueBufferSize));
     if (typeof scratch === 'string') return this.#off(map, scratch);
     const cpus = map.isPerCpu ? possibleCpuList().length : 0;
     const asm = lookupProgram(fd, scratch.fd, scratch.layout, { size: map.valueSize, cpus });
@@ -223,7 +201,7 @@ export class KernelLoops {
       return this.#off(map, prog);
     }
     have?.release();
-    this.#lookup = new LookupLoop(scratch, prog);
+    this.#lookup = new LoadedLoop(scratch, prog);
     return this.#lookup;
   }
 
@@ -263,17 +241,19 @@ export class KernelLoops {
 
 /** The fd may write the map through syscalls now: not frozen, not opened read-only (one read of its fdinfo). */
 function writableNow(fd: number): boolean {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1');
-  } catch {
-    return false;
-  }
-  const flags = /^flags:\s*([0-7]+)$/m.exec(text);
-  const frozen = /^frozen:\s*(\d+)$/m.exec(text);
-  return (
-    flags !== null && frozen !== null && frozen[1] === '0' && (Number.parseInt(flags[1] as string, 8) & O_ACCMODE) !== O_RDONLY
-  );
+  const f = fdInfoFields(fd, ['flags', 'frozen']);
+  const mode = accessModeOf(f?.[0]);
+  return f?.[1] === '0' && mode !== undefined && mode !== O_RDONLY;
+}
+
+/** Records a new scratch for `n` keys holds: n rounded up to a power of two, at least MIN_CAP, at most `maxCap`. */
+function capFor(map: BpfMap, n: number): number {
+  return Math.min(maxCap(map), Math.max(MIN_CAP, 2 ** Math.ceil(Math.log2(n))));
+}
+
+/** Whether `loop`'s scratch serves `n` keys: it holds them, or it is as large as scratches get (calls then chunk). */
+function roomFor(loop: LoadedLoop, map: BpfMap, n: number): boolean {
+  return loop.scratch.layout.cap >= n || loop.scratch.layout.cap === maxCap(map);
 }
 
 /** Records of this map that fit the largest scratch. */
@@ -286,8 +266,8 @@ function lookupRefusal(map: BpfMap, fd: number): string | undefined {
   if (process.env.BPFMAP_KERNEL_LOOP === '0') return 'BPFMAP_KERNEL_LOOP=0';
   if (!LOOP_TYPES.has(map.type)) return 'a sleepable program cannot use this map type';
   // Programs reach a map whatever its fd's mode: a write-only fd must keep refusing lookups (EPERM).
-  const flags = fdInfoField(fd, 'flags');
-  if (flags === undefined || (Number.parseInt(flags, 8) & O_ACCMODE) === O_WRONLY) return 'the fd is not readable';
+  const mode = fdAccessMode(fd);
+  if (mode === undefined || mode === O_WRONLY) return 'the fd is not readable';
   if (map.valueBufferSize > MAX_INSN_OFF || map.keySize > MAX_INSN_OFF) return 'values too large for the loop';
   if (map.isPerCpu) {
     const cpus = possibleCpuList();

@@ -16,7 +16,8 @@ import { errnoName, errnoNumber } from '../../errors.js';
 import { Asm, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10, type Reg } from '../../insn/asm.js';
 import { progLoad } from '../../sys/bpf.js';
 import { BPF_F_SLEEPABLE, ProgType } from '../../sys/uapi.js';
-import { KEYS, type ScratchLayout } from './scratch.js';
+import { own, release } from '../../sys/fd.js';
+import { KEYS, type Scratch, type ScratchLayout, releaseScratch } from './scratch.js';
 
 /** The largest offset a load or store instruction takes (16-bit signed). */
 export const MAX_INSN_OFF = 0x7fff;
@@ -66,11 +67,16 @@ export interface LoopValues {
   readonly cpus: number;
 }
 
-/** The lookup loop: found[i], count and value slot i for each of the first n keys. */
-export function lookupProgram(targetFd: number, scratchFd: number, l: ScratchLayout, v: LoopValues): Asm {
-  const a = new Asm();
-  a.ldMapValue(R6, scratchFd, 0)
-    .st('u32', R6, 4, 0)
+/**
+ * The main function of the bpf_loop programs: zeroes the result word at byte `resultOff` of the
+ * scratch's header, then `bpf_loop(header word 0, step, &slot, 0)` (bpf_loop wants a stack pointer
+ * for its context; the steps reach the scratch by its map-value address) and returns 0. The caller
+ * adds the `step` label.
+ */
+function loopOverScratch(scratchFd: number, resultOff: number): Asm {
+  return new Asm()
+    .ldMapValue(R6, scratchFd, 0)
+    .st('u32', R6, resultOff, 0)
     .ldx('u32', R1, R6, 0)
     .ldFunc(R2, 'step')
     .st('u64', R10, -8, 0)
@@ -80,6 +86,11 @@ export function lookupProgram(targetFd: number, scratchFd: number, l: ScratchLay
     .call('loop')
     .mov64(R0, 0)
     .exit();
+}
+
+/** The lookup loop: found[i], count and value slot i for each of the first n keys. */
+export function lookupProgram(targetFd: number, scratchFd: number, l: ScratchLayout, v: LoopValues): Asm {
+  const a = loopOverScratch(scratchFd, 4);
   // step(i): R6 = i, R7 = the scratch, R8 = &found[i], R9 = &values[i].
   a.label('step').mov64(R6, R1).jge(R6, l.cap, 'stop').ldMapValue(R7, scratchFd, 0);
   a.mov64(R8, R7).add64(R8, R6).add64(R8, l.found);
@@ -201,18 +212,7 @@ export function loadLoop(asm: Asm, withLog: boolean): number | string {
  * every element was applied).
  */
 export function writeProgram(targetFd: number, scratchFd: number, l: ScratchLayout, del: boolean): Asm {
-  const a = new Asm();
-  a.ldMapValue(R6, scratchFd, 0)
-    .st('u32', R6, 8, 0)
-    .ldx('u32', R1, R6, 0)
-    .ldFunc(R2, 'step')
-    .st('u64', R10, -8, 0)
-    .mov64(R3, R10)
-    .add64(R3, -8)
-    .mov64(R4, 0)
-    .call('loop')
-    .mov64(R0, 0)
-    .exit();
+  const a = loopOverScratch(scratchFd, 8);
   a.label('step').mov64(R6, R1).jge(R6, l.cap, 'stop').ldMapValue(R7, scratchFd, 0);
   slot(a, R2, l.keySize, KEYS);
   if (!del) {
@@ -227,4 +227,19 @@ export function writeProgram(targetFd: number, scratchFd: number, l: ScratchLayo
   a.label('fail').st('u32', R7, 4, R6).neg(64, R0).st('u32', R7, 8, R0).mov64(R0, 1).exit();
   a.label('stop').mov64(R0, 1).exit();
   return a;
+}
+
+/** A loaded loop program of one map and its scratch; owns the program fd (closed with the scratch by `release`, or at collection). */
+export class LoadedLoop {
+  readonly scratch: Scratch;
+  readonly progFd: number;
+  constructor(scratch: Scratch, progFd: number) {
+    this.scratch = scratch;
+    this.progFd = progFd;
+    own(this, progFd);
+  }
+  release(): void {
+    release(this, this.progFd);
+    releaseScratch(this.scratch);
+  }
 }

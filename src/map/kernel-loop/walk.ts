@@ -17,12 +17,12 @@
  */
 import { debuglog } from 'node:util';
 import { progRunBare } from '../../sys/bpf.js';
-import { fdInfoField, own, release } from '../../sys/fd.js';
+import { O_WRONLY, fdAccessMode } from '../../sys/fd.js';
 import { MapType } from '../../sys/uapi.js';
 import type { BatchChunk } from '../batch-walk.js';
 import type { BpfMap } from '../map.js';
-import { MAX_INSN_OFF, loadLoop, walkProgram } from './program.js';
-import { KEYS, type Scratch, createScratch, releaseScratch, scratchLayout } from './scratch.js';
+import { LoadedLoop, MAX_INSN_OFF, loadLoop, walkProgram } from './program.js';
+import { KEYS, createScratch, releaseScratch, scratchLayout } from './scratch.js';
 
 const debug = debuglog('bpfmap');
 
@@ -32,30 +32,12 @@ const WALK_TYPES = new Set<number>([MapType.Array]);
 /** The largest scratch a walk maps: maps whose max_entries records need more take lookup batches. */
 export const MAX_WALK_SCRATCH = 16 << 20;
 
-const O_ACCMODE = 3;
-const O_WRONLY = 1;
-
-/** The loaded walk program of one map and its scratch; owns the program fd. */
-export class WalkLoop {
-  readonly scratch: Scratch;
-  readonly progFd: number;
-  constructor(scratch: Scratch, progFd: number) {
-    this.scratch = scratch;
-    this.progFd = progFd;
-    own(this, progFd);
-  }
-  release(): void {
-    release(this, this.progFd);
-    releaseScratch(this.scratch);
-  }
-}
-
 /** Why this map cannot be walked in one kernel entry, or undefined when it can. */
 export function walkRefusal(map: BpfMap, fd: number): string | undefined {
   if (process.env.BPFMAP_KERNEL_LOOP === '0') return 'BPFMAP_KERNEL_LOOP=0';
   if (!WALK_TYPES.has(map.type)) return 'a one-entry walk is for array maps (see walk.ts for why)';
-  const flags = fdInfoField(fd, 'flags');
-  if (flags === undefined || (Number.parseInt(flags, 8) & O_ACCMODE) === O_WRONLY) return 'the fd is not readable';
+  const mode = fdAccessMode(fd);
+  if (mode === undefined || mode === O_WRONLY) return 'the fd is not readable';
   if (map.valueSize > MAX_INSN_OFF || map.keySize > MAX_INSN_OFF) return 'records too large for the loop';
   if (scratchLayout(map.maxEntries, map.keySize, map.valueSize).size > MAX_WALK_SCRATCH)
     return `max_entries records need more than ${MAX_WALK_SCRATCH >> 20} MiB of scratch`;
@@ -63,7 +45,7 @@ export function walkRefusal(map: BpfMap, fd: number): string | undefined {
 }
 
 /** Loads the walk of `map` (fd `fd`): the loop, or a string saying why not. */
-export function loadWalk(map: BpfMap, fd: number): WalkLoop | string {
+export function loadWalk(map: BpfMap, fd: number): LoadedLoop | string {
   const why = walkRefusal(map, fd);
   if (why !== undefined) return why;
   const scratch = createScratch(scratchLayout(map.maxEntries, map.keySize, map.valueSize));
@@ -73,7 +55,7 @@ export function loadWalk(map: BpfMap, fd: number): WalkLoop | string {
     releaseScratch(scratch);
     return prog;
   }
-  return new WalkLoop(scratch, prog);
+  return new LoadedLoop(scratch, prog);
 }
 
 /** Says once per map why its walks take lookup batches. */
@@ -86,7 +68,7 @@ export function walkOff(map: BpfMap, why: string): void {
  * (views into one buffer), or undefined when the run failed or the scratch filled (then the caller
  * walks with lookup batches instead).
  */
-export function walkOnce(map: BpfMap, loop: WalkLoop, size: number): BatchChunk[] | undefined {
+export function walkOnce(map: BpfMap, loop: LoadedLoop, size: number): BatchChunk[] | undefined {
   const { bytes, header, layout } = loop.scratch;
   if (progRunBare(loop.progFd) !== 0 || header[1] !== 0) return undefined;
   const n = header[0] as number;
